@@ -1,0 +1,40 @@
+# zoozl: `make run` serves the bot (embedded mode), `make test` runs every check.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CONF ?= chatbot.toml
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint unit e2e chat bench clean
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m zoozl --conf $(CONF)
+
+chat: $(STAMP)
+	$(PY) -m zoozl chat --conf $(CONF)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+unit: $(STAMP)
+	$(PY) -m pytest -m "not e2e"
+
+e2e: $(STAMP)
+	$(PY) -m pytest -m e2e
+
+test: lint
+	$(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_embed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

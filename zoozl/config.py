@@ -1,0 +1,213 @@
+"""TOML configuration in, a typed and validated `Config` out."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from zoozl.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: The bot served when no configuration file is given.
+DEFAULT_EXTENSIONS = (
+    "zoozl.plugins.greeter",
+    "zoozl.plugins.helpers",
+    "zoozl.plugins.bullgame",
+    "zoozl.plugins.cancel",
+)
+#: Environment variable naming the config file (scaled mode, honcho `.env`).
+CONF_ENV = "ZOOZL_CONF"
+SLACK_API_URL = "https://slack.com/api/"
+DEFAULT_STORE_URL = "sqlite:///zoozl.db"
+
+_ANY_INT = (int,)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Every setting of zoozl; field comments say what each key means."""
+
+    extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
+    author: str = ""
+    host: str = "127.0.0.1"
+    # websocket chat
+    websocket_port: int | None = None
+    auth_required: bool = False
+    auth_jwt_secret: str = ""
+    cookie_secure: bool = False
+    allowed_origins: tuple[str, ...] = ()  # empty: same host only
+    max_frame_bytes: int = 1024 * 1024
+    # Slack
+    slack_port: int | None = None
+    slack_app_token: str = ""
+    slack_signing_secret: str = ""
+    slack_api_url: str = SLACK_API_URL
+    slack_max_file_bytes: int = 10 * 1024 * 1024
+    # e-mail
+    email_port: int | None = None
+    email_address: str = ""
+    email_smtp_host: str = "localhost"
+    email_smtp_port: int = 25
+    email_smtp_starttls: bool = False
+    email_smtp_user: str = ""
+    email_smtp_password: str = ""
+    email_max_bytes: int = 10 * 1024 * 1024
+    # store and pipeline
+    memory_path: str = ""
+    store_url: str = ""
+    broker_url: str = "memory://"
+    reply_bus_url: str = ""  # empty: the broker's Redis, or in-process
+    worker_threads: int = 2
+    lease_seconds: float = 30.0
+    plugin_timeout: float = 20.0
+    # routing
+    embedder: str = "minilm"
+    route_threshold: float | None = None  # None: the calibrated default
+    route_margin: float | None = None
+    max_message_chars: int = 4000
+    # everything else
+    plugin_settings: Mapping[str, Mapping[str, Any]] = dataclasses.field(
+        default_factory=dict
+    )
+    raw: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def database_url(self) -> str:
+        """SQLAlchemy URL of the store: `store_url`, else `memory_path`."""
+        return self.store_url or self.memory_path or DEFAULT_STORE_URL
+
+
+_TYPES: dict[str, tuple[type, ...]] = {
+    "extensions": (list,),
+    "allowed_origins": (list,),
+    "author": (str,),
+    "host": (str,),
+    "auth_jwt_secret": (str,),
+    "slack_app_token": (str,),
+    "slack_signing_secret": (str,),
+    "slack_api_url": (str,),
+    "email_address": (str,),
+    "email_smtp_host": (str,),
+    "email_smtp_user": (str,),
+    "email_smtp_password": (str,),
+    "memory_path": (str,),
+    "store_url": (str,),
+    "broker_url": (str,),
+    "reply_bus_url": (str,),
+    "embedder": (str,),
+    "auth_required": (bool,),
+    "cookie_secure": (bool,),
+    "email_smtp_starttls": (bool,),
+    "websocket_port": _ANY_INT,
+    "slack_port": _ANY_INT,
+    "email_port": _ANY_INT,
+    "email_smtp_port": _ANY_INT,
+    "max_frame_bytes": _ANY_INT,
+    "slack_max_file_bytes": _ANY_INT,
+    "email_max_bytes": _ANY_INT,
+    "worker_threads": _ANY_INT,
+    "max_message_chars": _ANY_INT,
+    "lease_seconds": (int, float),
+    "plugin_timeout": (int, float),
+    "route_threshold": (int, float),
+    "route_margin": (int, float),
+}
+_PORTS = ("websocket_port", "slack_port", "email_port", "email_smtp_port")
+_POSITIVE = (
+    "max_frame_bytes",
+    "slack_max_file_bytes",
+    "email_max_bytes",
+    "worker_threads",
+    "max_message_chars",
+    "lease_seconds",
+    "plugin_timeout",
+)
+_EMBEDDERS = ("minilm", "char")
+
+
+def _type_name(types: tuple[type, ...]) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true/false"}
+    names[list] = "a list"
+    return " or ".join(names[t] for t in types)
+
+
+def _check_type(key: str, value: Any) -> None:
+    types = _TYPES[key]
+    # bool is an int in Python; a port of `true` is still a wrong type.
+    if isinstance(value, bool) and bool not in types:
+        raise ConfigError(f"config key '{key}' must be {_type_name(types)}")
+    if not isinstance(value, types):
+        raise ConfigError(f"config key '{key}' must be {_type_name(types)}")
+    if types == (list,) and not all(isinstance(i, str) for i in value):
+        raise ConfigError(f"config key '{key}' must be a list of strings")
+
+
+def _check_values(values: dict[str, Any]) -> None:
+    for key in _PORTS:
+        port = values.get(key)
+        if port is not None and not 0 <= port <= 65535:
+            raise ConfigError(f"config key '{key}' must be a port from 0 to 65535")
+    for key in _POSITIVE:
+        if key in values and values[key] <= 0:
+            raise ConfigError(f"config key '{key}' must be greater than 0")
+    if values.get("embedder", "minilm") not in _EMBEDDERS:
+        raise ConfigError(f"config key 'embedder' must be one of {list(_EMBEDDERS)}")
+    if values.get("slack_port") is not None:
+        for key in ("slack_app_token", "slack_signing_secret"):
+            if not values.get(key):
+                raise ConfigError(f"config key '{key}' is required with 'slack_port'")
+    if values.get("email_port") is not None and not values.get("email_address"):
+        raise ConfigError("config key 'email_address' is required with 'email_port'")
+    if values.get("auth_required") and not values.get("auth_jwt_secret"):
+        raise ConfigError("config key 'auth_jwt_secret' is required with auth_required")
+
+
+def config_from_dict(data: Mapping[str, Any]) -> Config:
+    """Validate a TOML-shaped dict and return the typed `Config`."""
+    if not isinstance(data, Mapping):
+        raise ConfigError("the configuration must be a TOML table of keys")
+    values: dict[str, Any] = {}
+    tables: dict[str, Mapping[str, Any]] = {}
+    for key, value in data.items():
+        if key in _TYPES:
+            _check_type(key, value)
+            values[key] = tuple(value) if isinstance(value, list) else value
+        elif isinstance(value, Mapping):
+            tables[key] = value
+        else:
+            # Old configs may carry keys of other versions: keep them, say so.
+            log.warning("config key '%s' is not used by zoozl", key)
+    _check_values(values)
+    for key in ("route_threshold", "route_margin", "lease_seconds", "plugin_timeout"):
+        if key in values:
+            values[key] = float(values[key])
+    return Config(**values, plugin_settings=tables, raw=dict(data))
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read a TOML file into a `Config`; None gives the default bot."""
+    if path is None:
+        return config_from_dict({})
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {file} is not UTF-8 text") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {file} is not valid TOML: {exc}") from None
+    return config_from_dict(data)
+
+
+def load_config_from_env() -> Config:
+    """The config named by $ZOOZL_CONF (the default bot when unset)."""
+    return load_config(os.environ.get(CONF_ENV) or None)

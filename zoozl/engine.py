@@ -1,0 +1,150 @@
+"""The conversation engine: route a message, run the plugin, decide completion."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+import string
+import threading
+
+from zoozl.chatbot import Conversation, InterfaceRoot, Message, Package
+from zoozl.config import Config
+from zoozl.embeddings import Embedder, make_embedder
+from zoozl.errors import PluginError, PluginTimeout
+from zoozl.loader import Plugin, load_plugins, normalise_alias
+from zoozl.routing import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Router
+from zoozl.runner import is_complete, run_plugin
+
+log = logging.getLogger(__name__)
+
+HELP, CANCEL, GREET = "help", "cancel", "greet"
+APOLOGY = "Sorry, something went wrong on my side. Please try again."
+TIMEOUT_APOLOGY = "Sorry, that took me too long. Please try again."
+_PUNCTUATION = str.maketrans("", "", string.punctuation)
+
+
+@dataclasses.dataclass
+class Turn:
+    """The outcome of one message: the replies and the conversation after it."""
+
+    replies: list[Message]
+    conversation: Conversation
+
+
+def _typed(text: str) -> str:
+    return normalise_alias(text.translate(_PUNCTUATION))
+
+
+class Bot:
+    """The plugins of one config, their router, and the rules of a conversation."""
+
+    def __init__(self, config: Config, embedder: Embedder | None = None) -> None:
+        self.config = config
+        self.root = InterfaceRoot(config)
+        self.plugins = load_plugins(config, self.root)
+        self._by_key = {p.key: p for p in self.plugins}
+        self._by_alias = {normalise_alias(a): p for p in self.plugins for a in p.aliases}
+        self._embedder = embedder
+        self._router: Router | None = None
+        self._router_lock = threading.Lock()
+
+    def special(self, alias: str) -> Plugin | None:
+        """The plugin that provides a special alias (help, cancel, greet)."""
+        return self._by_alias.get(alias)
+
+    @property
+    def router(self) -> Router:
+        """The alias router; built (and the model loaded) on first use."""
+        with self._router_lock:
+            if self._router is None:
+                embedder = self._embedder or make_embedder(self.config.embedder)
+                threshold = self.config.route_threshold
+                margin = self.config.route_margin
+                self._router = Router(
+                    [(a, p.key) for p in self.plugins for a in p.aliases],
+                    embedder,
+                    DEFAULT_THRESHOLD if threshold is None else threshold,
+                    DEFAULT_MARGIN if margin is None else margin,
+                )
+            return self._router
+
+    def load(self) -> None:
+        """Load the model and the alias matrix now rather than on the first message."""
+        self.router.route("hello")
+
+    def greet(self, conversation: Conversation) -> Turn:
+        """Run the greet plugin for a newly connected talker."""
+        plugin = self.special(GREET)
+        if plugin is None:
+            return Turn([], conversation)
+        turn = self._run(plugin, conversation)
+        turn.conversation.ongoing = True
+        return turn
+
+    def answer(self, conversation: Conversation, message: Message) -> Turn:
+        """Handle one message of the talker and return the replies and new state."""
+        conversation = copy.deepcopy(conversation)
+        conversation.ongoing = True
+        conversation.messages.append(message)
+        current = self._by_key.get(conversation.subject)
+        cancel = self.special(CANCEL)
+        if current is not None and current is not cancel:
+            if cancel is not None and _typed(message.text) in {
+                _typed(a) for a in cancel.aliases
+            }:
+                return self._cancel(cancel, conversation)
+            return self._run(current, conversation)
+        plugin = self._route(message.text)
+        if plugin is None:
+            return Turn([], self._closed(conversation))
+        if plugin is cancel:
+            conversation.subject = ""
+            return self._cancel(cancel, conversation)
+        conversation.subject = plugin.key
+        return self._run(plugin, conversation)
+
+    def _route(self, text: str) -> Plugin | None:
+        route = self.router.route(text)
+        if route is not None:
+            log.debug("routed %r to %s (%.3f)", text, route.plugin, route.score)
+            return self._by_key[route.plugin]
+        return self.special(HELP)
+
+    def _cancel(self, cancel: Plugin, conversation: Conversation) -> Turn:
+        turn = self._run(cancel, conversation)
+        return Turn(turn.replies, self._closed(turn.conversation))
+
+    def _closed(self, conversation: Conversation) -> Conversation:
+        return Conversation(talker=conversation.talker, channel=conversation.channel)
+
+    def _run(self, plugin: Plugin, conversation: Conversation) -> Turn:
+        replies: list[Message] = []
+        package = Package(conversation, self._collector(replies))
+        try:
+            run_plugin(plugin.instance, self.root, package, self.config.plugin_timeout)
+            done = is_complete(plugin.instance, package)
+        except PluginTimeout:
+            log.error("plugin %s stopped after %ss", plugin.key, self.config.plugin_timeout)
+            return Turn([self._reply(TIMEOUT_APOLOGY)], self._closed(conversation))
+        except Exception:
+            log.exception("plugin %s failed", plugin.key)
+            return Turn([self._reply(APOLOGY)], self._closed(conversation))
+        if done and plugin.key == conversation.subject:
+            return Turn(replies, self._closed(package.conversation))
+        return Turn(replies, package.conversation)
+
+    def _reply(self, reply: str | Message) -> Message:
+        if isinstance(reply, str):
+            return Message(reply, author=self.config.author)
+        if isinstance(reply, Message):
+            return Message(reply.parts, author=self.config.author, sent=reply.sent)
+        raise PluginError(
+            f"a reply must be a string or a Message, not {type(reply).__name__}"
+        )
+
+    def _collector(self, replies: list[Message]):  # type: ignore[no-untyped-def]
+        def callback(reply: str | Message) -> None:
+            replies.append(self._reply(reply))
+
+        return callback

@@ -1,0 +1,1 @@
+"""Plugins bundled with zoozl: greeter, helpers, bulls & cows, pong and cancel."""

@@ -1,0 +1,97 @@
+"""Process a conversation's inbox in order under its lease; commit replies to the outbox."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+
+from zoozl.chatbot import Conversation
+from zoozl.engine import Bot, Turn
+from zoozl.errors import LeaseLost
+from zoozl.store import InboxRow, Lease, Store
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _renewing(store: Store, lease: Lease, seconds: float) -> Iterator[None]:
+    """Renew the lease every third of its length while the block runs."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(seconds / 3):
+            if not store.renew_lease(lease, seconds):
+                log.warning("lease on conversation %s lost", lease.conversation_id)
+                return
+
+    thread = threading.Thread(target=renew, name="zoozl-lease", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+class Processor:
+    """Runs a conversation's pending messages through the bot, one worker at a time."""
+
+    def __init__(
+        self,
+        store: Store,
+        bot: Bot,
+        owner: str,
+        lease_seconds: float,
+        on_reply: Callable[[int], None] = lambda outbox_id: None,
+    ) -> None:
+        self.store = store
+        self.bot = bot
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self.on_reply = on_reply
+
+    def process(self, conversation_id: int) -> int:
+        """Handle every pending message of the conversation; return how many.
+
+        Without the lease it returns at once: the holder handles the new rows,
+        because after releasing it looks again (and loops) for rows that arrived
+        while it held the lease.
+        """
+        handled = 0
+        while True:
+            lease = self.store.acquire_lease(
+                conversation_id, self.owner, self.lease_seconds
+            )
+            if lease is None:
+                return handled
+            try:
+                handled += self._drain(lease)
+            except LeaseLost:
+                log.warning("conversation %s: lease lost, not committed", conversation_id)
+                return handled
+            finally:
+                self.store.release_lease(lease)
+            if self.store.next_pending(conversation_id) is None:
+                return handled
+
+    def _drain(self, lease: Lease) -> int:
+        handled = 0
+        while (row := self.store.next_pending(lease.conversation_id)) is not None:
+            with _renewing(self.store, lease, self.lease_seconds):
+                turn = self._turn(row)
+            outbox_id = self.store.commit_turn(
+                lease, row.id, turn.conversation.to_dict(), turn.replies, row.route
+            )
+            handled += 1
+            if outbox_id is not None:
+                self.on_reply(outbox_id)
+        return handled
+
+    def _turn(self, row: InboxRow) -> Turn:
+        stored = self.store.conversation(row.conversation_id)
+        conversation = Conversation.from_dict(stored.state, stored.talker, stored.channel)
+        if row.kind == "greet":
+            return self.bot.greet(conversation)
+        return self.bot.answer(conversation, row.message)

@@ -1,0 +1,56 @@
+"""Engines for the store: SQLite (WAL, immediate transactions) and PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event, pool
+
+#: Seconds a SQLite writer waits for the lock before giving up.
+SQLITE_BUSY_SECONDS = 30
+
+
+def normalise_url(url: str) -> str:
+    """Map plain PostgreSQL URLs to the psycopg 3 driver zoozl ships with."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _sqlite_setup(engine: sa.Engine, memory: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own
+        # transaction handling would defer it).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        if not memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        # IMMEDIATE takes the write lock up front: two writers never deadlock
+        # upgrading a read lock, they queue on busy_timeout instead.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_engine(url: str, **kwargs: Any) -> sa.Engine:
+    """Create the engine for a store URL (sqlite:///..., postgresql://...)."""
+    url = normalise_url(url)
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        kwargs.setdefault("pool_pre_ping", True)
+        return sa.create_engine(url, **kwargs)
+    memory = parsed.database in (None, "", ":memory:")
+    connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS}
+    if memory:
+        kwargs.setdefault("poolclass", pool.StaticPool)
+    engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
+    _sqlite_setup(engine, memory)
+    return engine

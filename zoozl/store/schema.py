@@ -1,0 +1,101 @@
+"""The store's tables (SQLAlchemy Core) and the versioned schema creation."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from zoozl.errors import ZoozlError
+
+#: Bump with every change of the tables below and add a step to `MIGRATIONS`.
+SCHEMA_VERSION = 1
+#: version -> SQL statements that bring the schema from version-1 to version.
+MIGRATIONS: dict[int, tuple[str, ...]] = {}
+
+metadata = sa.MetaData()
+
+schema_version = sa.Table(
+    "zoozl_schema",
+    metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+)
+
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("talker", sa.String(512), nullable=False),
+    sa.Column("state", sa.JSON, nullable=False, default=dict),
+    sa.Column("lease_owner", sa.String(128)),
+    sa.Column("lease_expires", sa.Float),
+    sa.Column("lease_token", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("channel", "talker", name="uq_conversation_talker"),
+)
+
+inbox = sa.Table(
+    "inbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "conversation_id", sa.ForeignKey("conversations.id"), nullable=False
+    ),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # message | greet
+    sa.Column("external_id", sa.String(512)),
+    sa.Column("message", sa.JSON, nullable=False),
+    sa.Column("route", sa.JSON, nullable=False, default=dict),
+    sa.Column("state", sa.String(16), nullable=False),  # pending | done
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("processed_at", sa.Float),
+    sa.UniqueConstraint("channel", "external_id", name="uq_inbox_external_id"),
+    sa.Index("ix_inbox_conversation_state", "conversation_id", "state", "id"),
+    sa.Index("ix_inbox_state_received", "state", "received_at"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column(
+        "conversation_id", sa.ForeignKey("conversations.id"), nullable=False
+    ),
+    sa.Column("inbox_id", sa.ForeignKey("inbox.id")),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("route", sa.JSON, nullable=False, default=dict),
+    sa.Column("replies", sa.JSON, nullable=False),  # list of Message dicts
+    sa.Column("state", sa.String(16), nullable=False),  # pending | sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("progress", sa.Integer, nullable=False, default=0),  # replies sent
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("sent_at", sa.Float),
+    sa.Index("ix_outbox_conversation_state", "conversation_id", "state", "id"),
+    sa.Index("ix_outbox_state_updated", "state", "updated_at"),
+)
+
+
+class SchemaError(ZoozlError):
+    """The database holds a schema this version of zoozl cannot use."""
+
+
+def create_schema(engine: sa.Engine) -> None:
+    """Create the tables, or migrate them up to `SCHEMA_VERSION`; never drop data."""
+    with engine.begin() as conn:
+        metadata.create_all(conn, checkfirst=True)
+        found = conn.execute(sa.select(sa.func.max(schema_version.c.version)))
+        version = found.scalar()
+        if version is None:
+            conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+            return
+        if version > SCHEMA_VERSION:
+            raise SchemaError(
+                f"the store has schema version {version}, newer than this "
+                f"zoozl's {SCHEMA_VERSION}; upgrade zoozl"
+            )
+        for step in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS[step]:
+                conn.execute(sa.text(statement))
+            conn.execute(schema_version.insert().values(version=step))
