@@ -1,31 +1,147 @@
-"""The command line: `python -m zoozl --conf FILE` serves, `... chat` talks in a terminal.
+"""Command line: `python -m zoozl --conf FILE` serves, `... chat` talks in a terminal.
 
 This is the composition root: the only module of `zoozl` that may import
-`ingress` and `tasks`.
+`ingress` and `tasks`. Embedded mode runs everything in this one process:
+werkzeug's threaded server, Celery worker threads on the memory:// broker, an
+in-process reply bus and the SQLite store.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 from zoozl.config import Config, load_config
 from zoozl.errors import ConfigError
 
+log = logging.getLogger("zoozl")
+
+#: Embedded sweep: every 2 s, re-ring what waited 5 s with no live lease.
+SWEEP_INTERVAL = 2.0
+STALL_AFTER = 5.0
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m zoozl", description=__doc__)
-    parser.add_argument("command", nargs="?", choices=["serve", "chat"], default="serve")
+    parser.add_argument(
+        "command", nargs="?", choices=["serve", "chat"], default="serve"
+    )
     parser.add_argument("--conf", help="TOML configuration file")
     parser.add_argument("--log-level", default="INFO")
     return parser
 
 
-def _serve(config: Config) -> int:
-    from zoozl.server import serve
+class _Stopper:
+    """Closes everything started, in reverse order, once."""
 
-    return serve(config)
+    def __init__(self) -> None:
+        self._steps: list[tuple[str, Callable[[], Any]]] = []
+
+    def push(self, name: str, step: Callable[[], Any]) -> None:
+        self._steps.append((name, step))
+
+    def run(self) -> None:
+        while self._steps:
+            name, step = self._steps.pop()
+            try:
+                step()
+            except Exception:
+                log.exception("stopping %s failed", name)
+
+
+def _start_worker(app: Any, threads: int, stopper: _Stopper) -> None:
+    worker = app.WorkController(
+        pool_cls="threads",
+        concurrency=threads,
+        hostname=f"zoozl-embedded@{threading.get_native_id()}",
+        without_heartbeat=True,
+        without_mingle=True,
+        without_gossip=True,
+        loglevel=logging.WARNING,
+    )
+    thread = threading.Thread(target=worker.start, name="zoozl-worker", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        worker.stop(in_sighandler=False)
+        thread.join(10)
+
+    stopper.push("worker", stop)
+
+
+def _listen(app: Any, host: str, port: int, stopper: _Stopper) -> None:
+    from werkzeug.serving import make_server
+
+    server = make_server(host, port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name=f"zoozl-http-{port}")
+    thread.daemon = True
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    stopper.push(f"http {port}", stop)
+    log.info(
+        "listening on http://%s:%s (websocket ws://%s:%s/ws)",
+        host,
+        server.port,
+        host,
+        server.port,
+    )
+
+
+def serve(config: Config, ready: threading.Event | None = None) -> int:
+    """Run embedded mode until SIGTERM/SIGINT (or `ready`'s owner stops it)."""
+    from ingress.app import create_app
+    from tasks.bus import LocalBus
+    from tasks.sweep import Sweeper
+    from tasks.worker import build_worker_app
+    from zoozl.engine import Bot
+    from zoozl.store import Store
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stopper = _Stopper()
+    try:
+        bot = Bot(config)  # plugins load (and config errors surface) before listening
+        store = Store.from_url(config.database_url)
+        stopper.push("store", store.close)
+        bus = LocalBus()
+        celery = build_worker_app(config, store=store, bus=bus, bot=bot)
+        web = create_app(config, store, celery, bus)
+        ports = {p for p in (config.websocket_port, config.slack_port) if p is not None}
+        for port in sorted(ports):
+            _listen(web, config.host, port, stopper)
+        started = time.perf_counter()
+        bot.load()
+        log.info(
+            "model ready in %.1f s; answering messages", time.perf_counter() - started
+        )
+        _start_worker(celery, config.worker_threads, stopper)
+        sweeper = Sweeper(celery, store, SWEEP_INTERVAL, STALL_AFTER)
+        sweeper.start()
+        stopper.push("sweep", sweeper.stop)
+        if ready is not None:
+            ready.set()
+        stop.wait()
+    finally:
+        stopper.run()
+        log.info("stopped")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             from zoozl.chat import run_chat
 
             return run_chat(config)
-        return _serve(config)
+        return serve(config)
     except ConfigError as exc:
         print(f"zoozl: configuration error: {exc}", file=sys.stderr)
         return 2

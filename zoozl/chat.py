@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import TextIO
 
@@ -14,10 +15,8 @@ PROMPT = "you> "
 
 def run_chat(config: Config, out: TextIO = sys.stdout) -> int:
     """Greet, then read lines until end of input, printing each reply."""
-    try:
+    with contextlib.suppress(ImportError):  # not on every platform
         import readline  # noqa: F401  (gives input() history and editing)
-    except ImportError:  # pragma: no cover - not on every platform
-        pass
     bot = BotHarness(config, talker="terminal")
     author = config.author or "bot"
 

@@ -17,7 +17,7 @@ MESSAGES_KEPT = 50
 
 
 def _utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 @dataclasses.dataclass
@@ -192,8 +192,18 @@ class InterfaceRoot:
         if not isinstance(module, str):
             cls = module if isinstance(module, type) else type(module)
             module = cls.__module__
-        table = self.config.plugin_settings.get(module, {})
+        table = self.config.plugin_settings.get(module)
+        if table is None:
+            table = _dotted_table(self.config.raw, module)
         return dict(table)
+
+
+def _dotted_table(raw: Mapping[str, Any], module: str) -> Mapping[str, Any]:
+    """`[package.module]` in TOML is nested tables: follow the dotted name down."""
+    table: Any = raw
+    for part in module.split("."):
+        table = table.get(part) if isinstance(table, Mapping) else None
+    return table if isinstance(table, Mapping) else {}
 
 
 class Interface:

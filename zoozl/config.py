@@ -144,7 +144,7 @@ def _check_type(key: str, value: Any) -> None:
         raise ConfigError(f"config key '{key}' must be {_type_name(types)}")
     if not isinstance(value, types):
         raise ConfigError(f"config key '{key}' must be {_type_name(types)}")
-    if types == (list,) and not all(isinstance(i, str) for i in value):
+    if isinstance(value, list) and not all(isinstance(i, str) for i in value):
         raise ConfigError(f"config key '{key}' must be a list of strings")
 
 

@@ -44,7 +44,9 @@ class Bot:
         self.root = InterfaceRoot(config)
         self.plugins = load_plugins(config, self.root)
         self._by_key = {p.key: p for p in self.plugins}
-        self._by_alias = {normalise_alias(a): p for p in self.plugins for a in p.aliases}
+        self._by_alias = {
+            normalise_alias(a): p for p in self.plugins for a in p.aliases
+        }
         self._embedder = embedder
         self._router: Router | None = None
         self._router_lock = threading.Lock()
@@ -105,6 +107,10 @@ class Bot:
         return self._run(plugin, conversation)
 
     def _route(self, text: str) -> Plugin | None:
+        # A typed alias is its plugin, whatever near aliases other plugins have.
+        exact = self._by_alias.get(normalise_alias(text))
+        if exact is not None:
+            return exact
         route = self.router.route(text)
         if route is not None:
             log.debug("routed %r to %s (%.3f)", text, route.plugin, route.score)
@@ -125,7 +131,9 @@ class Bot:
             run_plugin(plugin.instance, self.root, package, self.config.plugin_timeout)
             done = is_complete(plugin.instance, package)
         except PluginTimeout:
-            log.error("plugin %s stopped after %ss", plugin.key, self.config.plugin_timeout)
+            log.error(
+                "plugin %s stopped after %ss", plugin.key, self.config.plugin_timeout
+            )
             return Turn([self._reply(TIMEOUT_APOLOGY)], self._closed(conversation))
         except Exception:
             log.exception("plugin %s failed", plugin.key)

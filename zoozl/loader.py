@@ -102,5 +102,7 @@ def load_plugins(config: Config, root: InterfaceRoot) -> list[Plugin]:
                         f"plugins {other} and {key} both claim the alias '{alias}'"
                     )
             plugins.append(Plugin(key, _instantiate(key, cls, root), aliases))
-            log.info("loaded plugin %s with aliases %s", key, list(aliases))
+    # Logged once all are valid, so a failed start-up prints only its one error line.
+    for plugin in plugins:
+        log.info("loaded plugin %s with aliases %s", plugin.key, list(plugin.aliases))
     return plugins

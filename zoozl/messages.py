@@ -8,7 +8,7 @@ from zoozl.errors import MessageRejected
 
 
 def incoming_text(value: Any, max_chars: int) -> str:
-    """Return `value` if it is an acceptable message text, else raise MessageRejected."""
+    """Return `value` if it is acceptable message text, else raise MessageRejected."""
     if not isinstance(value, str):
         raise MessageRejected("Message 'text' must be a string")
     if len(value) > max_chars:

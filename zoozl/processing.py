@@ -1,4 +1,4 @@
-"""Process a conversation's inbox in order under its lease; commit replies to the outbox."""
+"""Process a conversation's inbox in order under its lease; replies to the outbox."""
 
 from __future__ import annotations
 
@@ -69,7 +69,9 @@ class Processor:
             try:
                 handled += self._drain(lease)
             except LeaseLost:
-                log.warning("conversation %s: lease lost, not committed", conversation_id)
+                log.warning(
+                    "conversation %s: lease lost, not committed", conversation_id
+                )
                 return handled
             finally:
                 self.store.release_lease(lease)
@@ -91,7 +93,9 @@ class Processor:
 
     def _turn(self, row: InboxRow) -> Turn:
         stored = self.store.conversation(row.conversation_id)
-        conversation = Conversation.from_dict(stored.state, stored.talker, stored.channel)
+        conversation = Conversation.from_dict(
+            stored.state, stored.talker, stored.channel
+        )
         if row.kind == "greet":
             return self.bot.greet(conversation)
         return self.bot.answer(conversation, row.message)

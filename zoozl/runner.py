@@ -27,7 +27,7 @@ def _positional_count(func: Callable[..., Any]) -> int:
 def _consume(plugin: Interface, root: InterfaceRoot, package: Package) -> Any:
     # consume(package) is the older plugin form; consume(context, package) the new.
     if _positional_count(plugin.consume) == 1:
-        return plugin.consume(package)  # type: ignore[call-arg]
+        return plugin.consume(package)  # type: ignore[call-arg,arg-type]
     return plugin.consume(root, package)
 
 

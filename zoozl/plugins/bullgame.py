@@ -13,9 +13,25 @@ REPEATED = "Digits must be unique in number"
 SCORE = "You have {bulls} bulls and {cows} cows"
 WON = "Congrats. You guessed right"
 GAME_NAMES = frozenset(
-    {"yes", "yeah", "yep", "ok", "sure", "bull", "bulls", "bulls and cows",
-     "bulls & cows", "bulls cows", "bull and cows", "bulls and cow", "bulls n cows",
-     "bulls&cows", "cows and bulls", "bulls and cows please", "bulls and cows game"}
+    {
+        "yes",
+        "yeah",
+        "yep",
+        "ok",
+        "sure",
+        "bull",
+        "bulls",
+        "bulls and cows",
+        "bulls & cows",
+        "bulls cows",
+        "bull and cows",
+        "bulls and cow",
+        "bulls n cows",
+        "bulls&cows",
+        "cows and bulls",
+        "bulls and cows please",
+        "bulls and cows game",
+    }
 )
 
 

@@ -38,9 +38,7 @@ inbox = sa.Table(
     "inbox",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column(
-        "conversation_id", sa.ForeignKey("conversations.id"), nullable=False
-    ),
+    sa.Column("conversation_id", sa.ForeignKey("conversations.id"), nullable=False),
     sa.Column("channel", sa.String(32), nullable=False),
     sa.Column("kind", sa.String(16), nullable=False),  # message | greet
     sa.Column("external_id", sa.String(512)),
@@ -58,9 +56,7 @@ outbox = sa.Table(
     "outbox",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column(
-        "conversation_id", sa.ForeignKey("conversations.id"), nullable=False
-    ),
+    sa.Column("conversation_id", sa.ForeignKey("conversations.id"), nullable=False),
     sa.Column("inbox_id", sa.ForeignKey("inbox.id")),
     sa.Column("channel", sa.String(32), nullable=False),
     sa.Column("route", sa.JSON, nullable=False, default=dict),

@@ -1,4 +1,4 @@
-"""The store: conversations with leases, the inbox of messages, the outbox of replies."""
+"""The store: conversations with leases, inbox of messages, outbox of replies."""
 
 from __future__ import annotations
 
@@ -66,6 +66,12 @@ class OutboxRow:
     last_error: str | None
 
 
+def _new_id(result: sa.CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
 def _inbox_row(row: sa.Row[Any]) -> InboxRow:
     return InboxRow(
         id=row.id,
@@ -131,7 +137,7 @@ class Store:
         )
         try:
             with self.engine.begin() as conn:
-                return int(conn.execute(insert).inserted_primary_key[0])
+                return _new_id(conn.execute(insert))
         except sa.exc.IntegrityError:  # another ingress created it meanwhile
             with self.engine.begin() as conn:
                 return int(conn.execute(query).scalar_one())
@@ -151,7 +157,9 @@ class Store:
 
     # leases ------------------------------------------------------------------
 
-    def acquire_lease(self, conversation_id: int, owner: str, seconds: float) -> Lease | None:
+    def acquire_lease(
+        self, conversation_id: int, owner: str, seconds: float
+    ) -> Lease | None:
         """Take the conversation's lease if it is free or expired, else None."""
         now = self.clock()
         c = conversations.c
@@ -213,7 +221,7 @@ class Store:
         kind: str = "message",
         external_id: str | None = None,
     ) -> int:
-        """Commit an incoming message; raise DuplicateMessage for a known external id."""
+        """Commit an incoming message; DuplicateMessage for a known external id."""
         channel = self.conversation(conversation_id).channel
         insert = inbox.insert().values(
             conversation_id=conversation_id,
@@ -227,7 +235,7 @@ class Store:
         )
         try:
             with self.engine.begin() as conn:
-                return int(conn.execute(insert).inserted_primary_key[0])
+                return _new_id(conn.execute(insert))
         except sa.exc.IntegrityError as exc:
             if external_id is None:
                 raise
@@ -287,7 +295,7 @@ class Store:
                 created_at=now,
                 updated_at=now,
             )
-            return int(conn.execute(insert).inserted_primary_key[0])
+            return _new_id(conn.execute(insert))
 
     def stalled_conversations(self, older_than: float) -> list[int]:
         """Conversations with messages pending longer than `older_than` seconds
@@ -338,7 +346,7 @@ class Store:
         self._update_outbox(outbox_id, True, progress=progress)
 
     def mark_sent(self, outbox_id: int) -> bool:
-        """Mark a row delivered; False when it was not pending (someone else sent it)."""
+        """Mark a row delivered; False when it was not pending (already sent)."""
         now = self.clock()
         return self._update_outbox(outbox_id, True, state=SENT, sent_at=now)
 
@@ -358,8 +366,14 @@ class Store:
             last_error=error[:2000],
         )
 
-    def stale_outbox(self, older_than: float, channels: Sequence[str]) -> list[int]:
-        """Pending rows of the given channels untouched for `older_than` seconds."""
+    def stale_outbox(
+        self,
+        older_than: float,
+        channels: Sequence[str],
+        max_attempts: int | None = None,
+    ) -> list[int]:
+        """Pending rows of the given channels untouched for `older_than` seconds
+        (and, with `max_attempts`, tried fewer times than that)."""
         query = (
             sa.select(outbox.c.id)
             .where(outbox.c.state == PENDING)
@@ -367,5 +381,7 @@ class Store:
             .where(outbox.c.updated_at < self.clock() - older_than)
             .order_by(outbox.c.id)
         )
+        if max_attempts is not None:
+            query = query.where(outbox.c.attempts < max_attempts)
         with self.engine.begin() as conn:
             return [int(i) for i in conn.execute(query).scalars()]

@@ -1,0 +1,1 @@
+"""Ingress: the Flask app (websocket chat, Slack events), the LMTP server."""

@@ -1,0 +1,46 @@
+"""The Flask app factory: websocket chat, the chat page, a health check."""
+
+from __future__ import annotations
+
+import uuid
+
+from celery import Celery
+from flask import Flask, send_from_directory
+
+from ingress import websocket
+from ingress.accept import Acceptor
+from ingress.sessions import Sessions
+from tasks.bus import ReplyBus
+from tasks.names import web_topic
+from zoozl.config import Config
+from zoozl.store import Store
+
+
+def create_app(
+    config: Config,
+    store: Store,
+    celery: Celery,
+    bus: ReplyBus,
+    web_id: str | None = None,
+) -> Flask:
+    """A web app that records messages in `store`, rings `celery`, hears `bus`."""
+    app = Flask(__name__, static_folder=None)
+    web_id = web_id or uuid.uuid4().hex
+    app.config.update(ZOOZL=config, ZOOZL_WEB_ID=web_id, MAX_CONTENT_LENGTH=1024 * 1024)
+    acceptor = Acceptor(config, store, celery)
+    sessions = Sessions(store)
+    app.extensions["zoozl.acceptor"] = acceptor
+    app.extensions["zoozl.sessions"] = sessions
+    bus.subscribe(web_topic(web_id), sessions.on_notice)
+
+    websocket.register(app)
+
+    @app.get("/")
+    def page():  # type: ignore[no-untyped-def]
+        return send_from_directory(app.root_path + "/static", "index.html")
+
+    @app.get("/healthz")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "web": web_id}
+
+    return app

@@ -1,0 +1,188 @@
+"""The websocket chat endpoint (PROTOCOL §2, §4): handshake, identity, frames."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, abort, current_app, request
+from simple_websocket import ConnectionClosed
+
+from ingress.accept import Acceptor
+from ingress.auth import AuthError, talker_from_frame
+from ingress.frames import ChatRequest, FrameError, decode, parse
+from ingress.sessions import Sessions
+from ingress.wsserver import WebsocketServer
+from zoozl.chatbot import Message
+from zoozl.config import Config
+from zoozl.errors import DuplicateMessage
+from zoozl.store.history import list_messages
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "websocket"
+COOKIE = "zoozl_talker"
+COOKIE_MAX_AGE = 31536000
+_TALKER_ID = re.compile(r"^[0-9a-f]{32}$")
+POLICY_VIOLATION = 1008
+
+
+def is_upgrade() -> bool:
+    """Whether the request asks for a websocket."""
+    return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+def origin_allowed(config: Config) -> bool:
+    """No Origin (not a browser) is fine; a browser's must be allowed or same host."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    if config.allowed_origins:
+        return origin.rstrip("/") in {o.rstrip("/") for o in config.allowed_origins}
+    return urlsplit(origin).netloc.lower() == request.host.lower()
+
+
+def _cookie_header(talker: str, secure: bool) -> tuple[bytes, bytes]:
+    value = (
+        f"{COOKIE}={talker}; Path=/; Max-Age={COOKIE_MAX_AGE}; HttpOnly; SameSite=Lax"
+    )
+    if secure:
+        value += "; Secure"
+    return b"Set-Cookie", value.encode()
+
+
+class Chat:
+    """One websocket session: authenticate, greet, then serve frames until it closes."""
+
+    def __init__(
+        self,
+        ws: WebsocketServer,
+        config: Config,
+        acceptor: Acceptor,
+        sessions: Sessions,
+    ) -> None:
+        self.ws, self.config, self.acceptor, self.sessions = (
+            ws,
+            config,
+            acceptor,
+            sessions,
+        )
+        self.route = {"web": current_app.config["ZOOZL_WEB_ID"]}
+
+    def send(self, payload: dict[str, Any]) -> None:
+        self.ws.send(json.dumps(payload))
+
+    def authenticate(self) -> str | None:
+        try:
+            frame = decode(self.ws.receive())
+            return talker_from_frame(frame, self.config.auth_jwt_secret)
+        except (FrameError, AuthError) as exc:
+            self.send({"error": str(exc)})
+            self.ws.close(POLICY_VIOLATION, "authentication failed")
+            return None
+
+    def serve(self, talker: str) -> None:
+        conversation_id = self.acceptor.conversation(CHANNEL, talker)
+        self.sessions.add(conversation_id, self.ws)
+        try:
+            if not self.acceptor.store.has_messages(conversation_id):
+                self.acceptor.accept(
+                    conversation_id, Message(), self.route, kind="greet"
+                )
+            self.sessions.flush(conversation_id)
+            while True:
+                self.handle(conversation_id, self.ws.receive())
+        finally:
+            self.sessions.remove(conversation_id, self.ws)
+
+    def handle(self, conversation_id: int, raw: str | bytes) -> None:
+        try:
+            request_ = parse(decode(raw), self.config.max_message_chars)
+        except FrameError as exc:
+            self.send({"error": str(exc)})
+            return
+        if isinstance(request_, ChatRequest):
+            external_id = (
+                request_.client_id and f"{conversation_id}:{request_.client_id}"
+            )
+            try:
+                self.acceptor.accept(
+                    conversation_id,
+                    Message(request_.text),
+                    self.route,
+                    external_id=external_id,
+                )
+            except DuplicateMessage:
+                log.info("duplicate websocket message %s ignored", external_id)
+            return
+        items, total = list_messages(
+            self.acceptor.store, conversation_id, request_.page, request_.page_size
+        )
+        self.send(
+            {
+                "operation": "list_messages",
+                "data": items,
+                "page": request_.page,
+                "page_size": request_.page_size,
+                "total_count": total,
+            }
+        )
+
+
+class _Upgraded(Response):
+    """The response of a request whose socket the websocket took over."""
+
+    mode = "werkzeug"
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        if self.mode == "gunicorn":
+            raise StopIteration()
+        return super().__call__(environ, start_response)
+
+
+def websocket_view() -> Response:
+    """Upgrade, identify the talker, run the chat until the socket closes."""
+    config: Config = current_app.config["ZOOZL"]
+    if not origin_allowed(config):
+        log.warning("websocket from origin %s refused", request.headers.get("Origin"))
+        abort(403)
+    headers: list[tuple[bytes, bytes]] = []
+    talker = request.cookies.get(COOKIE, "")
+    if not config.auth_required and not _TALKER_ID.match(talker):
+        talker = secrets.token_hex(16)
+        headers.append(_cookie_header(talker, config.cookie_secure))
+    ws = WebsocketServer(
+        request.environ, headers, max_message_size=config.max_frame_bytes
+    )
+    chat = Chat(
+        ws,
+        config,
+        current_app.extensions["zoozl.acceptor"],
+        current_app.extensions["zoozl.sessions"],
+    )
+    try:
+        if config.auth_required:
+            talker = chat.authenticate() or ""
+        if talker:
+            chat.serve(talker)
+    except ConnectionClosed:
+        pass
+    except Exception:
+        log.exception("websocket session failed")
+    with contextlib.suppress(ConnectionClosed):
+        ws.close()
+    response = _Upgraded()
+    response.mode = ws.mode
+    return response
+
+
+def register(app: Flask) -> None:
+    """Websocket upgrades on `/` and `/ws`; a plain GET of `/ws` is 400."""
+    app.add_url_rule("/", "websocket_root", websocket_view, websocket=True)
+    app.add_url_rule("/ws", "websocket", websocket_view, websocket=True)
+    app.add_url_rule("/ws", "websocket_plain", lambda: abort(400), methods=["GET"])

@@ -1,0 +1,1 @@
+"""Celery side of zoozl: app factory, process/deliver tasks, senders, reply bus."""

@@ -1,0 +1,63 @@
+"""The module-level app of `celery -A tasks.app worker` (scaled mode).
+
+The config comes from $ZOOZL_CONF. The parent process loads the plugins and
+the model once, with torch on one thread, before it forks the pool, so the
+children share the weights; each child drops inherited connections.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import signals
+
+from tasks.sweep import Sweeper
+from tasks.worker import build_worker_app
+from zoozl.config import load_config_from_env
+
+log = logging.getLogger(__name__)
+
+config = load_config_from_env()
+app = build_worker_app(config)
+_sweeper: list[Sweeper] = []
+
+#: Seconds between sweeps, and how long a message may wait before it is re-rung.
+SWEEP_INTERVAL = 2.0
+STALL_AFTER = 5.0
+
+
+def _one_torch_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@signals.worker_init.connect
+def load_before_fork(**_: Any) -> None:
+    """Parent process: plugins and model, once, before the pool forks."""
+    _one_torch_thread()
+    app.zoozl.load_model()
+    log.info("zoozl worker: plugins and model ready")
+
+
+@signals.worker_process_init.connect
+def reset_after_fork(**_: Any) -> None:
+    """Pool child: own connections, one torch thread."""
+    _one_torch_thread()
+    app.zoozl.after_fork()
+
+
+@signals.worker_ready.connect
+def start_sweep(**_: Any) -> None:
+    """Parent process: re-ring work a lost task left behind."""
+    sweeper = Sweeper(app, app.zoozl.store, SWEEP_INTERVAL, STALL_AFTER)
+    sweeper.start()
+    _sweeper.append(sweeper)
+
+
+@signals.worker_shutdown.connect
+def stop_sweep(**_: Any) -> None:
+    """Parent process: stop the sweep thread."""
+    for sweeper in _sweeper:
+        sweeper.stop()

@@ -1,0 +1,62 @@
+"""The `deliver` task: send an outbox row on its channel, retrying with backoff."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery, Task
+
+from tasks.names import DELIVER
+from tasks.senders import DeliveryError, PermanentDeliveryError
+from zoozl.store import PENDING
+
+log = logging.getLogger(__name__)
+
+MAX_RETRIES = 8
+#: Retries wait 2, 4, 8 ... seconds, at most this long (below the broker's
+#: visibility timeout, so a waiting retry is never handed out twice).
+MAX_BACKOFF = 60.0
+
+
+def backoff(retries: int) -> float:
+    """Seconds before retry number `retries` + 1."""
+    return min(MAX_BACKOFF, 2.0 ** (retries + 1))
+
+
+def register(app: Celery) -> Task:
+    """Register `zoozl.deliver` on `app`."""
+
+    @app.task(
+        name=DELIVER,
+        bind=True,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        max_retries=MAX_RETRIES,
+    )
+    def deliver(self: Task, outbox_id: int) -> None:
+        """Idempotent: a row that is no longer pending is left alone."""
+        runtime = app.zoozl
+        row = runtime.store.outbox_row(int(outbox_id))
+        if row is None or row.state != PENDING:
+            return
+        sender = runtime.senders.get(row.channel)
+        if sender is None:
+            runtime.store.mark_failed(row.id, f"no sender for channel {row.channel}")
+            log.error("outbox %s: no sender for channel %s", row.id, row.channel)
+            return
+        try:
+            sender.send(row)
+        except PermanentDeliveryError as exc:
+            runtime.store.mark_failed(row.id, str(exc))
+            log.error("outbox %s not deliverable: %s", row.id, exc)
+        except DeliveryError as exc:
+            if self.request.retries >= MAX_RETRIES:
+                runtime.store.mark_failed(row.id, f"gave up: {exc}")
+                log.error("outbox %s: giving up after retries: %s", row.id, exc)
+                return
+            runtime.store.mark_attempt(row.id, str(exc))
+            wait = exc.retry_after or backoff(self.request.retries)
+            log.warning("outbox %s: %s; retry in %.1fs", row.id, exc, wait)
+            raise self.retry(countdown=min(wait, MAX_BACKOFF)) from exc
+
+    return deliver
