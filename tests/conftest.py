@@ -1,0 +1,23 @@
+"""Fixtures shared by the whole suite: the machine's PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests import services
+
+
+@pytest.fixture
+def pg_engine_url() -> Iterator[services.PostgresSchema]:
+    """(url, schema): a fresh PostgreSQL schema for one test, dropped afterwards."""
+    with services.postgres_url() as found:
+        yield found
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A Redis URL on the tests' own database, flushed before and after."""
+    with services.redis_url() as url:
+        yield url
