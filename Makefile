@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 CONF ?= chatbot.toml
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit e2e chat bench clean
+.PHONY: run test lint unit e2e chat bench clean scaled
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -38,3 +38,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Scaled mode: gunicorn web, Celery workers and LMTP against Redis (see scaled.toml).
+scaled: $(STAMP)
+	PATH=$(abspath $(VENV))/bin:$$PATH ZOOZL_CONF=$${ZOOZL_CONF:-scaled.toml} $(VENV)/bin/honcho start

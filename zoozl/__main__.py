@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
         "command", nargs="?", choices=["serve", "chat"], default="serve"
     )
     parser.add_argument("--conf", help="TOML configuration file")
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-level", help="INFO by default, WARNING for chat")
     return parser
 
 
@@ -76,37 +76,77 @@ def _start_worker(app: Any, threads: int, stopper: _Stopper) -> None:
     stopper.push("worker", stop)
 
 
-def _listen(app: Any, host: str, port: int, stopper: _Stopper) -> None:
-    from werkzeug.serving import make_server
+class EmbeddedServer:
+    """Web listeners, worker threads, sweep and store of embedded mode, in-process."""
 
-    server = make_server(host, port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name=f"zoozl-http-{port}")
-    thread.daemon = True
-    thread.start()
+    def __init__(self, config: Config) -> None:
+        from zoozl.engine import Bot
 
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
+        self.config = config
+        self.bot = Bot(config)  # plugins load, config errors surface, before listening
+        self.ports: dict[int, int] = {}  # configured port -> bound port (0 = any)
+        self._stopper = _Stopper()
 
-    stopper.push(f"http {port}", stop)
-    log.info(
-        "listening on http://%s:%s (websocket ws://%s:%s/ws)",
-        host,
-        server.port,
-        host,
-        server.port,
-    )
+    def start(self) -> None:
+        """Listen, load the model, then start answering (messages wait till then)."""
+        from ingress.app import create_app
+        from tasks.bus import LocalBus
+        from tasks.sweep import Sweeper
+        from tasks.worker import build_worker_app
+        from zoozl.store import Store
+
+        config, stopper = self.config, self._stopper
+        store = Store.from_url(config.database_url)
+        stopper.push("store", store.close)
+        bus = LocalBus()
+        self.celery = build_worker_app(config, store=store, bus=bus, bot=self.bot)
+        web = create_app(config, store, self.celery, bus)
+        wanted = {
+            p for p in (config.websocket_port, config.slack_port) if p is not None
+        }
+        for port in sorted(wanted):
+            self.ports[port] = self._listen(web, port)
+        started = time.perf_counter()
+        self.bot.load()
+        took = time.perf_counter() - started
+        log.info("model ready in %.1f s; answering messages", took)
+        _start_worker(self.celery, config.worker_threads, stopper)
+        sweeper = Sweeper(self.celery, store, SWEEP_INTERVAL, STALL_AFTER)
+        sweeper.start()
+        stopper.push("sweep", sweeper.stop)
+
+    def _listen(self, app: Any, port: int) -> int:
+        from werkzeug.serving import make_server
+
+        host = self.config.host
+        server = make_server(host, port, app, threaded=True)
+        thread = threading.Thread(
+            target=server.serve_forever, name=f"zoozl-http-{port}", daemon=True
+        )
+        thread.start()
+
+        def stop() -> None:
+            server.shutdown()
+            server.server_close()
+
+        self._stopper.push(f"http {port}", stop)
+        log.info(
+            "listening on http://%s:%s (websocket ws://%s:%s/ws)",
+            host,
+            server.port,
+            host,
+            server.port,
+        )
+        return int(server.port)
+
+    def stop(self) -> None:
+        """Stop everything started, in reverse order."""
+        self._stopper.run()
+        log.info("stopped")
 
 
-def serve(config: Config, ready: threading.Event | None = None) -> int:
-    """Run embedded mode until SIGTERM/SIGINT (or `ready`'s owner stops it)."""
-    from ingress.app import create_app
-    from tasks.bus import LocalBus
-    from tasks.sweep import Sweeper
-    from tasks.worker import build_worker_app
-    from zoozl.engine import Bot
-    from zoozl.store import Store
-
+def serve(config: Config) -> int:
+    """Run embedded mode until SIGTERM or SIGINT."""
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -115,40 +155,21 @@ def serve(config: Config, ready: threading.Event | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    stopper = _Stopper()
+    server = EmbeddedServer(config)
     try:
-        bot = Bot(config)  # plugins load (and config errors surface) before listening
-        store = Store.from_url(config.database_url)
-        stopper.push("store", store.close)
-        bus = LocalBus()
-        celery = build_worker_app(config, store=store, bus=bus, bot=bot)
-        web = create_app(config, store, celery, bus)
-        ports = {p for p in (config.websocket_port, config.slack_port) if p is not None}
-        for port in sorted(ports):
-            _listen(web, config.host, port, stopper)
-        started = time.perf_counter()
-        bot.load()
-        log.info(
-            "model ready in %.1f s; answering messages", time.perf_counter() - started
-        )
-        _start_worker(celery, config.worker_threads, stopper)
-        sweeper = Sweeper(celery, store, SWEEP_INTERVAL, STALL_AFTER)
-        sweeper.start()
-        stopper.push("sweep", sweeper.stop)
-        if ready is not None:
-            ready.set()
+        server.start()
         stop.wait()
     finally:
-        stopper.run()
-        log.info("stopped")
+        server.stop()
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run; config errors end with one line, exit 2."""
     args = _parser().parse_args(argv)
+    level = args.log_level or ("WARNING" if args.command == "chat" else "INFO")
     logging.basicConfig(
-        level=args.log_level.upper(),
+        level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:

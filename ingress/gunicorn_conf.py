@@ -1,0 +1,16 @@
+"""Gunicorn settings of the `web` process, derived from the zoozl config ($ZOOZL_CONF)."""
+
+from zoozl.config import load_config_from_env
+
+_config = load_config_from_env()
+_ports = sorted({p for p in (_config.websocket_port, _config.slack_port) if p} or {8080})
+
+bind = [f"{_config.host}:{port}" for port in _ports]
+worker_class = "gthread"
+#: Two web processes; every open websocket holds one thread of its process.
+workers = 2
+threads = 128
+#: A websocket lives long; gthread's worker heartbeat is independent of it.
+timeout = 60
+graceful_timeout = 10
+accesslog = "-"

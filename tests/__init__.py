@@ -1,0 +1,1 @@
+"""Tests of zoozl, mirroring its packages."""

@@ -1,0 +1,1 @@
+"""Small plugin modules the tests load through extensions."""

@@ -1,0 +1,200 @@
+"""Configuration: documented keys, wrong types, missing keys, bad files, start-up."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zoozl.config import DEFAULT_EXTENSIONS, config_from_dict, load_config
+from zoozl.errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+EVERY_KEY = """
+extensions = ["zoozl.plugins.greeter", "zoozl.plugins.bullgame"]
+author = "zoozl bot"
+websocket_port = 8081
+slack_port = 8082
+slack_app_token = "xoxb-token"
+slack_signing_secret = "signing-secret"
+email_port = 8083
+email_address = "bot@example.com"
+email_smtp_port = 2525
+memory_path = "sqlite:////tmp/zoozl-test.db"
+auth_required = true
+cookie_secure = true
+slack_api_url = "http://127.0.0.1:9999/api/"
+auth_jwt_secret = "jwt-secret"
+broker_url = "redis://127.0.0.1:6379/0"
+host = "0.0.0.0"
+
+[my_plugin]
+colour = "blue"
+retries = 3
+"""
+
+
+def write(tmp_path: Path, text: str | bytes, name: str = "zoozl.toml") -> Path:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+def config_error(text: str) -> str:
+    import tomllib
+
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict(tomllib.loads(text))
+    return str(caught.value)
+
+
+def test_every_documented_key_reaches_the_config(tmp_path):
+    config = load_config(write(tmp_path, EVERY_KEY))
+    assert config.extensions == ("zoozl.plugins.greeter", "zoozl.plugins.bullgame")
+    assert config.author == "zoozl bot"
+    assert config.websocket_port == 8081
+    assert config.slack_port == 8082
+    assert config.slack_app_token == "xoxb-token"
+    assert config.slack_signing_secret == "signing-secret"
+    assert config.email_port == 8083
+    assert config.email_address == "bot@example.com"
+    assert config.email_smtp_port == 2525
+    assert config.memory_path == "sqlite:////tmp/zoozl-test.db"
+    assert config.database_url == "sqlite:////tmp/zoozl-test.db"
+    assert config.auth_required is True
+    assert config.cookie_secure is True
+    assert config.slack_api_url == "http://127.0.0.1:9999/api/"
+    assert config.auth_jwt_secret == "jwt-secret"
+    assert config.broker_url == "redis://127.0.0.1:6379/0"
+    assert config.host == "0.0.0.0"
+
+
+def test_plugin_tables_reach_plugin_settings_and_raw(tmp_path):
+    config = load_config(write(tmp_path, EVERY_KEY))
+    assert config.plugin_settings["my_plugin"] == {"colour": "blue", "retries": 3}
+    assert config.raw["my_plugin"] == {"colour": "blue", "retries": 3}
+    assert config.raw["author"] == "zoozl bot"
+
+
+def test_documented_defaults_when_keys_are_absent():
+    config = config_from_dict({})
+    assert config.author == ""
+    assert config.websocket_port is None
+    assert config.slack_port is None
+    assert config.email_port is None
+    assert config.email_smtp_port == 25
+    assert config.slack_api_url == "https://slack.com/api/"
+    assert config.broker_url == "memory://"
+    assert config.host == "127.0.0.1"
+    assert config.auth_required is False
+    assert config.cookie_secure is False
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ('websocket_port = "8080"', "websocket_port"),
+        ("websocket_port = true", "websocket_port"),
+        ("slack_port = 1.5", "slack_port"),
+        ('email_smtp_port = "25"', "email_smtp_port"),
+        ('extensions = "zoozl.plugins.bullgame"', "extensions"),
+        ("extensions = [1, 2]", "extensions"),
+        ('auth_required = "yes"', "auth_required"),
+        ("cookie_secure = 1", "cookie_secure"),
+        ("author = 7", "author"),
+    ],
+)
+def test_a_wrong_type_is_an_error_naming_the_key(line, key):
+    assert f"'{key}'" in config_error(line)
+
+
+def test_a_port_out_of_range_is_an_error_naming_the_key():
+    assert "'websocket_port'" in config_error("websocket_port = 70000")
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('slack_port = 8082\nslack_signing_secret = "s"', "slack_app_token"),
+        ('slack_port = 8082\nslack_app_token = "t"', "slack_signing_secret"),
+        ("email_port = 8083", "email_address"),
+        ("auth_required = true", "auth_jwt_secret"),
+    ],
+)
+def test_a_missing_mandatory_key_is_an_error_naming_it(text, key):
+    assert f"'{key}'" in config_error(text)
+
+
+def test_a_file_that_is_not_toml_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "extensions = [\n"))
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(write(tmp_path, b'author = "\xff\xfe"\n'))
+
+
+def test_a_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_no_file_gives_the_default_bot():
+    assert load_config(None).extensions == DEFAULT_EXTENSIONS
+    assert DEFAULT_EXTENSIONS == (
+        "zoozl.plugins.greeter",
+        "zoozl.plugins.helpers",
+        "zoozl.plugins.bullgame",
+        "zoozl.plugins.cancel",
+    )
+
+
+def run_chat(conf: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zoozl", "chat", "--conf", str(conf)],
+        cwd=REPO_ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("extensions = [\n", ["not valid TOML"]),
+        ('websocket_port = "8080"', ["'websocket_port'"]),
+        ('extensions = ["tests.plugins.no_such_module"]', ["no_such_module"]),
+        ('extensions = ["tests.plugins.empty_module"]', ["empty_module"]),
+        ('extensions = ["tests.plugins.broken_import"]', ["broken_import"]),
+        (
+            'extensions = ["tests.plugins.clash_a", "tests.plugins.clash_b"]',
+            ["clash_a:GreetingA", "clash_b:GreetingB", "hello there"],
+        ),
+    ],
+    ids=[
+        "not-toml",
+        "wrong-type",
+        "unknown-module",
+        "no-plugin",
+        "import-fails",
+        "clash",
+    ],
+)
+def test_a_bad_config_stops_start_up_with_one_line(tmp_path, text, named):
+    finished = run_chat(write(tmp_path, text))
+    assert finished.returncode == 2
+    lines = finished.stderr.splitlines()
+    assert len(lines) == 1, finished.stderr
+    assert "Traceback" not in finished.stderr
+    for word in named:
+        assert word in lines[0]

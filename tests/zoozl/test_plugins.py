@@ -1,0 +1,197 @@
+"""The bundled plugins keep the exact dialogue of PROTOCOL section 5."""
+
+from __future__ import annotations
+
+import random
+import re
+from itertools import permutations
+
+import pytest
+
+from zoozl.plugins.bullgame import new_secret, score
+from zoozl.testing import BotHarness
+
+ASK = "what game you want to play? bulls and cows?"
+START = ["OK. Let's play bulls and cows", "Guess 4 digit number"]
+WRONG_LENGTH = "Give number with exactly 4 digits"
+REPEATED = "Digits must be unique in number"
+WON = "Congrats. You guessed right"
+SCORE = re.compile(r"You have (\d) bulls and (\d) cows")
+HELPS = (
+    "I can't do much. I can only say hello.",
+    "I can greet you.",
+    "You can try to say hello.",
+)
+HELLOS = ("Hello", "Hey", "Hello, hello. What do you want to do?")
+NOTHING_TO_CANCEL = "There is nothing to cancel. What would you like to do?"
+
+#: Every possible secret: 4 distinct digits, the first not zero.
+EVERY_SECRET = tuple(
+    "".join(digits) for digits in permutations("0123456789", 4) if digits[0] != "0"
+)
+
+
+def default_bot() -> BotHarness:
+    return BotHarness({"embedder": "char"})
+
+
+def bulls_and_cows(secret: str, guess: str) -> tuple[int, int]:
+    """Score a guess independently of the plugin's own `score`."""
+    bulls = sum(s == g for s, g in zip(secret, guess, strict=True))
+    return bulls, sum(g in secret for g in guess) - bulls
+
+
+def playing_bot() -> tuple[BotHarness, str]:
+    bot = default_bot()
+    bot.say("play games")
+    assert bot.say("yes") == START
+    return bot, bot.conversation["data"]["secret"]
+
+
+# greeter and helpers ------------------------------------------------------------
+
+
+def test_greeter_greets_a_new_conversation_in_two_lines():
+    assert default_bot().greet() == [
+        "Hello!",
+        "I can do few things. Ask me for example to play games or something.",
+    ]
+
+
+@pytest.mark.parametrize("typed", ["help", "do get help"])
+def test_help_answers_one_of_its_texts_and_completes(typed):
+    bot = default_bot()
+    replies = bot.say(typed)
+    assert len(replies) == 1
+    assert replies[0] in HELPS
+    assert bot.conversation["subject"] == ""
+    assert bot.conversation["ongoing"] is False
+
+
+@pytest.mark.parametrize("typed", ["hello", "hi", "how are you", "hey"])
+def test_hello_answers_one_of_its_texts_and_completes(typed):
+    bot = default_bot()
+    replies = bot.say(typed)
+    assert len(replies) == 1
+    assert replies[0] in HELLOS
+    assert bot.conversation["subject"] == ""
+
+
+# bulls & cows -----------------------------------------------------------------
+
+
+def test_play_games_asks_which_game_until_it_is_named():
+    bot = default_bot()
+    assert bot.say("play games") == [ASK]
+    assert bot.say("chess") == [ASK]
+    assert bot.say("no") == [ASK]
+    assert bot.say("bulls & cows") == START
+
+
+@pytest.mark.parametrize(
+    "answer", ["yes", "bulls and cows", "bulls & cows", "bull", "Bulls and cows!"]
+)
+def test_naming_the_game_starts_it(answer):
+    bot = default_bot()
+    assert bot.say("play games") == [ASK]
+    assert bot.say(answer) == START
+    assert bot.conversation["subject"] == "zoozl.plugins.bullgame:BullGame"
+
+
+@pytest.mark.parametrize("guess", ["123", "12345", "abcd", "12 4", "1a34"])
+def test_a_guess_of_the_wrong_length_is_refused(guess):
+    bot, _ = playing_bot()
+    assert bot.say(guess) == [WRONG_LENGTH]
+
+
+@pytest.mark.parametrize("guess", ["1123", "1000", "9899"])
+def test_a_guess_with_a_repeated_digit_is_refused(guess):
+    bot, _ = playing_bot()
+    assert bot.say(guess) == [REPEATED]
+
+
+def test_each_guess_is_scored_in_bulls_and_cows():
+    bot, secret = playing_bot()
+    for guess in ("1234", "5678", "9012", "0987"):
+        if guess == secret:
+            continue
+        bulls, cows = bulls_and_cows(secret, guess)
+        assert bot.say(guess) == [f"You have {bulls} bulls and {cows} cows"]
+
+
+def test_guessing_the_secret_wins_and_closes_the_conversation():
+    bot, secret = playing_bot()
+    assert bot.say(secret) == [WON]
+    assert bot.conversation["subject"] == ""
+    assert bot.conversation["ongoing"] is False
+    assert bot.say("play games") == [ASK]
+
+
+def test_the_secret_is_four_distinct_digits_never_starting_with_zero():
+    secrets = {new_secret() for _ in range(3000)}
+    assert secrets <= set(EVERY_SECRET)
+    assert {s[0] for s in secrets} == set("123456789")
+    assert any("0" in s for s in secrets)
+
+
+def test_a_seeded_secret_is_valid_and_repeatable():
+    rng = random.Random(2024)
+    drawn = [new_secret(rng) for _ in range(3000)]
+    assert set(drawn) <= set(EVERY_SECRET)
+    again = random.Random(2024)
+    assert drawn == [new_secret(again) for _ in range(3000)]
+
+
+@pytest.mark.parametrize(
+    ("secret", "guess", "expected"),
+    [
+        ("1234", "1234", (4, 0)),
+        ("1234", "4321", (0, 4)),
+        ("1234", "5678", (0, 0)),
+        ("1234", "1243", (2, 2)),
+        ("1234", "1567", (1, 0)),
+        ("1234", "5162", (0, 2)),
+        ("9081", "1089", (2, 2)),
+    ],
+)
+def test_score_counts_bulls_and_cows(secret, guess, expected):
+    assert score(secret, guess) == expected
+
+
+# pong and cancel ----------------------------------------------------------------
+
+
+def test_pong_echoes_every_message_and_keeps_the_subject():
+    bot = BotHarness({"embedder": "char", "extensions": ["zoozl.plugins.pong"]})
+    for text in ("ping", "is anyone there", "play games"):
+        assert bot.say(text) == [text]
+        assert bot.conversation["subject"] == "zoozl.plugins.pong:Pong"
+
+
+def test_cancel_with_nothing_to_cancel_says_so():
+    bot = default_bot()
+    assert bot.say("cancel") == [NOTHING_TO_CANCEL]
+    assert bot.conversation["subject"] == ""
+
+
+# a solver plays the game to the end -----------------------------------------------
+
+
+def test_a_solver_wins_within_ten_guesses_and_the_conversation_closes():
+    bot = default_bot()
+    assert bot.say("play games") == [ASK]
+    assert bot.say("bulls and cows") == START
+    candidates = list(EVERY_SECRET)
+    for _ in range(10):
+        guess = candidates[0]
+        replies = bot.say(guess)
+        if replies == [WON]:
+            break
+        found = SCORE.fullmatch(replies[0])
+        assert found, replies
+        result = (int(found[1]), int(found[2]))
+        candidates = [c for c in candidates if bulls_and_cows(c, guess) == result]
+    else:
+        pytest.fail("the solver did not win within 10 guesses")
+    assert bot.conversation["subject"] == ""
+    assert bot.conversation["data"] == {}
