@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 
-from zoozl.chatbot import Conversation
+from zoozl.chatbot import Conversation, Message
 from zoozl.engine import Bot, Turn
 from zoozl.errors import LeaseLost
 from zoozl.store import InboxRow, Lease, Store
@@ -36,7 +36,11 @@ def _renewing(store: Store, lease: Lease, seconds: float) -> Iterator[None]:
 
 
 class Processor:
-    """Runs a conversation's pending messages through the bot, one worker at a time."""
+    """Runs a conversation's pending messages through the bot, one worker at a time.
+
+    `prepare` turns an inbox row into the message the bot sees (a channel may
+    fetch attachments there); `on_reply` hears of each committed outbox row.
+    """
 
     def __init__(
         self,
@@ -45,12 +49,14 @@ class Processor:
         owner: str,
         lease_seconds: float,
         on_reply: Callable[[int], None] = lambda outbox_id: None,
+        prepare: Callable[[InboxRow], Message] | None = None,
     ) -> None:
         self.store = store
         self.bot = bot
         self.owner = owner
         self.lease_seconds = lease_seconds
         self.on_reply = on_reply
+        self.prepare = prepare
 
     def process(self, conversation_id: int) -> int:
         """Handle every pending message of the conversation; return how many.
@@ -98,4 +104,5 @@ class Processor:
         )
         if row.kind == "greet":
             return self.bot.greet(conversation)
-        return self.bot.answer(conversation, row.message)
+        message = self.prepare(row) if self.prepare else row.message
+        return self.bot.answer(conversation, message)
