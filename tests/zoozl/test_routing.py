@@ -1,0 +1,409 @@
+"""Routing: the best alias wins, thresholds and margins, the cache, MiniLM accuracy."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.plugins.everyday import EVERYDAY_PLUGINS
+from zoozl.chatbot import Interface
+from zoozl.embeddings import (
+    CachedEmbedder,
+    CharEmbedder,
+    MiniLMEmbedder,
+    _embedding_dimension,
+    make_embedder,
+)
+from zoozl.plugins.bullgame import BullGame
+from zoozl.plugins.cancel import Cancel
+from zoozl.plugins.greeter import Greeter
+from zoozl.plugins.helpers import Hello, Help
+from zoozl.routing import (
+    DEFAULT_MARGIN,
+    DEFAULT_NAMED_BONUS,
+    DEFAULT_THRESHOLD,
+    Router,
+    names,
+    normalise_text,
+)
+
+ROUTING_SET = Path(__file__).resolve().parents[1] / "data" / "routing.jsonl"
+BUNDLED_PLUGINS: tuple[type[Interface], ...] = (Help, Hello, BullGame, Cancel, Greeter)
+# PROTOCOL.md section 5: configs name these aliases, so they are contractual.
+CONTRACT_ALIASES = {
+    Help: {"help", "do get help"},
+    Hello: {"hello", "hi", "how are you", "hey"},
+    BullGame: {"play games"},
+    Cancel: {"cancel", "stop", "never mind", "abort"},
+    Greeter: {"greet"},
+}
+HELDOUT_TARGET = 0.95
+HELP_KEY = "zoozl.plugins.helpers:Help"
+EVERYDAY_MODULE = "tests.plugins.everyday"
+
+
+class CountingEmbedder:
+    """A real embedder wrapper that records every batch it is asked to encode."""
+
+    def __init__(self, inner: CharEmbedder) -> None:
+        self.inner = inner
+        self.dimension = inner.dimension
+        self.batches: list[list[str]] = []
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.batches.append(list(texts))
+        return self.inner.encode(texts)
+
+    @property
+    def encoded(self) -> list[str]:
+        return [text for batch in self.batches for text in batch]
+
+
+def key(cls: type[Interface]) -> str:
+    return f"{cls.__module__}:{cls.__name__}"
+
+
+def char_router(
+    aliases: Sequence[tuple[str, str]],
+    threshold: float = 0.5,
+    margin: float = 0.0,
+    named_bonus: float = 0.0,
+) -> Router:
+    """A CharEmbedder router; no naming bonus unless asked, so scores are cosines."""
+    return Router(aliases, CharEmbedder(), threshold, margin, named_bonus)
+
+
+def test_best_alias_wins_over_an_earlier_weaker_one() -> None:
+    router = char_router([("play game", "a:First"), ("play games", "b:Second")], 0.8)
+    scores = router.scores("play games")
+    assert scores[0] >= 0.8  # the old router stopped at this first alias over 0.8
+    route = router.route("play games")
+    assert route is not None
+    assert (route.alias, route.plugin) == ("play games", "b:Second")
+    assert route.score == pytest.approx(1.0)
+    assert route.runner_up == pytest.approx(float(scores[0]))
+
+
+def test_nothing_above_threshold_routes_nowhere() -> None:
+    router = char_router([("abc", "a:A"), ("def", "b:B")], threshold=0.5)
+    assert router.route("zzzz") is None
+    best = router.best("zzzz")
+    assert best is not None
+    assert best.score == pytest.approx(0.0)
+
+
+def test_margin_rule_rejects_a_tie_between_two_plugins() -> None:
+    aliases = [("listen", "a:Ears"), ("silent", "b:Quiet")]  # same letters: a tie
+    assert char_router(aliases, margin=0.05).route("listen") is None
+    tied = char_router(aliases, margin=0.0).route("listen")
+    assert tied is not None
+    assert tied.margin == pytest.approx(0.0)
+
+
+def test_runner_up_comes_only_from_other_plugins() -> None:
+    router = char_router([("listen", "a:A"), ("silent", "a:A"), ("xyz", "b:B")], 0.5)
+    route = router.route("listen")
+    assert route is not None
+    assert route.plugin == "a:A"
+    assert route.runner_up == pytest.approx(0.0)
+    assert route.margin == pytest.approx(1.0)
+    single = char_router([("listen", "a:A")]).best("listen")
+    assert single is not None
+    assert (single.plugin, single.runner_up) == ("a:A", 0.0)
+
+
+def test_router_without_aliases_finds_nothing() -> None:
+    router = char_router([])
+    assert router.best("hello") is None
+    assert router.route("hello") is None
+
+
+def test_messages_are_normalised_before_encoding() -> None:
+    counting = CountingEmbedder(CharEmbedder())
+    router = Router([("play games", "a:A")], counting, 0.9, 0.0)
+    first = router.route("  Play \t GAMES \n")
+    assert first is not None
+    assert first.named
+    assert first.score == pytest.approx(1.0 + DEFAULT_NAMED_BONUS)
+    router.route("play games")
+    assert counting.encoded == ["play games"]  # the alias; messages hit its cache
+
+
+@pytest.mark.parametrize(
+    ("typed", "compared"),
+    [
+        ("Hey, can you set a timer please?", "set a timer"),
+        ("pls tell me a joke pls", "tell me a joke"),
+        ("I'd like to play!", "play"),
+        ("Let's play bulls & cows", "play bulls cows"),
+        ("what's the time", "whats the time"),
+        ("hi there what time is it", "what time is it"),
+        ("hey bot help", "help"),
+        ("calculate 2+2", "calculate 2 2"),
+    ],
+)
+def test_punctuation_and_filler_at_the_edges_are_dropped(
+    typed: str, compared: str
+) -> None:
+    assert normalise_text(typed) == compared
+
+
+@pytest.mark.parametrize(
+    ("typed", "compared"),
+    [
+        ("hey bot", "hey bot"),  # all filler: the message stays what it was
+        ("hi there", "hi there"),
+        ("Hello!!", "hello"),
+        ("please", "please"),
+        ("pls", "pls"),
+        ("???", "???"),  # punctuation only: kept, not emptied
+        ("  ...  ", "..."),
+        ("ask please to stop", "ask please to stop"),  # only at the edges
+    ],
+)
+def test_normalising_never_strips_a_message_to_nothing(
+    typed: str, compared: str
+) -> None:
+    assert normalise_text(typed) == compared
+
+
+def test_aliases_and_messages_are_normalised_alike() -> None:
+    counting = CountingEmbedder(CharEmbedder())
+    router = Router([("Let's have fun!", "a:Fun")], counting, 0.9, 0.0)
+    assert counting.encoded == ["have fun"]
+    route = router.route("please, have fun")
+    assert route is not None
+    assert route.score == pytest.approx(1.0 + DEFAULT_NAMED_BONUS)
+
+
+def test_naming_an_alias_means_whole_words() -> None:
+    assert names("remind me to call mom", "remind me")
+    assert names("stop", "stop")
+    assert not names("stopwatch", "stop")
+    assert not names("play gamess", "play games")
+    assert not names("anything", "")
+
+
+def test_a_named_alias_wins_a_near_tie_by_the_bonus() -> None:
+    aliases = [("listen", "a:Ears"), ("silent", "b:Quiet")]  # same letters: a tie
+    tied = char_router(aliases, margin=0.05).best("please listen")
+    assert tied is not None
+    assert tied.named
+    assert (tied.plugin, tied.margin) == ("a:Ears", pytest.approx(0.0))
+    router = char_router(aliases, margin=0.05, named_bonus=DEFAULT_NAMED_BONUS)
+    route = router.route("please listen")
+    assert route is not None
+    assert route.named
+    assert route.plugin == "a:Ears"
+    assert route.score == pytest.approx(1.0 + DEFAULT_NAMED_BONUS)
+    assert route.margin == pytest.approx(DEFAULT_NAMED_BONUS)
+    cosines = router.cosines("please listen")
+    assert router.scores("please listen") == pytest.approx(
+        cosines + DEFAULT_NAMED_BONUS * np.array([1.0, 0.0])
+    )
+
+
+def test_the_bonus_cannot_lift_a_named_alias_over_a_clearly_closer_one() -> None:
+    aliases = [("ab", "a:Short"), ("ab cdefgh", "b:Long")]
+    router = char_router(aliases, named_bonus=DEFAULT_NAMED_BONUS)
+    route = router.route("ab cdefghh")  # names "ab" only, yet is far closer to "b"
+    assert route is not None
+    assert route.plugin == "b:Long"
+    assert not route.named
+
+
+def test_char_embedder_rows_are_unit_or_zero() -> None:
+    vectors = CharEmbedder().encode(["Hello, world!", "", "€€"])
+    assert vectors.dtype == np.float32
+    assert vectors.shape == (3, CharEmbedder().dimension)
+    assert np.linalg.norm(vectors[0]) == pytest.approx(1.0)
+    assert not vectors[1].any()
+    assert not vectors[2].any()
+
+
+def test_cached_embedder_encodes_each_text_once() -> None:
+    counting = CountingEmbedder(CharEmbedder())
+    cached = CachedEmbedder(counting)
+    first = cached.encode_one("tell me a joke")
+    second = cached.encode_one("tell me a joke")
+    assert np.array_equal(first, second)
+    assert counting.batches == [["tell me a joke"]]
+    batch = cached.encode(["hi", "tell me a joke", "hi", "bye"])
+    assert counting.batches[-1] == ["hi", "bye"]  # only the uncached, once, one batch
+    assert np.array_equal(batch[1], first)
+    assert np.array_equal(batch[0], batch[2])
+
+
+def test_cached_embedder_evicts_the_least_recently_used() -> None:
+    counting = CountingEmbedder(CharEmbedder())
+    cached = CachedEmbedder(counting, maxsize=2)
+    for text in ("one", "two", "one", "three", "one", "two"):
+        cached.encode_one(text)
+    assert counting.encoded == ["one", "two", "three", "two"]
+    assert len(cached) == 2
+
+
+def test_router_keeps_a_given_cache() -> None:
+    cached = CachedEmbedder(CharEmbedder())
+    assert Router([("hi", "a:A")], cached, 0.5, 0.0).embedder is cached
+
+
+class OneAtATimeModel:
+    """Stands in for SentenceTransformer; records how many encodes overlapped."""
+
+    def __init__(self) -> None:
+        self.inside = 0
+        self.most_inside = 0
+        self.calls = 0
+        self._count = threading.Lock()
+
+    def encode(self, texts: list[str], **kw: Any) -> np.ndarray:
+        with self._count:
+            self.inside += 1
+            self.calls += 1
+            self.most_inside = max(self.most_inside, self.inside)
+        time.sleep(0.005)  # long enough for unlocked callers to overlap
+        with self._count:
+            self.inside -= 1
+        return np.ones((len(texts), 4), dtype=np.float32) / 2.0
+
+
+def test_minilm_encodes_one_batch_at_a_time_across_threads() -> None:
+    embedder = MiniLMEmbedder()
+    model = OneAtATimeModel()
+    embedder._model = model  # type: ignore[assignment]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        shapes = list(pool.map(lambda i: embedder.encode([f"m{i}"]).shape, range(32)))
+    assert shapes == [(1, 4)] * 32
+    assert model.calls == 32
+    assert model.most_inside == 1
+
+
+class NewNames:
+    def get_embedding_dimension(self) -> int:
+        return 384
+
+    def get_sentence_embedding_dimension(self) -> int:
+        raise AssertionError("deprecated name called while the new one exists")
+
+
+class OldNames:
+    def get_sentence_embedding_dimension(self) -> int | None:
+        return None
+
+
+def test_embedding_dimension_prefers_the_new_name() -> None:
+    assert _embedding_dimension(NewNames()) == 384
+    assert _embedding_dimension(OldNames()) is None
+
+
+def test_make_embedder_by_name() -> None:
+    assert isinstance(make_embedder("char"), CharEmbedder)
+    assert isinstance(make_embedder("minilm"), MiniLMEmbedder)  # lazy: no model yet
+    with pytest.raises(ValueError, match="unknown embedder 'nope'"):
+        make_embedder("nope")
+
+
+def test_bundled_aliases_are_the_contract() -> None:
+    for cls, aliases in CONTRACT_ALIASES.items():
+        assert set(cls.aliases) == aliases, key(cls)
+
+
+def test_routing_set_is_labelled_and_split() -> None:
+    rows = load_routing_set()
+    keys = {key(cls) for cls in (*BUNDLED_PLUGINS, *EVERYDAY_PLUGINS)}
+    assert len(rows) >= 200
+    assert len({row["text"] for row in rows}) == len(rows)
+    assert sum(row["plugin"] is None for row in rows) >= 40
+    assert {row["plugin"] for row in rows} == keys | {None}
+    for plugin in keys | {None}:
+        splits = {row["split"] for row in rows if row["plugin"] == plugin}
+        assert splits == {"tune", "heldout"}, plugin
+
+
+def load_routing_set() -> list[dict[str, str | None]]:
+    lines = ROUTING_SET.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def minilm_router() -> Router:
+    aliases = [
+        (alias, key(cls))
+        for cls in (*BUNDLED_PLUGINS, *EVERYDAY_PLUGINS)
+        for alias in cls.aliases
+    ]
+    return Router(
+        aliases,
+        MiniLMEmbedder(),
+        DEFAULT_THRESHOLD,
+        DEFAULT_MARGIN,
+        DEFAULT_NAMED_BONUS,
+    )
+
+
+def outcome(router: Router, text: str, help_key: str) -> str:
+    """The plugin that answers text: the routed one, or help when none is.
+
+    The engine answers an unrouted message with the help plugin, so for a label of
+    null or Help "no route" and "routed to Help" are the same answer.
+    """
+    route = router.route(text)
+    return route.plugin if route is not None else help_key
+
+
+def group(label: str | None) -> str:
+    everyday = label is not None and label.startswith(EVERYDAY_MODULE + ":")
+    return "everyday" if everyday else "bundled+null"
+
+
+def outcome_accuracy(router: Router, split: str) -> dict[str, tuple[int, int]]:
+    """(hits, count) of the split, overall ("all") and per group."""
+    counts: dict[str, tuple[int, int]] = {}
+    for row in load_routing_set():
+        if row["split"] != split:
+            continue
+        want = row["plugin"] or HELP_KEY
+        hit = outcome(router, str(row["text"]), HELP_KEY) == want
+        for name in ("all", group(row["plugin"])):
+            hits, count = counts.get(name, (0, 0))
+            counts[name] = (hits + hit, count + 1)
+    return counts
+
+
+def test_outcome_counts_no_route_as_the_help_answer() -> None:
+    router = char_router([("abc", HELP_KEY), ("xyz", "a:A")], threshold=0.9)
+    assert router.route("qqq") is None
+    assert outcome(router, "qqq", HELP_KEY) == HELP_KEY
+    assert outcome(router, "abc", HELP_KEY) == HELP_KEY
+    assert outcome(router, "xyz", HELP_KEY) == "a:A"
+
+
+@pytest.mark.model
+def test_minilm_routes_every_alias_to_its_own_plugin(minilm_router: Router) -> None:
+    for alias, plugin in zip(minilm_router.aliases, minilm_router.plugins, strict=True):
+        route = minilm_router.route(alias)
+        assert route is not None, alias
+        assert route.plugin == plugin, alias
+
+
+@pytest.mark.model
+def test_minilm_heldout_routing_accuracy(minilm_router: Router) -> None:
+    results = {
+        split: outcome_accuracy(minilm_router, split) for split in ("tune", "heldout")
+    }
+    for split, counts in results.items():
+        line = ", ".join(
+            f"{name} {h}/{n} = {h / n:.3f}" for name, (h, n) in counts.items()
+        )
+        print(f"{split} routing outcome accuracy: {line}")
+    hits, count = results["heldout"]["all"]
+    assert hits / count >= HELDOUT_TARGET
