@@ -7,7 +7,7 @@ import uuid
 from celery import Celery
 from flask import Flask, send_from_directory
 
-from ingress import websocket
+from ingress import slack, websocket
 from ingress.accept import Acceptor
 from ingress.sessions import Sessions
 from tasks.bus import ReplyBus
@@ -34,6 +34,8 @@ def create_app(
     bus.subscribe(web_topic(web_id), sessions.on_notice)
 
     websocket.register(app)
+    if config.slack_port is not None:
+        slack.register(app)
 
     @app.get("/")
     def page():  # type: ignore[no-untyped-def]

@@ -26,8 +26,9 @@ def backoff(retries: int) -> float:
 def register(app: Celery) -> Task:
     """Register `zoozl.deliver` on `app`."""
 
-    @app.task(
+    @app.task(  # shared=False: see tasks/process.py
         name=DELIVER,
+        shared=False,
         bind=True,
         acks_late=True,
         reject_on_worker_lost=True,

@@ -13,11 +13,13 @@ from celery import Celery
 
 from tasks.bus import ReplyBus, make_bus
 from tasks.names import DELIVER
+from tasks.preparers import Prepare, make_preparers
 from tasks.senders import Sender, make_senders
+from zoozl.chatbot import Message
 from zoozl.config import Config
 from zoozl.engine import Bot
 from zoozl.processing import Processor
-from zoozl.store import Store
+from zoozl.store import InboxRow, Store
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +81,15 @@ class Runtime:
     def senders(self) -> dict[str, Sender]:
         return make_senders(self.config, self)
 
+    @cached_property
+    def preparers(self) -> dict[str, Prepare]:
+        return make_preparers(self.config)
+
+    def prepare(self, row: InboxRow) -> Message:
+        """The message the bot sees: the row's channel may fetch files first."""
+        preparer = self.preparers.get(row.channel)
+        return preparer(row) if preparer else row.message
+
     def processor(self) -> Processor:
         """A processor that rings `deliver` as soon as each reply is committed."""
         return Processor(
@@ -87,4 +98,5 @@ class Runtime:
             self.owner,
             self.config.lease_seconds,
             on_reply=lambda outbox_id: self.app.send_task(DELIVER, [outbox_id]),
+            prepare=self.prepare,
         )

@@ -57,6 +57,10 @@ class _Stopper:
 
 
 def _start_worker(app: Any, threads: int, stopper: _Stopper) -> None:
+    # The threads pool runs each task via celery's trace_task_ret, which looks
+    # the task up in the *default* app (as celery.contrib.testing does, make
+    # ours the default); the tasks are shared=False, so no other app has them.
+    app.set_default()
     worker = app.WorkController(
         pool_cls="threads",
         concurrency=threads,
@@ -106,6 +110,8 @@ class EmbeddedServer:
         }
         for port in sorted(wanted):
             self.ports[port] = self._listen(web, port)
+        if config.email_port is not None:
+            self.ports[config.email_port] = self._listen_lmtp(store)
         started = time.perf_counter()
         self.bot.load()
         took = time.perf_counter() - started
@@ -138,6 +144,14 @@ class EmbeddedServer:
             server.port,
         )
         return int(server.port)
+
+    def _listen_lmtp(self, store: Any) -> int:
+        from ingress.accept import Acceptor
+        from ingress.lmtp import start_lmtp
+
+        lmtp = start_lmtp(self.config, Acceptor(self.config, store, self.celery))
+        self._stopper.push("lmtp", lmtp.stop)
+        return int(lmtp.port)
 
     def stop(self) -> None:
         """Stop everything started, in reverse order."""

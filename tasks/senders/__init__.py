@@ -34,4 +34,12 @@ def make_senders(config: Config, runtime: Runtime) -> dict[str, Sender]:
     from tasks.senders.websocket import WebsocketSender
 
     senders: dict[str, Sender] = {"websocket": WebsocketSender(runtime)}
+    if config.slack_port is not None:
+        from tasks.senders.slack import SlackSender
+
+        senders["slack"] = SlackSender(config, runtime)
+    if config.email_port is not None:
+        from tasks.senders.smtp import SmtpSender
+
+        senders["email"] = SmtpSender(config, runtime)
     return senders

@@ -1,0 +1,1 @@
+"""Tests of the tasks package: senders, the deliver task, file fetching."""
