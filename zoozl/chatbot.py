@@ -38,10 +38,10 @@ class MessagePart:
         if not isinstance(self.binary, bytes):
             raise TypeError("MessagePart.binary must be bytes")
 
-    def to_dict(self) -> dict[str, str]:
-        """Return a JSON-ready dict (binary as base64)."""
+    def to_dict(self, binary: bool = True) -> dict[str, str]:
+        """Return a JSON-ready dict (binary as base64, or left out)."""
         out = {"text": self.text}
-        if self.binary:
+        if self.binary and binary:
             out["binary"] = base64.b64encode(self.binary).decode("ascii")
         if self.media_type:
             out["media_type"] = self.media_type
@@ -88,10 +88,10 @@ class Message:
         """The parts that carry binary data."""
         return [part for part in self.parts if part.binary]
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
+    def to_dict(self, binary: bool = True) -> dict[str, Any]:
+        """Return a JSON-ready dict; `binary=False` leaves file contents out."""
         return {
-            "parts": [part.to_dict() for part in self.parts],
+            "parts": [part.to_dict(binary) for part in self.parts],
             "author": self.author,
             "sent": self.sent.isoformat(),
         }
@@ -115,13 +115,19 @@ class Conversation:
     channel: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict of the state that persists between messages."""
+        """Return a JSON-ready dict of the state that persists between messages.
+
+        File contents of earlier messages are left out (the inbox keeps them):
+        a conversation's state stays small however many files were sent.
+        """
         return {
             "uuid": self.uuid,
             "ongoing": self.ongoing,
             "subject": self.subject,
             "data": self.data,
-            "messages": [m.to_dict() for m in self.messages[-MESSAGES_KEPT:]],
+            "messages": [
+                m.to_dict(binary=False) for m in self.messages[-MESSAGES_KEPT:]
+            ],
         }
 
     @classmethod

@@ -10,6 +10,7 @@ import pytest
 
 from tests.plugins import raising
 from tests.plugins.settings_reader import SettingsReader
+from zoozl.chatbot import Message, MessagePart
 from zoozl.config import DEFAULT_EXTENSIONS, load_config
 from zoozl.engine import APOLOGY, TIMEOUT_APOLOGY
 from zoozl.errors import MessageRejected
@@ -313,3 +314,11 @@ def test_a_rejected_first_message_leaves_nothing_stored():
         bot.say("x" * 21)
     assert not bot.store.has_messages(bot.conversation_id)
     assert bot.say("play games") == [bullgame.ASK]
+
+
+def test_stored_conversation_keeps_file_names_but_not_file_contents() -> None:
+    bot = BotHarness({"extensions": ["zoozl.plugins.pong"], "embedder": "char"})
+    big = MessagePart(binary=b"x" * 100_000, media_type="text/plain", filename="a.txt")
+    bot.say_message(Message([MessagePart("file"), big]))
+    stored = bot.conversation["messages"][-1]["parts"]
+    assert stored[1] == {"text": "", "media_type": "text/plain", "filename": "a.txt"}
