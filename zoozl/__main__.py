@@ -57,12 +57,10 @@ class _Stopper:
 
 
 def _start_worker(app: Any, threads: int, stopper: _Stopper) -> None:
-    # The threads pool runs each task via celery's trace_task_ret, which looks
-    # the task up in the *default* app (as celery.contrib.testing does, make
-    # ours the default); the tasks are shared=False, so no other app has them.
-    app.set_default()
+    from tasks.threadpool import AppThreadPool
+
     worker = app.WorkController(
-        pool_cls="threads",
+        pool_cls=AppThreadPool,  # "threads", running tasks in *this* app
         concurrency=threads,
         hostname=f"zoozl-embedded@{threading.get_native_id()}",
         without_heartbeat=True,

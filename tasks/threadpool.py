@@ -1,0 +1,31 @@
+"""The embedded worker's thread pool: each task runs in the worker's own Celery app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.concurrency.thread import ApplyResult, TaskPool
+
+
+class AppThreadPool(TaskPool):
+    """Celery's threads pool, handing every task the app of its worker.
+
+    The threads pool runs a task through celery's `trace_task_ret`, which looks
+    the task up in the process's *default* app unless it is given one. zoozl's
+    tasks live on their own app only (`shared=False`), and one process may run
+    several embedded servers (tests do), so the app is passed explicitly.
+    """
+
+    def on_apply(
+        self,
+        target: Any,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        callback: Any = None,
+        accept_callback: Any = None,
+        **options: Any,
+    ) -> ApplyResult:
+        kwargs = {**(kwargs or {}), "app": self.app}
+        return super().on_apply(
+            target, args, kwargs, callback, accept_callback, **options
+        )
