@@ -195,3 +195,14 @@ def test_a_solver_wins_within_ten_guesses_and_the_conversation_closes():
         pytest.fail("the solver did not win within 10 guesses")
     assert bot.conversation["subject"] == ""
     assert bot.conversation["data"] == {}
+
+
+def test_game_reads_the_last_line_of_a_mail_reply() -> None:
+    bot = BotHarness({"embedder": "char"})
+    bot.say("play games")
+    assert bot.say("Re: play games\nyes") == [
+        "OK. Let's play bulls and cows",
+        "Guess 4 digit number",
+    ]
+    reply = bot.say("Re: play games\n\n1234\n")
+    assert reply[0].startswith("You have") or reply == ["Congrats. You guessed right"]

@@ -35,6 +35,16 @@ GAME_NAMES = frozenset(
 )
 
 
+def _last_line(text: str) -> str:
+    """What the talker answered: the last non-empty line, lowercased.
+
+    A mail reply reads "Re: play games\n1234"; a chat message is one line.
+    """
+    lines = [" ".join(line.lower().split()) for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    return lines[-1] if lines else ""
+
+
 def new_secret(rng: random.Random | None = None) -> str:
     """Four distinct digits; the first is never 0."""
     rng = rng or random.SystemRandom()
@@ -57,7 +67,7 @@ class BullGame(Interface):
 
     def consume(self, context: InterfaceRoot, package: Package) -> None:
         data = package.conversation.data
-        text = " ".join(package.last_message_text.lower().split())
+        text = _last_line(package.last_message_text)
         if "secret" in data:
             self._guess(package, text)
         elif data.get("asked") and text.strip(" .!") in GAME_NAMES:
