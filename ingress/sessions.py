@@ -59,6 +59,9 @@ class Sessions:
 
     def flush(self, conversation_id: int) -> int:
         """Send pending replies to the conversation's sessions; return frames sent."""
+        if not self.live(conversation_id):
+            # Not here (notices of retried replies go to every web process).
+            return 0
         sent = 0
         with self._flush_locks[conversation_id]:
             for row in self.store.pending_outbox(conversation_id):

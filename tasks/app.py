@@ -8,6 +8,8 @@ children share the weights; each child drops inherited connections.
 from __future__ import annotations
 
 import logging
+import sys
+import traceback
 from typing import Any
 
 from celery import signals
@@ -15,6 +17,7 @@ from celery import signals
 from tasks.sweep import Sweeper
 from tasks.worker import build_worker_app
 from zoozl.config import load_config_from_env
+from zoozl.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +38,21 @@ def _one_torch_thread() -> None:
 
 @signals.worker_init.connect
 def load_before_fork(**_: Any) -> None:
-    """Parent process: plugins and model, once, before the pool forks."""
+    """Parent process: plugins and model, once, before the pool forks.
+
+    Celery logs and swallows what a signal handler raises: a worker that cannot
+    load its plugins would report "ready" and fail every task. Exit instead.
+    """
     _one_torch_thread()
-    app.zoozl.load_model()
+    try:
+        app.zoozl.load_model()
+    except ConfigError as exc:
+        print(f"zoozl: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except Exception:
+        traceback.print_exc()
+        print("zoozl: the worker could not load plugins and model", file=sys.stderr)
+        raise SystemExit(1) from None
     log.info("zoozl worker: plugins and model ready")
 
 

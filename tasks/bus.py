@@ -7,6 +7,7 @@ row pending, the sweep publishes it again and a reconnecting talker flushes it.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import threading
@@ -27,6 +28,10 @@ class ReplyBus(Protocol):
     def publish(self, topic: str, notice: dict[str, Any]) -> None: ...
 
     def subscribe(self, topic: str, handler: Handler) -> None: ...
+
+    def topics(self, pattern: str) -> list[str]:
+        """Topics someone listens on now that match a glob `pattern`."""
+        ...
 
     def close(self) -> None: ...
 
@@ -50,6 +55,10 @@ class LocalBus:
     def subscribe(self, topic: str, handler: Handler) -> None:
         with self._lock:
             self._handlers.setdefault(topic, []).append(handler)
+
+    def topics(self, pattern: str) -> list[str]:
+        with self._lock:
+            return [t for t in self._handlers if fnmatch.fnmatchcase(t, pattern)]
 
     def close(self) -> None:
         with self._lock:
@@ -83,6 +92,10 @@ class RedisBus:
                 target=self._listen, name="zoozl-bus", daemon=True
             )
             self._thread.start()
+
+    def topics(self, pattern: str) -> list[str]:
+        """PUBSUB CHANNELS: the topics some process is subscribed to now."""
+        return sorted(t.decode() for t in self._client.pubsub_channels(pattern))
 
     def close(self) -> None:
         self._stop.set()

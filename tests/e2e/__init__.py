@@ -1,0 +1,1 @@
+"""End-to-end tests: real web, worker, broker and embedded server processes."""

@@ -1,0 +1,91 @@
+"""Embedded mode as users run it: `python -m zoozl --conf FILE`, one process."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.bulls import GREETING, play
+from tests.e2e.procs import (
+    Client,
+    Proc,
+    embedded,
+    free_port,
+    http_ok,
+    process_set,
+    wait_until,
+    write_config,
+)
+from zoozl.config import DEFAULT_EXTENSIONS
+from zoozl.plugins.helpers import HELLOS
+
+pytestmark = pytest.mark.e2e
+
+READY = "model ready in"
+
+
+def config(tmp_path: Path, port: int, embedder: str) -> Path:
+    return write_config(
+        tmp_path / "zoozl.toml",
+        {
+            "extensions": list(DEFAULT_EXTENSIONS),
+            "websocket_port": port,
+            "memory_path": f"sqlite:///{tmp_path / 'zoozl.db'}",
+            "embedder": embedder,
+        },
+    )
+
+
+def listening(server: Proc, port: int) -> bool:
+    if not server.alive():
+        raise RuntimeError(f"the server exited:\n{server.tail()}")
+    return http_ok(f"http://127.0.0.1:{port}/healthz")
+
+
+def stops_cleanly(server: Proc) -> None:
+    """SIGTERM: exit 0 within a few seconds, nothing left in its process group."""
+    began = time.monotonic()
+    server.popen.send_signal(signal.SIGTERM)
+    rc = server.wait(10)
+    assert rc == 0, f"exit {rc} after SIGTERM:\n{server.tail()}"
+    assert time.monotonic() - began < 5
+    wait_until(lambda: not server.group_alive(), 5, "nothing left running")
+    assert "Traceback" not in server.log()
+
+
+def test_bulls_and_cows_against_the_embedded_server(tmp_path: Path) -> None:
+    port = free_port()
+    with process_set(tmp_path) as procs:
+        server = embedded(procs, config(tmp_path, port, "char"), port)
+        wait_until(lambda: listening(server, port), 30, "the embedded server", 0.1)
+        client = Client(f"ws://127.0.0.1:{port}/")
+        assert client.texts(2, 20) == GREETING
+        guesses = play(client)
+        print(f"won in {len(guesses)} guesses: {guesses}")
+        client.close()
+        stops_cleanly(server)
+
+
+@pytest.mark.model
+def test_messages_sent_before_the_model_is_ready_are_answered(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    with process_set(tmp_path) as procs:
+        server = embedded(procs, config(tmp_path, port, "minilm"), port)
+        wait_until(lambda: listening(server, port), 60, "the embedded server", 0.02)
+        client = Client(f"ws://127.0.0.1:{port}/ws", timeout=60)
+        client.send("hello")
+        client.send("hi")
+        # Accepted (recorded) while the model still loads: answered once it is up.
+        assert READY not in server.log(), "the model was ready first: no test"
+        replies = client.texts(4, 60)
+        assert READY in server.log()
+        assert replies[:2] == GREETING
+        assert replies[2] in HELLOS and replies[3] in HELLOS
+        assert client.quiet(0.5) == []
+        client.close()
+        stops_cleanly(server)
