@@ -90,6 +90,15 @@ class Runtime:
         preparer = self.preparers.get(row.channel)
         return preparer(row) if preparer else row.message
 
+    def ring_deliver(self, outbox_id: int) -> None:
+        """Ask for delivery of a reply; in a broker outage the sweep sends it later."""
+        try:
+            self.app.send_task(DELIVER, [outbox_id])
+        except Exception as exc:  # kombu raises many kinds; the row is safe
+            log.warning(
+                "outbox %s: broker unavailable (%s); the sweep sends it", outbox_id, exc
+            )
+
     def processor(self) -> Processor:
         """A processor that rings `deliver` as soon as each reply is committed."""
         return Processor(
@@ -97,6 +106,6 @@ class Runtime:
             self.bot,
             self.owner,
             self.config.lease_seconds,
-            on_reply=lambda outbox_id: self.app.send_task(DELIVER, [outbox_id]),
+            on_reply=self.ring_deliver,
             prepare=self.prepare,
         )

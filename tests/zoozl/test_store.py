@@ -438,3 +438,26 @@ def test_schema_newer_than_the_code_is_refused(store: Store) -> None:
         conn.execute(schema_version.insert().values(version=SCHEMA_VERSION + 1))
     with pytest.raises(SchemaError, match="newer"):
         create_schema(store.engine)
+
+
+def test_processes_creating_the_schema_at_once_do_not_collide(pg_engine_url) -> None:
+    url, schema = pg_engine_url
+    engines = [
+        make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+        for _ in range(4)
+    ]
+    barrier = threading.Barrier(len(engines))
+
+    def create(engine: sa.Engine) -> None:
+        barrier.wait()
+        create_schema(engine)
+
+    try:
+        with ThreadPoolExecutor(len(engines)) as pool:
+            list(pool.map(create, engines))
+        with engines[0].begin() as conn:
+            versions = conn.execute(sa.text("SELECT count(*) FROM zoozl_schema"))
+            assert versions.scalar_one() == 1
+    finally:
+        for engine in engines:
+            engine.dispose()

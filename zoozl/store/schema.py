@@ -11,6 +11,9 @@ SCHEMA_VERSION = 1
 #: version -> SQL statements that bring the schema from version-1 to version.
 MIGRATIONS: dict[int, tuple[str, ...]] = {}
 
+#: PostgreSQL advisory lock key held while the schema is created or migrated.
+_LOCK = 0x7A6F6F7A6C
+
 metadata = sa.MetaData()
 
 schema_version = sa.Table(
@@ -80,6 +83,9 @@ class SchemaError(ZoozlError):
 def create_schema(engine: sa.Engine) -> None:
     """Create the tables, or migrate them up to `SCHEMA_VERSION`; never drop data."""
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several processes may start on an empty database at once.
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
         metadata.create_all(conn, checkfirst=True)
         found = conn.execute(sa.select(sa.func.max(schema_version.c.version)))
         version = found.scalar()
