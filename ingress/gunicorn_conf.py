@@ -1,9 +1,10 @@
-"""Gunicorn settings of the `web` process, derived from the zoozl config ($ZOOZL_CONF)."""
+"""Gunicorn settings of the `web` process, from the zoozl config ($ZOOZL_CONF)."""
 
 from zoozl.config import load_config_from_env
 
 _config = load_config_from_env()
-_ports = sorted({p for p in (_config.websocket_port, _config.slack_port) if p} or {8080})
+_wanted = {p for p in (_config.websocket_port, _config.slack_port) if p}
+_ports = sorted(_wanted or {8080})
 
 bind = [f"{_config.host}:{port}" for port in _ports]
 worker_class = "gthread"

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, request
 from simple_websocket import ConnectionClosed
+from wsproto.utilities import RemoteProtocolError
 
 from ingress.accept import Acceptor
 from ingress.auth import AuthError, talker_from_frame
@@ -30,6 +31,10 @@ COOKIE = "zoozl_talker"
 COOKIE_MAX_AGE = 31536000
 _TALKER_ID = re.compile(r"^[0-9a-f]{32}$")
 POLICY_VIOLATION = 1008
+#: Seconds a client has to send its auth frame (auth_required).
+AUTH_SECONDS = 30
+#: Ping idle clients this often; one that does not answer is closed.
+PING_SECONDS = 25
 
 
 def is_upgrade() -> bool:
@@ -38,13 +43,16 @@ def is_upgrade() -> bool:
 
 
 def origin_allowed(config: Config) -> bool:
-    """No Origin (not a browser) is fine; a browser's must be allowed or same host."""
+    """No Origin (not a browser) is fine; a browser's must be same host or listed.
+
+    The same host stays allowed with a list, so the page at GET `/` keeps working.
+    """
     origin = request.headers.get("Origin")
     if origin is None:
         return True
-    if config.allowed_origins:
-        return origin.rstrip("/") in {o.rstrip("/") for o in config.allowed_origins}
-    return urlsplit(origin).netloc.lower() == request.host.lower()
+    if urlsplit(origin).netloc.lower() == request.host.lower():
+        return True
+    return origin.rstrip("/") in {o.rstrip("/") for o in config.allowed_origins}
 
 
 def _cookie_header(talker: str, secure: bool) -> tuple[bytes, bytes]:
@@ -78,10 +86,18 @@ class Chat:
         self.ws.send(json.dumps(payload))
 
     def authenticate(self) -> str | None:
+        raw = self.ws.receive(timeout=AUTH_SECONDS)
+        if raw is None:
+            self.send({"error": "No 'auth' frame in time"})
+            self.ws.close(POLICY_VIOLATION, "authentication timed out")
+            return None
         try:
-            frame = decode(self.ws.receive())
+            frame = decode(raw)
+        except FrameError:
+            frame = None  # not JSON is "anything else": Missing 'auth' (§4)
+        try:
             return talker_from_frame(frame, self.config.auth_jwt_secret)
-        except (FrameError, AuthError) as exc:
+        except AuthError as exc:
             self.send({"error": str(exc)})
             self.ws.close(POLICY_VIOLATION, "authentication failed")
             return None
@@ -156,9 +172,16 @@ def websocket_view() -> Response:
     if not config.auth_required and not _TALKER_ID.match(talker):
         talker = secrets.token_hex(16)
         headers.append(_cookie_header(talker, config.cookie_secure))
-    ws = WebsocketServer(
-        request.environ, headers, max_message_size=config.max_frame_bytes
-    )
+    try:
+        ws = WebsocketServer(
+            request.environ,
+            headers,
+            max_message_size=config.max_frame_bytes,
+            ping_interval=PING_SECONDS,
+        )
+    except RemoteProtocolError as exc:  # e.g. no Sec-WebSocket-Key or -Version
+        log.info("bad websocket handshake: %s", exc)
+        abort(400)
     chat = Chat(
         ws,
         config,

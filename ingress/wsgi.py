@@ -1,4 +1,4 @@
-"""The scaled web process: `gunicorn -c python:ingress.gunicorn_conf 'ingress.wsgi:create()'`.
+"""The scaled web process (the Procfile's `web`: gunicorn 'ingress.wsgi:create()').
 
 Each gunicorn worker process builds its own app, store connections and reply-bus
 subscription (one Redis channel per web process).

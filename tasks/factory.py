@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from celery import Celery
 
 from tasks.names import QUEUE
@@ -32,8 +34,11 @@ def _transport_options(config: Config) -> dict[str, object]:
 def create_celery(config: Config) -> Celery:
     """The one Celery app of a process, configured from `config`."""
     app = Celery("zoozl", broker=config.broker_url, set_as_current=False)
+    memory = config.broker_url.startswith("memory://")
     app.conf.update(
-        task_default_queue=QUEUE,
+        # memory:// is one broker per process: each embedded app gets its own
+        # queue so two servers in one process (tests) never take each other's tasks.
+        task_default_queue=f"{QUEUE}-{uuid.uuid4().hex[:8]}" if memory else QUEUE,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_ignore_result=True,

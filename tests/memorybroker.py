@@ -11,18 +11,14 @@ from typing import Any
 
 from celery import Celery
 
-from tasks.names import QUEUE
+from tasks.threadpool import AppThreadPool
 
 
 def drain(celery: Celery) -> list[tuple[str, list[Any]]]:
-    """Take every task message off the zoozl queue: (task name, args).
-
-    memory:// queues are global to the process, so tests drain what earlier
-    tests left before they start a worker or count rung tasks.
-    """
+    """Take every task message off the app's queue: (task name, args)."""
     found = []
     with celery.connection_for_read() as conn:
-        queue = conn.SimpleQueue(QUEUE)
+        queue = conn.SimpleQueue(celery.conf.task_default_queue)
         while True:
             try:
                 message = queue.get(block=False)
@@ -38,10 +34,8 @@ def drain(celery: Celery) -> list[tuple[str, list[Any]]]:
 def running_worker(celery: Celery, threads: int = 2) -> Iterator[None]:
     """A Celery worker in a thread, as embedded mode runs it (threads pool)."""
     drain(celery)
-    # As zoozl.__main__ does: the threads pool looks tasks up in the default app.
-    celery.set_default()
     worker = celery.WorkController(
-        pool_cls="threads",
+        pool_cls=AppThreadPool,  # as zoozl.__main__ runs it
         concurrency=threads,
         hostname=f"zoozl-test-{uuid.uuid4().hex[:8]}@localhost",
         without_heartbeat=True,

@@ -25,6 +25,8 @@ DEFAULT_EXTENSIONS = (
 CONF_ENV = "ZOOZL_CONF"
 SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_STORE_URL = "sqlite:///zoozl.db"
+#: RFC 7518 §3.2: an HS256 key must be at least as long as the hash (32 bytes).
+MIN_JWT_SECRET_BYTES = 32
 
 _ANY_INT = (int,)
 
@@ -166,6 +168,12 @@ def _check_values(values: dict[str, Any]) -> None:
         raise ConfigError("config key 'email_address' is required with 'email_port'")
     if values.get("auth_required") and not values.get("auth_jwt_secret"):
         raise ConfigError("config key 'auth_jwt_secret' is required with auth_required")
+    secret = values.get("auth_jwt_secret", "")
+    if secret and len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+        raise ConfigError(
+            f"config key 'auth_jwt_secret' must be at least {MIN_JWT_SECRET_BYTES} "
+            "bytes (an HS256 key shorter than its hash is weak)"
+        )
 
 
 def config_from_dict(data: Mapping[str, Any]) -> Config:

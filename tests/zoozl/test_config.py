@@ -27,7 +27,7 @@ memory_path = "sqlite:////tmp/zoozl-test.db"
 auth_required = true
 cookie_secure = true
 slack_api_url = "http://127.0.0.1:9999/api/"
-auth_jwt_secret = "jwt-secret"
+auth_jwt_secret = "jwt-secret-of-at-least-32-bytes!!"
 broker_url = "redis://127.0.0.1:6379/0"
 host = "0.0.0.0"
 
@@ -70,7 +70,7 @@ def test_every_documented_key_reaches_the_config(tmp_path):
     assert config.auth_required is True
     assert config.cookie_secure is True
     assert config.slack_api_url == "http://127.0.0.1:9999/api/"
-    assert config.auth_jwt_secret == "jwt-secret"
+    assert config.auth_jwt_secret == "jwt-secret-of-at-least-32-bytes!!"
     assert config.broker_url == "redis://127.0.0.1:6379/0"
     assert config.host == "0.0.0.0"
 
@@ -198,3 +198,8 @@ def test_a_bad_config_stops_start_up_with_one_line(tmp_path, text, named):
     assert "Traceback" not in finished.stderr
     for word in named:
         assert word in lines[0]
+
+
+def test_a_short_jwt_secret_is_refused_naming_the_key() -> None:
+    with pytest.raises(ConfigError, match="'auth_jwt_secret' must be at least 32"):
+        config_from_dict({"auth_required": True, "auth_jwt_secret": "short"})

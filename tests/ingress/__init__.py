@@ -1,0 +1,1 @@
+"""Tests of the ingress package: each channel endpoint against a real server."""
