@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import threading
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from celery.concurrency.thread import ApplyResult, TaskPool
@@ -29,3 +33,24 @@ class AppThreadPool(TaskPool):
         return super().on_apply(
             target, args, kwargs, callback, accept_callback, **options
         )
+
+
+def start_thread_worker(app: Any, threads: int, name: str) -> Callable[[], None]:
+    """Run a worker of `app` with `threads` threads in this process; return its stop."""
+    worker = app.WorkController(
+        pool_cls=AppThreadPool,
+        concurrency=threads,
+        hostname=f"{name}-{uuid.uuid4().hex[:8]}@localhost",
+        without_heartbeat=True,
+        without_mingle=True,
+        without_gossip=True,
+        loglevel=logging.WARNING,
+    )
+    thread = threading.Thread(target=worker.start, name=name, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        worker.stop(in_sighandler=False)
+        thread.join(10)
+
+    return stop

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from celery import Celery
 
-from tasks.threadpool import AppThreadPool
+from tasks.threadpool import start_thread_worker
 
 
 def drain(celery: Celery) -> list[tuple[str, list[Any]]]:
@@ -34,20 +31,9 @@ def drain(celery: Celery) -> list[tuple[str, list[Any]]]:
 def running_worker(celery: Celery, threads: int = 2) -> Iterator[None]:
     """A Celery worker in a thread, as embedded mode runs it (threads pool)."""
     drain(celery)
-    worker = celery.WorkController(
-        pool_cls=AppThreadPool,  # as zoozl.__main__ runs it
-        concurrency=threads,
-        hostname=f"zoozl-test-{uuid.uuid4().hex[:8]}@localhost",
-        without_heartbeat=True,
-        without_mingle=True,
-        without_gossip=True,
-        loglevel=logging.WARNING,
-    )
-    thread = threading.Thread(target=worker.start, name="test-worker", daemon=True)
-    thread.start()
+    stop = start_thread_worker(celery, threads, "test-worker")
     try:
         yield
     finally:
-        worker.stop(in_sighandler=False)
-        thread.join(10)
+        stop()
         drain(celery)

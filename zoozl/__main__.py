@@ -56,28 +56,6 @@ class _Stopper:
                 log.exception("stopping %s failed", name)
 
 
-def _start_worker(app: Any, threads: int, stopper: _Stopper) -> None:
-    from tasks.threadpool import AppThreadPool
-
-    worker = app.WorkController(
-        pool_cls=AppThreadPool,  # "threads", running tasks in *this* app
-        concurrency=threads,
-        hostname=f"zoozl-embedded@{threading.get_native_id()}",
-        without_heartbeat=True,
-        without_mingle=True,
-        without_gossip=True,
-        loglevel=logging.WARNING,
-    )
-    thread = threading.Thread(target=worker.start, name="zoozl-worker", daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        worker.stop(in_sighandler=False)
-        thread.join(10)
-
-    stopper.push("worker", stop)
-
-
 class EmbeddedServer:
     """Web listeners, worker threads, sweep and store of embedded mode, in-process."""
 
@@ -94,6 +72,7 @@ class EmbeddedServer:
         from ingress.app import create_app
         from tasks.bus import LocalBus
         from tasks.sweep import Sweeper
+        from tasks.threadpool import start_thread_worker
         from tasks.worker import build_worker_app
         from zoozl.store import Store
 
@@ -114,7 +93,10 @@ class EmbeddedServer:
         self.bot.load()
         took = time.perf_counter() - started
         log.info("model ready in %.1f s; answering messages", took)
-        _start_worker(self.celery, config.worker_threads, stopper)
+        stopper.push(
+            "worker",
+            start_thread_worker(self.celery, config.worker_threads, "zoozl-worker"),
+        )
         sweeper = Sweeper(self.celery, store, SWEEP_INTERVAL, STALL_AFTER)
         sweeper.start()
         stopper.push("sweep", sweeper.stop)
