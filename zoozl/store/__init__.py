@@ -1,6 +1,6 @@
 """Durable state: conversations with leases, inbox and outbox (SQLite or PostgreSQL)."""
 
-from zoozl.store.store import (
+from zoozl.store.rows import (
     DONE,
     FAILED,
     PENDING,
@@ -9,8 +9,8 @@ from zoozl.store.store import (
     InboxRow,
     Lease,
     OutboxRow,
-    Store,
 )
+from zoozl.store.store import Store
 
 __all__ = [
     "DONE",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -12,95 +11,20 @@ import sqlalchemy as sa
 from zoozl.chatbot import Message
 from zoozl.errors import DuplicateMessage, LeaseLost
 from zoozl.store.database import make_engine
+from zoozl.store.outbox import OutboxStore
+from zoozl.store.rows import (
+    DONE,
+    PENDING,
+    ConversationRow,
+    InboxRow,
+    Lease,
+    inbox_row,
+    new_id,
+)
 from zoozl.store.schema import conversations, create_schema, inbox, outbox
 
-PENDING, DONE, SENT, FAILED = "pending", "done", "sent", "failed"
 
-
-@dataclasses.dataclass(frozen=True)
-class Lease:
-    """Proof that `owner` may process a conversation; `token` fences stale holders."""
-
-    conversation_id: int
-    owner: str
-    token: int
-
-
-@dataclasses.dataclass(frozen=True)
-class ConversationRow:
-    """A conversation as stored: who, on which channel, and the engine's state."""
-
-    id: int
-    channel: str
-    talker: str
-    state: dict[str, Any]
-
-
-@dataclasses.dataclass(frozen=True)
-class InboxRow:
-    """One recorded incoming message."""
-
-    id: int
-    conversation_id: int
-    channel: str
-    kind: str
-    message: Message
-    route: dict[str, Any]
-    state: str
-    received_at: float
-
-
-@dataclasses.dataclass(frozen=True)
-class OutboxRow:
-    """The replies to one inbox row, waiting for or done with delivery."""
-
-    id: int
-    conversation_id: int
-    inbox_id: int | None
-    channel: str
-    route: dict[str, Any]
-    replies: list[Message]
-    state: str
-    attempts: int
-    progress: int
-    last_error: str | None
-
-
-def _new_id(result: sa.CursorResult[Any]) -> int:
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
-
-
-def _inbox_row(row: sa.Row[Any]) -> InboxRow:
-    return InboxRow(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        channel=row.channel,
-        kind=row.kind,
-        message=Message.from_dict(row.message),
-        route=dict(row.route or {}),
-        state=row.state,
-        received_at=row.received_at,
-    )
-
-
-def _outbox_row(row: sa.Row[Any]) -> OutboxRow:
-    return OutboxRow(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        inbox_id=row.inbox_id,
-        channel=row.channel,
-        route=dict(row.route or {}),
-        replies=[Message.from_dict(m) for m in row.replies],
-        state=row.state,
-        attempts=row.attempts,
-        progress=row.progress,
-        last_error=row.last_error,
-    )
-
-
-class Store:
+class Store(OutboxStore):
     """All durable state of zoozl, on one SQLAlchemy engine (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: sa.Engine, clock: Any = time.time) -> None:
@@ -137,7 +61,7 @@ class Store:
         )
         try:
             with self.engine.begin() as conn:
-                return _new_id(conn.execute(insert))
+                return new_id(conn.execute(insert))
         except sa.exc.IntegrityError:  # another ingress created it meanwhile
             with self.engine.begin() as conn:
                 return int(conn.execute(query).scalar_one())
@@ -235,7 +159,7 @@ class Store:
         )
         try:
             with self.engine.begin() as conn:
-                return _new_id(conn.execute(insert))
+                return new_id(conn.execute(insert))
         except sa.exc.IntegrityError as exc:
             if external_id is None:
                 raise
@@ -252,7 +176,7 @@ class Store:
         )
         with self.engine.begin() as conn:
             row = conn.execute(query).first()
-        return _inbox_row(row) if row else None
+        return inbox_row(row) if row else None
 
     def commit_turn(
         self,
@@ -295,7 +219,7 @@ class Store:
                 created_at=now,
                 updated_at=now,
             )
-            return _new_id(conn.execute(insert))
+            return new_id(conn.execute(insert))
 
     def stalled_conversations(self, older_than: float) -> list[int]:
         """Conversations with messages pending longer than `older_than` seconds
@@ -310,78 +234,5 @@ class Store:
             .where(sa.or_(c.lease_owner.is_(None), c.lease_expires < now))
             .distinct()
         )
-        with self.engine.begin() as conn:
-            return [int(i) for i in conn.execute(query).scalars()]
-
-    # outbox ------------------------------------------------------------------
-
-    def outbox_row(self, outbox_id: int) -> OutboxRow | None:
-        """Load one outbox row."""
-        query = sa.select(outbox).where(outbox.c.id == outbox_id)
-        with self.engine.begin() as conn:
-            row = conn.execute(query).first()
-        return _outbox_row(row) if row else None
-
-    def pending_outbox(self, conversation_id: int) -> list[OutboxRow]:
-        """Undelivered replies of a conversation, oldest first."""
-        query = (
-            sa.select(outbox)
-            .where(outbox.c.conversation_id == conversation_id)
-            .where(outbox.c.state == PENDING)
-            .order_by(outbox.c.id)
-        )
-        with self.engine.begin() as conn:
-            return [_outbox_row(r) for r in conn.execute(query)]
-
-    def _update_outbox(self, outbox_id: int, only_pending: bool, **values: Any) -> bool:
-        update = outbox.update().where(outbox.c.id == outbox_id)
-        if only_pending:
-            update = update.where(outbox.c.state == PENDING)
-        with self.engine.begin() as conn:
-            result = conn.execute(update.values(updated_at=self.clock(), **values))
-        return result.rowcount == 1
-
-    def mark_progress(self, outbox_id: int, progress: int) -> None:
-        """Record that the first `progress` replies of a row were delivered."""
-        self._update_outbox(outbox_id, True, progress=progress)
-
-    def mark_sent(self, outbox_id: int) -> bool:
-        """Mark a row delivered; False when it was not pending (already sent)."""
-        now = self.clock()
-        return self._update_outbox(outbox_id, True, state=SENT, sent_at=now)
-
-    def mark_attempt(self, outbox_id: int, error: str) -> None:
-        """Count a failed delivery attempt that will be retried."""
-        self._update_outbox(
-            outbox_id, True, attempts=outbox.c.attempts + 1, last_error=error[:2000]
-        )
-
-    def mark_failed(self, outbox_id: int, error: str) -> None:
-        """Give a row up for good (permanent error or attempts exhausted)."""
-        self._update_outbox(
-            outbox_id,
-            True,
-            state=FAILED,
-            attempts=outbox.c.attempts + 1,
-            last_error=error[:2000],
-        )
-
-    def stale_outbox(
-        self,
-        older_than: float,
-        channels: Sequence[str],
-        max_attempts: int | None = None,
-    ) -> list[int]:
-        """Pending rows of the given channels untouched for `older_than` seconds
-        (and, with `max_attempts`, tried fewer times than that)."""
-        query = (
-            sa.select(outbox.c.id)
-            .where(outbox.c.state == PENDING)
-            .where(outbox.c.channel.in_(list(channels)))
-            .where(outbox.c.updated_at < self.clock() - older_than)
-            .order_by(outbox.c.id)
-        )
-        if max_attempts is not None:
-            query = query.where(outbox.c.attempts < max_attempts)
         with self.engine.begin() as conn:
             return [int(i) for i in conn.execute(query).scalars()]

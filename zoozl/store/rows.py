@@ -1,0 +1,98 @@
+"""Rows of the store as Python objects: leases, conversations, inbox and outbox rows."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import sqlalchemy as sa
+
+from zoozl.chatbot import Message
+
+PENDING, DONE, SENT, FAILED = "pending", "done", "sent", "failed"
+
+
+@dataclasses.dataclass(frozen=True)
+class Lease:
+    """Proof that `owner` may process a conversation; `token` fences stale holders."""
+
+    conversation_id: int
+    owner: str
+    token: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversationRow:
+    """A conversation as stored: who, on which channel, and the engine's state."""
+
+    id: int
+    channel: str
+    talker: str
+    state: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class InboxRow:
+    """One recorded incoming message."""
+
+    id: int
+    conversation_id: int
+    channel: str
+    kind: str
+    message: Message
+    route: dict[str, Any]
+    state: str
+    received_at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class OutboxRow:
+    """The replies to one inbox row, waiting for or done with delivery."""
+
+    id: int
+    conversation_id: int
+    inbox_id: int | None
+    channel: str
+    route: dict[str, Any]
+    replies: list[Message]
+    state: str
+    attempts: int
+    progress: int
+    last_error: str | None
+
+
+def new_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key an INSERT created."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def inbox_row(row: sa.Row[Any]) -> InboxRow:
+    """An InboxRow from a selected inbox row."""
+    return InboxRow(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        channel=row.channel,
+        kind=row.kind,
+        message=Message.from_dict(row.message),
+        route=dict(row.route or {}),
+        state=row.state,
+        received_at=row.received_at,
+    )
+
+
+def outbox_row(row: sa.Row[Any]) -> OutboxRow:
+    """An OutboxRow from a selected outbox row."""
+    return OutboxRow(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        inbox_id=row.inbox_id,
+        channel=row.channel,
+        route=dict(row.route or {}),
+        replies=[Message.from_dict(m) for m in row.replies],
+        state=row.state,
+        attempts=row.attempts,
+        progress=row.progress,
+        last_error=row.last_error,
+    )
