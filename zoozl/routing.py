@@ -9,115 +9,62 @@ The decision rule, in order:
 2. Each alias scores its cosine similarity with the message, plus
    `DEFAULT_NAMED_BONUS` when the message names the alias as whole words
    ("remind me to call mom" names "remind me").
+   Before encoding, a message word that looks like a typo of an alias word is
+   replaced by it (`correct_typos`): "remnd me" is compared as "remind me".
 3. The best alias wins if its score reaches the threshold and leads the best alias
    of any *other* plugin by the margin; otherwise nothing is routed (the engine's
    help plugin answers).
+4. Open-set rejection: the message is also compared with `DEFAULT_BACKGROUND`,
+   generic chit-chat and noise that no plugin serves ("thank you so much", "i am
+   bored", "asdf"). If the closest background sentence beats the best alias's
+   score by more than the background margin, nothing is routed.
 
-The margin does most of the work: it is relative, so it carries over to plugins
-whose aliases sit at other absolute cosines; the threshold is only a low floor.
+The margin and the background do most of the work: both are relative, so they
+carry over to plugins whose aliases sit at other absolute cosines; the threshold is
+only a low floor. Neither the typo step nor the background costs an encode per
+message: the message is still encoded once (and cached), the background sentences
+once when the router is built.
 """
 
 from __future__ import annotations
 
-import re
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from zoozl.background import BACKGROUND as DEFAULT_BACKGROUND
 from zoozl.embeddings import CachedEmbedder, Embedder
+from zoozl.wording import (
+    alias_vocabulary,
+    correct_typos,
+    english_words,
+    names,
+    normalise_text,
+)
 
 # Calibrated with MiniLM (all-MiniLM-L6-v2) by `.venv/bin/python
-# scripts/calibrate_routing.py`: grid search on the "tune" split of
-# tests/data/routing.jsonl (146 utterances; bundled aliases plus
-# tests/plugins/everyday.py), scored by the outcome the user sees (no route and the
-# help plugin are the same answer). Tune 0.918 (134/146; everyday plugins 0.969,
-# bundled+null 0.878; whitespace-only normalisation 0.904), 5-fold cross-validation
-# inside tune 0.901. Held-out, scored once: 0.808 (80/99; everyday 0.864,
-# bundled+null 0.764), below the 0.95 target that tests/zoozl/test_routing.py still
-# asserts. The named-alias bonus changes no tune outcome at this threshold; it keeps
-# messages that name an alias routed when a config raises the threshold.
-DEFAULT_THRESHOLD = 0.27
+# scripts/calibrate_routing.py`: grid search over threshold, margin and background
+# margin on the "tune" split of tests/data/routing.jsonl (146 utterances; bundled
+# aliases plus tests/plugins/everyday.py), scored by the outcome the user sees (no
+# route and the help plugin are the same answer). Tune 0.952 (139/146; everyday
+# plugins 1.000, bundled+null 0.915), 5-fold cross-validation inside tune 0.930
+# +- 0.004 (rule picked afresh per fold). Ablations on tune (accuracy / CV): the
+# previous rule (0.27, 0.05, no typo step, no background) 0.918 / 0.901; typo step
+# only 0.925 / 0.899; background only 0.945 / 0.923. The background sentences were
+# written once and edited on tune only (numbers and "today was a good day" took
+# calculator and news requests), which CV cannot account for. Held-out, scored
+# once: 0.869 (86/99; everyday 0.909, bundled+null 0.836), up from 0.808 but below
+# the 0.95 target. With the background in place the threshold is only a floor.
+DEFAULT_THRESHOLD = 0.17
 DEFAULT_MARGIN = 0.05
 # Added to the score of an alias the message names as whole words: twice the
 # margin, so a named alias wins a near tie, but cannot beat a clearly closer one.
 DEFAULT_NAMED_BONUS = 0.10
-
-# Stripped from the start (LEADING) or end (TRAILING) of a message, longest first,
-# while at least one word is left. Written as they read; normalised like messages.
-LEADING_FILLERS = (
-    "hi",
-    "hey",
-    "hello",
-    "hi there",
-    "hey there",
-    "hello there",
-    "hi bot",
-    "hey bot",
-    "hello bot",
-    "please",
-    "pls",
-    "can you",
-    "could you",
-    "would you",
-    "i want to",
-    "i'd like to",
-    "lets",
-    "let's",
-)
-TRAILING_FILLERS = ("please", "pls")
-
-_APOSTROPHES = re.compile(r"['\u2019`]")
-_NOT_WORD = re.compile(r"[\W_]+")
-
-
-def _plain(text: str) -> str:
-    """Case-fold, join "what's" to "whats", and turn other punctuation into spaces."""
-    return " ".join(_NOT_WORD.sub(" ", _APOSTROPHES.sub("", text.casefold())).split())
-
-
-def _phrases(fillers: Sequence[str]) -> tuple[tuple[str, ...], ...]:
-    words = {tuple(_plain(filler).split()) for filler in fillers}
-    return tuple(sorted(words, key=len, reverse=True))
-
-
-_LEADING = _phrases(LEADING_FILLERS)
-_TRAILING = _phrases(TRAILING_FILLERS)
-
-
-def _strip(words: list[str], phrases: tuple[tuple[str, ...], ...], lead: bool) -> bool:
-    """Drop the longest filler phrase at one edge if a word is left; say if it did."""
-    for phrase in phrases:
-        size = len(phrase)
-        edge = words[:size] if lead else words[-size:]
-        if tuple(edge) == phrase:
-            if len(words) <= size:
-                return False  # "hi there" alone is the message, not filler
-            if lead:
-                del words[:size]
-            else:
-                del words[-size:]
-            return True
-    return False
-
-
-def normalise_text(text: str) -> str:
-    """The form messages and aliases are encoded and compared in.
-
-    Case-folded, punctuation dropped, filler at the edges removed; never empty
-    unless the text is: a text of punctuation only keeps its (folded) characters.
-    """
-    words = _plain(text).split()
-    if not words:
-        return " ".join(text.split()).casefold()
-    while _strip(words, _LEADING, lead=True) | _strip(words, _TRAILING, lead=False):
-        pass
-    return " ".join(words)
-
-
-def names(message: str, alias: str) -> bool:
-    """Whether a normalised message contains a normalised alias as whole words."""
-    return bool(alias) and f" {alias} " in f" {message} "
+# The closest background sentence must beat the best alias's score by more than
+# this to stop a route (negative: it stops routes it merely comes near).
+DEFAULT_BACKGROUND_MARGIN = 0.04
 
 
 @dataclass(frozen=True)
@@ -129,15 +76,27 @@ class Route:
     score: float
     runner_up: float
     named: bool = False
+    background: float = -math.inf
 
     @property
     def margin(self) -> float:
         """Lead of the best alias over the best alias of any other plugin."""
         return self.score - self.runner_up
 
-    def passes(self, threshold: float, margin: float) -> bool:
-        """Whether this route satisfies the decision rule (threshold and margin)."""
-        return self.score >= threshold and self.margin >= margin
+    def passes(
+        self, threshold: float, margin: float, background_margin: float = math.inf
+    ) -> bool:
+        """Whether this route satisfies the decision rule.
+
+        The score reaches the threshold, leads other plugins by the margin, and the
+        closest background sentence (`background`, its cosine) does not beat the
+        score by more than background_margin (infinite: no background rule).
+        """
+        return (
+            self.score >= threshold
+            and self.margin >= margin
+            and self.background <= self.score + background_margin
+        )
 
 
 class Router:
@@ -151,10 +110,20 @@ class Router:
         margin: float = DEFAULT_MARGIN,
         named_bonus: float = DEFAULT_NAMED_BONUS,
         normalise: Callable[[str], str] | None = None,
+        background: Sequence[str] = DEFAULT_BACKGROUND,
+        background_margin: float = DEFAULT_BACKGROUND_MARGIN,
+        known_words: frozenset[str] | None = None,
+        typos: bool = True,
     ) -> None:
+        """Encode the aliases and the background sentences once.
+
+        typos turns the typo step on; known_words are the words it never takes for
+        typos (default: english_words()).
+        """
         self.threshold = threshold
         self.margin = margin
         self.named_bonus = named_bonus
+        self.background_margin = background_margin
         self.normalise = normalise or normalise_text
         self.embedder = _cached(embedder)
         self.aliases = tuple(alias for alias, _ in aliases)
@@ -162,9 +131,21 @@ class Router:
         self._owners = _owner_ids(self.plugins)
         self._texts = tuple(self.normalise(alias) for alias in self.aliases)
         self._matrix = self.embedder.encode(self._texts)
+        self.background = tuple(self.normalise(text) for text in background)
+        self._background = self.embedder.encode(self.background)
+        self.vocabulary = alias_vocabulary(self._texts)
+        self._spelling = typos
+        self._known = english_words() if known_words is None else known_words
+
+    def compared(self, text: str) -> str:
+        """The form of a message that is encoded: normalised, typos corrected."""
+        message = self.normalise(text)
+        if not self._spelling:
+            return message
+        return correct_typos(message, self.vocabulary, self._known)
 
     def cosines(self, text: str) -> np.ndarray:
-        """Cosine similarity of the normalised message with each alias."""
+        """Cosine similarity of the compared message with each alias."""
         return self._evidence(text)[0]
 
     def named(self, text: str) -> np.ndarray:
@@ -173,7 +154,7 @@ class Router:
 
     def scores(self, text: str) -> np.ndarray:
         """The score of each alias, in alias order: cosine plus the naming bonus."""
-        cosines, named = self._evidence(text)
+        cosines, named, _ = self._evidence(text)
         scores: np.ndarray = cosines + self.named_bonus * named
         return scores
 
@@ -181,7 +162,7 @@ class Router:
         """Best-scoring alias whatever its score; None only without aliases."""
         if not self.aliases:
             return None
-        cosines, named = self._evidence(text)
+        cosines, named, background = self._evidence(text)
         scores = cosines + self.named_bonus * named
         winner = int(np.argmax(scores))
         others = scores[self._owners != self._owners[winner]]
@@ -192,21 +173,28 @@ class Router:
             score=float(scores[winner]),
             runner_up=runner_up,
             named=bool(named[winner]),
+            background=background,
         )
 
     def route(self, text: str) -> Route | None:
         """Best alias if it clears the threshold and the margin rule, else None."""
         found = self.best(text)
-        if found is None or not found.passes(self.threshold, self.margin):
+        if found is None or not found.passes(
+            self.threshold, self.margin, self.background_margin
+        ):
             return None
         return found
 
-    def _evidence(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """Cosines with the aliases, and which aliases the message names."""
-        message = self.normalise(text)
-        cosines: np.ndarray = self._matrix @ self.embedder.encode_one(message)
+    def _evidence(self, text: str) -> tuple[np.ndarray, np.ndarray, float]:
+        """Cosines with the aliases, which aliases the message names, and the
+        cosine of the closest background sentence (-inf without any)."""
+        message = self.compared(text)
+        vector = self.embedder.encode_one(message)
+        cosines: np.ndarray = self._matrix @ vector
         named = np.array([names(message, alias) for alias in self._texts], dtype=bool)
-        return cosines, named
+        near = self._background @ vector
+        background = float(near.max()) if near.size else -math.inf
+        return cosines, named, background
 
 
 def _cached(embedder: Embedder) -> CachedEmbedder:

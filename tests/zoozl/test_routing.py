@@ -27,12 +27,20 @@ from zoozl.plugins.cancel import Cancel
 from zoozl.plugins.greeter import Greeter
 from zoozl.plugins.helpers import Hello, Help
 from zoozl.routing import (
+    DEFAULT_BACKGROUND,
+    DEFAULT_BACKGROUND_MARGIN,
     DEFAULT_MARGIN,
     DEFAULT_NAMED_BONUS,
     DEFAULT_THRESHOLD,
     Router,
+)
+from zoozl.wording import (
+    alias_vocabulary,
+    correct_typos,
+    english_words,
     names,
     normalise_text,
+    one_edit_apart,
 )
 
 ROUTING_SET = Path(__file__).resolve().parents[1] / "data" / "routing.jsonl"
@@ -45,11 +53,12 @@ CONTRACT_ALIASES = {
     Cancel: {"cancel", "stop", "never mind", "abort"},
     Greeter: {"greet"},
 }
-# Regression floor, not the goal: the held-out outcome accuracy measured with the
-# calibrated rule is 0.808 (80/99). Issue 2 asks for 0.95, which no rule we could
-# justify on the tune split reaches with all-MiniLM-L6-v2 and short aliases; see
-# the issue note. Raise this floor whenever routing improves.
-HELDOUT_FLOOR = 0.80
+# Regression floor, not the goal: the held-out outcome accuracy measured once with
+# the calibrated rule (typo step + background sentences, threshold 0.17, margin
+# 0.05, background margin 0.04) is 0.869 (86/99; the previous rule 0.808). Issue 2
+# asks for 0.95, which this rule does not reach with all-MiniLM-L6-v2 and short
+# aliases. Raise this floor whenever routing improves; never above a measurement.
+HELDOUT_FLOOR = 0.86
 HELP_KEY = "zoozl.plugins.helpers:Help"
 EVERYDAY_MODULE = "tests.plugins.everyday"
 
@@ -82,7 +91,15 @@ def char_router(
     named_bonus: float = 0.0,
 ) -> Router:
     """A CharEmbedder router; no naming bonus unless asked, so scores are cosines."""
-    return Router(aliases, CharEmbedder(), threshold, margin, named_bonus)
+    return Router(
+        aliases,
+        CharEmbedder(),
+        threshold,
+        margin,
+        named_bonus,
+        background=(),
+        typos=False,
+    )
 
 
 def test_best_alias_wins_over_an_earlier_weaker_one() -> None:
@@ -132,7 +149,7 @@ def test_router_without_aliases_finds_nothing() -> None:
 
 def test_messages_are_normalised_before_encoding() -> None:
     counting = CountingEmbedder(CharEmbedder())
-    router = Router([("play games", "a:A")], counting, 0.9, 0.0)
+    router = Router([("play games", "a:A")], counting, 0.9, 0.0, background=())
     first = router.route("  Play \t GAMES \n")
     assert first is not None
     assert first.named
@@ -181,8 +198,10 @@ def test_normalising_never_strips_a_message_to_nothing(
 
 def test_aliases_and_messages_are_normalised_alike() -> None:
     counting = CountingEmbedder(CharEmbedder())
-    router = Router([("Let's have fun!", "a:Fun")], counting, 0.9, 0.0)
-    assert counting.encoded == ["have fun"]
+    router = Router(
+        [("Let's have fun!", "a:Fun")], counting, 0.9, 0.0, background=["Hi, ok!"]
+    )
+    assert counting.encoded == ["have fun", "ok"]
     route = router.route("please, have fun")
     assert route is not None
     assert route.score == pytest.approx(1.0 + DEFAULT_NAMED_BONUS)
@@ -222,6 +241,123 @@ def test_the_bonus_cannot_lift_a_named_alias_over_a_clearly_closer_one() -> None
     assert route is not None
     assert route.plugin == "b:Long"
     assert not route.named
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "apart"),
+    [
+        ("tiemr", "timer", True),  # neighbours swapped
+        ("remnd", "remind", True),  # a letter left out
+        ("hello", "helo", True),
+        ("newz", "news", True),  # a letter replaced
+        ("games", "gamess", True),  # a letter added
+        ("news", "news", False),  # the same word is no edit
+        ("abcd", "badc", False),  # two swaps
+        ("timer", "tmie", False),
+        ("stop", "stopped", False),
+    ],
+)
+def test_one_edit_apart(first: str, second: str, apart: bool) -> None:
+    assert one_edit_apart(first, second) is apart
+    assert one_edit_apart(second, first) is apart
+
+
+def test_typos_of_alias_words_are_corrected() -> None:
+    vocabulary = alias_vocabulary(["set a timer", "latest news", "cancel", "2 go"])
+    assert vocabulary == {"set", "a", "timer", "latest", "news", "cancel", "go"}
+    known = frozenset({"times", "timed"})
+    assert correct_typos("tiemr for 5 min", vocabulary, known) == "timer for 5 min"
+    assert correct_typos("newz pls cancle", vocabulary, known) == "news pls cancel"
+    assert correct_typos("timed it 3 times", vocabulary, known) == "timed it 3 times"
+    assert correct_typos("sat a tmer", vocabulary, known) == "sat a timer"  # "sat": 3
+    assert correct_typos("timer news", vocabulary, known) == "timer news"
+    assert correct_typos("n3ws", vocabulary, known) == "n3ws"  # letters only
+
+
+def test_a_word_near_two_alias_words_is_left_alone() -> None:
+    vocabulary = alias_vocabulary(["time", "timer"])
+    assert correct_typos("timr", vocabulary) == "timr"  # one edit from both
+    assert correct_typos("tmier", vocabulary) == "timer"
+
+
+def test_router_corrects_typos_before_encoding() -> None:
+    counting = CountingEmbedder(CharEmbedder())
+    router = Router(
+        [("set a timer", "a:Timer")],
+        counting,
+        0.9,
+        0.0,
+        background=(),
+        known_words=frozenset(),
+    )
+    assert router.compared("Please set a tiemr") == "set a timer"
+    route = router.route("Please set a tiemr")
+    assert route is not None
+    assert route.named
+    assert counting.encoded == ["set a timer"]  # the corrected message hits the cache
+
+
+def test_known_words_are_never_typos() -> None:
+    words = english_words()
+    assert {"times", "about", "show", "games"} <= words
+    assert not {"tiemr", "remnd", "newz"} & words
+    router = Router([("set a timer", "a:Timer")], CharEmbedder(), background=())
+    assert router.compared("times tiemr") == "times timer"
+    off = Router([("set a timer", "a:Timer")], CharEmbedder(), typos=False)
+    assert off.compared("times tiemr") == "times tiemr"
+
+
+def test_a_closer_background_sentence_stops_a_route() -> None:
+    aliases = [("set a timer", "a:Timer")]
+    counting = CountingEmbedder(CharEmbedder())
+    router = Router(
+        aliases,
+        counting,
+        0.1,
+        0.0,
+        0.0,
+        background=["thanks", "zzz"],
+        background_margin=0.05,
+    )
+    assert counting.batches == [["set a timer"], ["thanks", "zzz"]]
+    thanks = router.best("thanks!")
+    assert thanks is not None
+    assert thanks.background == pytest.approx(1.0)
+    assert thanks.score < 1.0 - 0.05
+    assert router.route("thanks!") is None
+    timer = router.route("set a timer")
+    assert timer is not None
+    assert timer.background < timer.score
+    assert len(counting.batches) == 2  # both messages hit the cache
+    assert router.route("set a tiemr") is not None
+    assert len(counting.batches) == 2  # corrected to the alias: cached too
+
+
+def test_the_background_margin_lets_near_ties_through() -> None:
+    aliases = [("listen", "a:Ears")]
+    tied = Router(aliases, CharEmbedder(), 0.1, 0.0, 0.0, background=["silent"])
+    route = tied.best("listen")
+    assert route is not None
+    assert route.background == pytest.approx(route.score)  # same letters: a tie
+    assert route.passes(0.1, 0.0, 0.0)
+    assert not route.passes(0.1, 0.0, -0.01)  # a negative margin stops near ties
+    assert route.passes(0.1, 0.0)  # no background margin: no background rule
+
+
+def test_without_background_sentences_nothing_is_stopped() -> None:
+    router = Router([("abc", "a:A")], CharEmbedder(), 0.5, 0.0, background=())
+    route = router.route("abc")
+    assert route is not None
+    assert route.background == -np.inf
+
+
+def test_the_default_background_is_chat_not_requests_or_greetings() -> None:
+    assert 40 <= len(DEFAULT_BACKGROUND) <= 80
+    assert len(set(DEFAULT_BACKGROUND)) == len(DEFAULT_BACKGROUND)
+    for cls in BUNDLED_PLUGINS:
+        assert not set(cls.aliases) & set(DEFAULT_BACKGROUND), key(cls)
+    assert not any(text.strip().isdigit() for text in DEFAULT_BACKGROUND)
+    assert DEFAULT_BACKGROUND_MARGIN >= 0.0
 
 
 def test_char_embedder_rows_are_unit_or_zero() -> None:
