@@ -56,6 +56,8 @@ from tests.e2e.procs import (  # noqa: E402
     free_port,
     postgres_store,
     process_env,
+    web_argv,
+    worker_argv,
     write_config,
 )
 from zoozl.config import DEFAULT_EXTENSIONS  # noqa: E402
@@ -338,32 +340,9 @@ def scaled(
         values["broker_url"] = redis_url
         conf = write_config(work / "zoozl.toml", values)
         setup = Scaled(procs, conf, port, values["store_url"])
-        web_argv = [
-            str(BIN / "gunicorn"),
-            "-c",
-            "python:ingress.gunicorn_conf",
-            "--no-control-socket",
-            "ingress.wsgi:create()",
-        ]
-        worker_argv = [
-            str(BIN / "celery"),
-            "-A",
-            "tasks.app",
-            "worker",
-            "--loglevel",
-            "INFO",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            "2",
-            "-Q",
-            "zoozl",
-            "--without-gossip",
-            "--without-mingle",
-        ]
         spawned = time.monotonic()
-        web = procs.start("web", web_argv, process_env(conf))
-        worker = procs.start("worker", worker_argv, process_env(conf))
+        web = procs.start("web", web_argv(), process_env(conf))
+        worker = procs.start("worker", worker_argv(), process_env(conf))
         url = setup.ws_url
         probe = "ping" if dialogue == "pong" else None
         ready = first_greeting(url, probe, START_TIMEOUT)

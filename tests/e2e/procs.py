@@ -535,6 +535,37 @@ def base_config(port: int, store_url: str, broker_url: str, **more: Any) -> dict
     return values
 
 
+def web_argv() -> list[str]:
+    """The Procfile's `web` command."""
+    return [
+        str(BIN / "gunicorn"),
+        "-c",
+        "python:ingress.gunicorn_conf",
+        "--no-control-socket",
+        "ingress.wsgi:create()",
+    ]
+
+
+def worker_argv(concurrency: int = 2) -> list[str]:
+    """The Procfile's `worker` command with `concurrency` pool processes."""
+    return [
+        str(BIN / "celery"),
+        "-A",
+        "tasks.app",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "--pool",
+        "prefork",
+        "--concurrency",
+        str(concurrency),
+        "-Q",
+        "zoozl",
+        "--without-gossip",
+        "--without-mingle",
+    ]
+
+
 @dataclass
 class Scaled:
     """Gunicorn web and Celery workers, as the Procfile starts them."""
@@ -552,14 +583,7 @@ class Scaled:
         return f"ws://127.0.0.1:{self.port}/ws"
 
     def start_web(self) -> Proc:
-        argv = [
-            str(BIN / "gunicorn"),
-            "-c",
-            "python:ingress.gunicorn_conf",
-            "--no-control-socket",
-            "ingress.wsgi:create()",
-        ]
-        self.web = self.procs.start("web", argv, process_env(self.conf))
+        self.web = self.procs.start("web", web_argv(), process_env(self.conf))
         health = f"http://127.0.0.1:{self.port}/healthz"
 
         def up() -> bool:
@@ -572,24 +596,7 @@ class Scaled:
 
     def start_worker(self, concurrency: int = 2) -> Proc:
         name = f"worker{len(self.workers) + 1}"
-        argv = [
-            str(BIN / "celery"),
-            "-A",
-            "tasks.app",
-            "worker",
-            "--loglevel",
-            "INFO",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            str(concurrency),
-            "-Q",
-            "zoozl",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            f"{name}.{os.getpid()}@%h",
-        ]
+        argv = [*worker_argv(concurrency), "-n", f"{name}.{os.getpid()}@%h"]
         worker = self.procs.start(name, argv, process_env(self.conf))
         self.workers.append(worker)
         worker.wait_for_log(" ready.", START_TIMEOUT)
