@@ -106,6 +106,10 @@ class Bot:
         conversation.subject = plugin.key
         return self._run(plugin, conversation)
 
+    def apology(self) -> Message:
+        """The reply when a message cannot be handled."""
+        return self._reply(APOLOGY)
+
     def _route(self, text: str) -> Plugin | None:
         # A typed alias is its plugin, whatever near aliases other plugins have.
         exact = self._by_alias.get(normalise_alias(text))

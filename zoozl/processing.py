@@ -14,6 +14,10 @@ from zoozl.store import InboxRow, Lease, Store
 
 log = logging.getLogger(__name__)
 
+#: Runs on one inbox row before it is given up with an apology; a run fails
+#: when something other than the plugin raises (a plugin's errors are answered).
+MAX_ATTEMPTS = 3
+
 
 @contextlib.contextmanager
 def _renewing(store: Store, lease: Lease, seconds: float) -> Iterator[None]:
@@ -87,8 +91,11 @@ class Processor:
     def _drain(self, lease: Lease) -> int:
         handled = 0
         while (row := self.store.next_pending(lease.conversation_id)) is not None:
-            with _renewing(self.store, lease, self.lease_seconds):
-                turn = self._turn(row)
+            if self.store.count_attempt(row.id) > MAX_ATTEMPTS:
+                turn = self._give_up(row)
+            else:
+                with _renewing(self.store, lease, self.lease_seconds):
+                    turn = self._turn(row)
             outbox_id = self.store.commit_turn(
                 lease, row.id, turn.conversation.to_dict(), turn.replies, row.route
             )
@@ -97,11 +104,20 @@ class Processor:
                 self.on_reply(outbox_id)
         return handled
 
-    def _turn(self, row: InboxRow) -> Turn:
+    def _conversation(self, row: InboxRow) -> Conversation:
         stored = self.store.conversation(row.conversation_id)
-        conversation = Conversation.from_dict(
-            stored.state, stored.talker, stored.channel
+        return Conversation.from_dict(stored.state, stored.talker, stored.channel)
+
+    def _give_up(self, row: InboxRow) -> Turn:
+        """A row every run failed on: answer it with an apology and move on, so
+        the talker's later messages are not stuck behind it."""
+        log.error(
+            "inbox %s failed %d runs; answered with an apology", row.id, MAX_ATTEMPTS
         )
+        return Turn([self.bot.apology()], self._conversation(row))
+
+    def _turn(self, row: InboxRow) -> Turn:
+        conversation = self._conversation(row)
         if row.kind == "greet":
             return self.bot.greet(conversation)
         message = self.prepare(row) if self.prepare else row.message

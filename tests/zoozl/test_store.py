@@ -13,10 +13,10 @@ import sqlalchemy as sa
 
 from zoozl.chatbot import Message
 from zoozl.config import config_from_dict
-from zoozl.engine import Bot
+from zoozl.engine import APOLOGY, Bot
 from zoozl.errors import DuplicateMessage, LeaseLost
-from zoozl.processing import Processor
-from zoozl.store import DONE, FAILED, PENDING, SENT, Store
+from zoozl.processing import MAX_ATTEMPTS, Processor
+from zoozl.store import DONE, FAILED, PENDING, SENT, InboxRow, Store
 from zoozl.store.database import make_engine
 from zoozl.store.schema import (
     SCHEMA_VERSION,
@@ -317,6 +317,41 @@ def test_two_processors_answer_every_message_once_in_order(backend: Backend) -> 
     assert stores[0].next_pending(cid) is None
 
 
+class FailsOn:
+    """A prepare hook that raises for one message text, as a broken channel would."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.calls = 0
+
+    def __call__(self, row: InboxRow) -> Message:
+        if row.message.text == self.text:
+            self.calls += 1
+            raise RuntimeError("cannot prepare this message")
+        return row.message
+
+
+def test_a_message_that_always_fails_is_given_up_and_the_next_answered(
+    store: Store,
+) -> None:
+    bot = Bot(
+        config_from_dict({"extensions": ["zoozl.plugins.pong"], "embedder": "char"})
+    )
+    prepare = FailsOn("poison")
+    processor = Processor(store, bot, "worker", 30, prepare=prepare)
+    cid = store.conversation_for("websocket", "alice")
+    store.record(cid, Message("poison"))
+    store.record(cid, Message("after"))
+    for _ in range(MAX_ATTEMPTS):  # each run fails; the sweep would ring again
+        with pytest.raises(RuntimeError):
+            processor.process(cid)
+        assert store.next_pending(cid) is not None
+    assert processor.process(cid) == 2
+    assert prepare.calls == MAX_ATTEMPTS
+    replies = [texts(row.replies) for row in store.pending_outbox(cid)]
+    assert replies == [[APOLOGY], ["after"]]
+
+
 # sweeps ----------------------------------------------------------------------
 
 
@@ -431,6 +466,20 @@ def test_create_schema_twice_keeps_data(store: Store) -> None:
     create_schema(store.engine)
     assert store.next_pending(cid).message.text == "hi"
     assert versions(store) == [SCHEMA_VERSION]
+
+
+def test_a_version_1_store_is_migrated_keeping_its_rows(store: Store) -> None:
+    cid = store.conversation_for("websocket", "alice")
+    store.record(cid, Message("kept"))
+    with store.engine.begin() as conn:  # back to what version 1 created
+        conn.execute(sa.text("ALTER TABLE inbox DROP COLUMN attempts"))
+        conn.execute(schema_version.delete())
+        conn.execute(schema_version.insert().values(version=1))
+    create_schema(store.engine)
+    assert versions(store) == [1, SCHEMA_VERSION]
+    row = store.next_pending(cid)
+    assert row is not None and row.message.text == "kept"
+    assert store.count_attempt(row.id) == 1
 
 
 def test_schema_newer_than_the_code_is_refused(store: Store) -> None:

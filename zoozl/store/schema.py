@@ -7,9 +7,11 @@ import sqlalchemy as sa
 from zoozl.errors import ZoozlError
 
 #: Bump with every change of the tables below and add a step to `MIGRATIONS`.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: version -> SQL statements that bring the schema from version-1 to version.
-MIGRATIONS: dict[int, tuple[str, ...]] = {}
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: ("ALTER TABLE inbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",),
+}
 
 #: PostgreSQL advisory lock key held while the schema is created or migrated.
 _LOCK = 0x7A6F6F7A6C
@@ -48,6 +50,8 @@ inbox = sa.Table(
     sa.Column("message", sa.JSON, nullable=False),
     sa.Column("route", sa.JSON, nullable=False, default=dict),
     sa.Column("state", sa.String(16), nullable=False),  # pending | done
+    # Runs that started on this row; processing gives up on a row that keeps failing.
+    sa.Column("attempts", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Column("processed_at", sa.Float),
     sa.UniqueConstraint("channel", "external_id", name="uq_inbox_external_id"),

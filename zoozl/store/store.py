@@ -178,6 +178,17 @@ class Store(OutboxStore):
             row = conn.execute(query).first()
         return inbox_row(row) if row else None
 
+    def count_attempt(self, inbox_id: int) -> int:
+        """Note that a run starts on an inbox row; return how many have started."""
+        update = (
+            inbox.update()
+            .where(inbox.c.id == inbox_id)
+            .values(attempts=inbox.c.attempts + 1)
+            .returning(inbox.c.attempts)
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(update).scalar_one())
+
     def commit_turn(
         self,
         lease: Lease,
