@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 import websocket  # noqa: E402
 
-from tests.e2e.bulls import SCORE, SECRETS, WON, score  # noqa: E402
+from tests.bulls import SCORE, SECRETS, WON, bulls_and_cows  # noqa: E402
 from tests.e2e.procs import (  # noqa: E402
     BIN,
     Procs,
@@ -162,7 +162,9 @@ class Bulls(Dialogue):
             raise RuntimeError(f"unexpected reply {reply!r}")
         answer = (int(found[1]), int(found[2]))
         state["candidates"] = [
-            c for c in state["candidates"] if score(c, state["guess"]) == answer
+            c
+            for c in state["candidates"]
+            if bulls_and_cows(c, state["guess"]) == answer
         ]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import smtplib
@@ -21,6 +20,7 @@ from ingress.accept import Acceptor
 from ingress.lmtp import LMTPController, start_lmtp
 from ingress.mailtext import html_to_text, strip_reply
 from tasks.factory import create_celery
+from tests.bulls import solve
 from tests.mailsink import ANN, BOT, MailSink, free_port, lmtp_send, mail
 from zoozl.__main__ import EmbeddedServer
 from zoozl.chatbot import Message
@@ -392,11 +392,6 @@ def text(reply: EmailMessage) -> str:
     return reply.get_content().replace("\r\n", "\n").strip()
 
 
-def solver_candidates() -> list[str]:
-    digits = "0123456789"
-    return ["".join(p) for p in itertools.permutations(digits, 4) if p[0] != "0"]
-
-
 def test_bulls_and_cows_by_mail_through_the_embedded_server(tmp_path):
     sink = MailSink().start()
     server = EmbeddedServer(
@@ -430,21 +425,8 @@ def test_bulls_and_cows_by_mail_through_the_embedded_server(tmp_path):
         started = ask(None, "yes")
         # Two replies to one mail arrive as one mail, separated by a blank line.
         assert text(started) == "\n\n".join(bullgame.START)
-        candidates = solver_candidates()
-        guesses = 0
-        while True:
-            guesses += 1
-            # First-consistent-candidate elimination wins any secret in <= 9.
-            assert guesses <= 9, "the solver did not win"
-            guess = candidates[0]
-            said = text(ask(None, guess))
-            if said == bullgame.WON:
-                break
-            bulls, cows = (int(w) for w in said.split() if w.isdigit())
-            candidates = [
-                c for c in candidates if bullgame.score(c, guess) == (bulls, cows)
-            ]
-        assert len(sink.mails) == guesses + 2  # one reply per mail, no more
+        guesses = solve(lambda guess: text(ask(None, guess)), max_guesses=9)
+        assert len(sink.mails) == len(guesses) + 2  # one reply per mail, no more
     finally:
         server.stop()
         sink.stop()
