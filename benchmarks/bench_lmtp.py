@@ -25,9 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.mailsink import BOT, MailSink, mail  # noqa: E402
+from tests.mailsink import BOT, MailSink, email_config, mail  # noqa: E402
 from zoozl.__main__ import EmbeddedServer  # noqa: E402
-from zoozl.config import config_from_dict  # noqa: E402
 
 BURST_THREADS = 8
 
@@ -87,18 +86,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     sink = MailSink().start()
     with tempfile.TemporaryDirectory() as tmp:
-        server = EmbeddedServer(
-            config_from_dict(
-                {
-                    "email_port": 0,
-                    "email_address": BOT,
-                    "email_smtp_host": "127.0.0.1",
-                    "email_smtp_port": sink.port,
-                    "embedder": args.embedder,
-                    "memory_path": f"sqlite:///{tmp}/bench.db",
-                }
-            )
-        )
+        server = EmbeddedServer(email_config(tmp, sink.port, embedder=args.embedder))
         server.start()
         try:
             port = server.ports[0]

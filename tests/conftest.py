@@ -1,4 +1,4 @@
-"""Fixtures shared by the whole suite: the machine's PostgreSQL and Redis."""
+"""Fixtures shared by the whole suite: PostgreSQL, Redis, and a config's store."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests import services
+from zoozl.store import Store
 
 
 @pytest.fixture
@@ -21,3 +22,11 @@ def redis_url() -> Iterator[str]:
     """A Redis URL on the tests' own database, flushed before and after."""
     with services.redis_url() as url:
         yield url
+
+
+@pytest.fixture
+def store(config) -> Iterator[Store]:
+    """The store of the module's `config` fixture, closed afterwards."""
+    found = Store.from_url(config.database_url)
+    yield found
+    found.close()

@@ -15,7 +15,26 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+from zoozl.config import Config, config_from_dict
+
 BOT = "bot@example.test"
+
+
+def email_config(directory: Any, sink_port: int, **more: Any) -> Config:
+    """A bot on LMTP (any free port) replying to a sink, its store in `directory`."""
+    return config_from_dict(
+        {
+            "email_port": 0,
+            "email_address": BOT,
+            "email_smtp_host": "127.0.0.1",
+            "email_smtp_port": sink_port,
+            "embedder": "char",
+            "memory_path": f"sqlite:///{directory}/z.db",
+            **more,
+        }
+    )
+
+
 ANN = "ann@example.test"
 
 

@@ -21,7 +21,15 @@ from ingress.lmtp import LMTPController, start_lmtp
 from ingress.mailtext import html_to_text, strip_reply
 from tasks.factory import create_celery
 from tests.bulls import solve
-from tests.mailsink import ANN, BOT, MailSink, free_port, lmtp_send, mail
+from tests.mailsink import (
+    ANN,
+    BOT,
+    MailSink,
+    email_config,
+    free_port,
+    lmtp_send,
+    mail,
+)
 from zoozl.__main__ import EmbeddedServer
 from zoozl.chatbot import Message
 from zoozl.config import Config, config_from_dict
@@ -43,13 +51,6 @@ def config(tmp_path) -> Config:
             "email_max_bytes": MAX_BYTES,
         }
     )
-
-
-@pytest.fixture
-def store(config) -> Iterator[Store]:
-    found = Store.from_url(config.database_url)
-    yield found
-    found.close()
 
 
 @pytest.fixture
@@ -394,18 +395,7 @@ def text(reply: EmailMessage) -> str:
 
 def test_bulls_and_cows_by_mail_through_the_embedded_server(tmp_path):
     sink = MailSink().start()
-    server = EmbeddedServer(
-        config_from_dict(
-            {
-                "email_port": 0,
-                "email_address": BOT,
-                "email_smtp_host": "127.0.0.1",
-                "email_smtp_port": sink.port,
-                "embedder": "char",
-                "memory_path": f"sqlite:///{tmp_path}/z.db",
-            }
-        )
-    )
+    server = EmbeddedServer(email_config(tmp_path, sink.port))
     create_celery(server.config).control.purge()  # rings other tests left
     server.start()
     try:

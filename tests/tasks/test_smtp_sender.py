@@ -13,7 +13,15 @@ from tasks.names import DELIVER
 from tasks.senders import DeliveryError, PermanentDeliveryError
 from tasks.senders.smtp import SmtpSender, reply_subject
 from tasks.worker import build_worker_app
-from tests.mailsink import ANN, BOT, MailSink, free_port, lmtp_send, mail
+from tests.mailsink import (
+    ANN,
+    BOT,
+    MailSink,
+    email_config,
+    free_port,
+    lmtp_send,
+    mail,
+)
 from zoozl.__main__ import EmbeddedServer
 from zoozl.chatbot import Message, MessagePart
 from zoozl.config import Config, config_from_dict
@@ -28,19 +36,6 @@ ROUTE = {
 }
 
 
-def email_config(tmp_path, sink_port: int) -> Config:
-    return config_from_dict(
-        {
-            "email_port": 0,
-            "email_address": BOT,
-            "email_smtp_host": "127.0.0.1",
-            "email_smtp_port": sink_port,
-            "embedder": "char",
-            "memory_path": f"sqlite:///{tmp_path}/z.db",
-        }
-    )
-
-
 @pytest.fixture
 def sink() -> Iterator[MailSink]:
     found = MailSink().start()
@@ -51,13 +46,6 @@ def sink() -> Iterator[MailSink]:
 @pytest.fixture
 def config(tmp_path, sink) -> Config:
     return email_config(tmp_path, sink.port)
-
-
-@pytest.fixture
-def store(config) -> Iterator[Store]:
-    found = Store.from_url(config.database_url)
-    yield found
-    found.close()
 
 
 @pytest.fixture
