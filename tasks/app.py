@@ -25,10 +25,6 @@ config = load_config_from_env()
 app = build_worker_app(config)
 _sweeper: list[Sweeper] = []
 
-#: Seconds between sweeps, and how long a message may wait before it is re-rung.
-SWEEP_INTERVAL = 2.0
-STALL_AFTER = 5.0
-
 
 def _one_torch_thread() -> None:
     import torch
@@ -66,7 +62,7 @@ def reset_after_fork(**_: Any) -> None:
 @signals.worker_ready.connect
 def start_sweep(**_: Any) -> None:
     """Parent process: re-ring work a lost task left behind."""
-    sweeper = Sweeper(app, app.zoozl.store, SWEEP_INTERVAL, STALL_AFTER)
+    sweeper = Sweeper(app, app.zoozl.store)
     sweeper.start()
     _sweeper.append(sweeper)
 

@@ -17,13 +17,21 @@ log = logging.getLogger(__name__)
 #: the row waits for the talker to reconnect.
 WEBSOCKET_RENOTIFY_SECONDS = 3.0
 WEBSOCKET_RENOTIFY_TIMES = 5
+#: Seconds between sweeps, and how long a pending message may wait (with no
+#: live lease) before the sweep rings `process` for it again.
+SWEEP_INTERVAL = 2.0
+STALL_AFTER = 5.0
 
 
 class Sweeper:
     """A daemon thread that sweeps every `interval` seconds."""
 
     def __init__(
-        self, app: Celery, store: Store, interval: float, stall_after: float
+        self,
+        app: Celery,
+        store: Store,
+        interval: float = SWEEP_INTERVAL,
+        stall_after: float = STALL_AFTER,
     ) -> None:
         self.app = app
         self.store = store

@@ -23,10 +23,6 @@ from zoozl.errors import ConfigError
 
 log = logging.getLogger("zoozl")
 
-#: Embedded sweep: every 2 s, re-ring what waited 5 s with no live lease.
-SWEEP_INTERVAL = 2.0
-STALL_AFTER = 5.0
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m zoozl", description=__doc__)
@@ -97,7 +93,7 @@ class EmbeddedServer:
             "worker",
             start_thread_worker(self.celery, config.worker_threads, "zoozl-worker"),
         )
-        sweeper = Sweeper(self.celery, store, SWEEP_INTERVAL, STALL_AFTER)
+        sweeper = Sweeper(self.celery, store)
         sweeper.start()
         stopper.push("sweep", sweeper.stop)
 
