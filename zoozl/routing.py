@@ -11,10 +11,6 @@ The decision rule, in order:
    ("remind me to call mom" names "remind me").
    Before encoding, a message word that looks like a typo of an alias word is
    replaced by it (`correct_typos`): "remnd me" is compared as "remind me".
-   Each alias's score is then lowered by its hubness (`DEFAULT_HUB_WEIGHT` times
-   its mean cosine with its `HUB_NEIGHBOURS` nearest background sentences): an alias
-   that sits close to generic chat ("hi", "stop") attracts unrelated messages, so it
-   needs more evidence (CSLS, the hubness correction of Conneau et al. 2018).
 3. The best alias wins if its score reaches the threshold and leads the best alias
    of any *other* plugin by the margin; otherwise nothing is routed (the engine's
    help plugin answers).
@@ -61,18 +57,14 @@ from zoozl.wording import (
 # calculator and news requests), which CV cannot account for. Held-out, scored
 # once: 0.869 (86/99; everyday 0.909, bundled+null 0.836), up from 0.808 but below
 # the 0.95 target. With the background in place the threshold is only a floor.
-DEFAULT_THRESHOLD = 0.20
-DEFAULT_MARGIN = 0.00
+DEFAULT_THRESHOLD = 0.17
+DEFAULT_MARGIN = 0.05
 # Added to the score of an alias the message names as whole words: twice the
 # margin, so a named alias wins a near tie, but cannot beat a clearly closer one.
 DEFAULT_NAMED_BONUS = 0.10
 # The closest background sentence must beat the best alias's score by more than
 # this to stop a route (negative: it stops routes it merely comes near).
-DEFAULT_BACKGROUND_MARGIN = 0.07
-# Hubness correction: each alias's score is lowered by this times its mean cosine
-# with its HUB_NEIGHBOURS nearest background sentences.
-DEFAULT_HUB_WEIGHT = 0.35
-HUB_NEIGHBOURS = 20
+DEFAULT_BACKGROUND_MARGIN = 0.04
 
 
 @dataclass(frozen=True)
@@ -122,13 +114,11 @@ class Router:
         background_margin: float = DEFAULT_BACKGROUND_MARGIN,
         known_words: frozenset[str] | None = None,
         typos: bool = True,
-        hub_weight: float = DEFAULT_HUB_WEIGHT,
     ) -> None:
         """Encode the aliases and the background sentences once.
 
         typos turns the typo step on; known_words are the words it never takes for
-        typos (default: english_words()). hub_weight scales the hubness correction
-        (0: none).
+        typos (default: english_words()).
         """
         self.threshold = threshold
         self.margin = margin
@@ -143,7 +133,6 @@ class Router:
         self._matrix = self.embedder.encode(self._texts)
         self.background = tuple(self.normalise(text) for text in background)
         self._background = self.embedder.encode(self.background)
-        self.hubness = hub_weight * _hubness(self._matrix, self._background)
         self.vocabulary = alias_vocabulary(self._texts)
         self._spelling = typos
         self._known = english_words() if known_words is None else known_words
@@ -164,13 +153,9 @@ class Router:
         return self._evidence(text)[1]
 
     def scores(self, text: str) -> np.ndarray:
-        """The score of each alias, in alias order: cosine plus the naming bonus,
-        minus the alias's hubness."""
+        """The score of each alias, in alias order: cosine plus the naming bonus."""
         cosines, named, _ = self._evidence(text)
-        return self._scores(cosines, named)
-
-    def _scores(self, cosines: np.ndarray, named: np.ndarray) -> np.ndarray:
-        scores: np.ndarray = cosines + self.named_bonus * named - self.hubness
+        scores: np.ndarray = cosines + self.named_bonus * named
         return scores
 
     def best(self, text: str) -> Route | None:
@@ -178,7 +163,7 @@ class Router:
         if not self.aliases:
             return None
         cosines, named, background = self._evidence(text)
-        scores = self._scores(cosines, named)
+        scores = cosines + self.named_bonus * named
         winner = int(np.argmax(scores))
         others = scores[self._owners != self._owners[winner]]
         runner_up = float(others.max()) if others.size else 0.0
@@ -216,16 +201,6 @@ def _cached(embedder: Embedder) -> CachedEmbedder:
     if isinstance(embedder, CachedEmbedder):
         return embedder
     return CachedEmbedder(embedder)
-
-
-def _hubness(aliases: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """Mean cosine of each alias with its HUB_NEIGHBOURS nearest background rows."""
-    if not background.size or not aliases.size:
-        return np.zeros(len(aliases))
-    cosines = aliases @ background.T
-    nearest = np.sort(cosines, axis=1)[:, -HUB_NEIGHBOURS:]
-    hubness: np.ndarray = nearest.mean(axis=1)
-    return hubness
 
 
 def _owner_ids(plugins: Sequence[str]) -> np.ndarray:
