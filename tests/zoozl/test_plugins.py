@@ -7,7 +7,7 @@ import random
 import pytest
 
 from tests.bulls import SECRETS, WON, bulls_and_cows, solve
-from zoozl.plugins.bullgame import new_secret, score
+from zoozl.plugins.bullgame import names_the_game, new_secret, score
 from zoozl.testing import BotHarness
 
 ASK = "what game you want to play? bulls and cows?"
@@ -82,6 +82,28 @@ def test_naming_the_game_starts_it(answer):
     assert bot.say("play games") == [ASK]
     assert bot.say(answer) == START
     assert bot.conversation["subject"] == "zoozl.plugins.bullgame:BullGame"
+
+
+@pytest.mark.parametrize("typed", ["bulls and cows", "Bulls and Cows!"])
+def test_asking_for_the_game_by_name_starts_it_at_once(typed):
+    bot = default_bot()
+    assert bot.say(typed) == START
+    assert bot.conversation["subject"] == "zoozl.plugins.bullgame:BullGame"
+    assert len(bot.conversation["data"]["secret"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("lets play bulls n cows", True),
+        ("fancy a round of cows & bulls?", True),
+        ("bulls&cows", True),
+        ("play games", False),
+        ("i like cows", False),
+    ],
+)
+def test_names_the_game(text, named):
+    assert names_the_game(text) is named
 
 
 @pytest.mark.parametrize("guess", ["123", "12345", "abcd", "12 4", "1a34"])

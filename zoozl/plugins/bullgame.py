@@ -1,4 +1,4 @@
-"""Bulls & cows: guess the 4-digit secret (alias `play games`)."""
+"""Bulls & cows: guess the 4-digit secret (aliases `play games`, `bulls and cows`)."""
 
 from __future__ import annotations
 
@@ -45,6 +45,14 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+def names_the_game(text: str) -> bool:
+    """Whether a message asks for bulls & cows by name ("lets play bulls n cows")."""
+    words = text.replace("&", " ").split()
+    return any(w.startswith("bull") for w in words) and any(
+        w.startswith("cow") for w in words
+    )
+
+
 def new_secret(rng: random.Random | None = None) -> str:
     """Four distinct digits; the first is never 0."""
     rng = rng or random.SystemRandom()
@@ -63,14 +71,18 @@ def score(secret: str, guess: str) -> tuple[int, int]:
 class BullGame(Interface):
     """Asks which game, then plays bulls & cows until the talker wins."""
 
-    aliases = ("play games",)
+    # "play games" is the contract of PROTOCOL.md section 5; the game's own name was
+    # not an alias, so "bulls and cows" alone routed nowhere.
+    aliases = ("play games", "bulls and cows")
 
     def consume(self, context: InterfaceRoot, package: Package) -> None:
         data = package.conversation.data
         text = _last_line(package.last_message_text)
         if "secret" in data:
             self._guess(package, text)
-        elif data.get("asked") and text.strip(" .!") in GAME_NAMES:
+        elif (data.get("asked") and text.strip(" .!") in GAME_NAMES) or (
+            names_the_game(text)
+        ):
             data["secret"] = new_secret()
             for line in START:
                 package.callback(line)
