@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 import time
@@ -12,30 +11,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.plugins.everyday import EVERYDAY_PLUGINS  # noqa: E402
-from zoozl.chatbot import Interface  # noqa: E402
+from tests.routing_sets import DEV_SETS, load_rows, routing_aliases  # noqa: E402
 from zoozl.embeddings import MiniLMEmbedder  # noqa: E402
-from zoozl.plugins.bullgame import BullGame  # noqa: E402
-from zoozl.plugins.cancel import Cancel  # noqa: E402
-from zoozl.plugins.greeter import Greeter  # noqa: E402
-from zoozl.plugins.helpers import Hello, Help  # noqa: E402
 from zoozl.routing import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Router  # noqa: E402
-
-ROUTING_SET = ROOT / "tests" / "data" / "routing.jsonl"
-PLUGINS: tuple[type[Interface], ...] = (
-    Help,
-    Hello,
-    BullGame,
-    Cancel,
-    Greeter,
-    *EVERYDAY_PLUGINS,
-)
 
 
 def messages() -> list[str]:
-    """About 200 distinct chat messages: the routing set's texts."""
-    rows = [json.loads(line) for line in ROUTING_SET.read_text().splitlines() if line]
-    return list(dict.fromkeys(row["text"] for row in rows))
+    """About 400 distinct chat messages: the development routing sets' texts."""
+    rows = [row for path in DEV_SETS for row in load_rows(path)]
+    return list(dict.fromkeys(str(row["text"]) for row in rows))
 
 
 def timings_ms(call: Callable[[str], object], texts: Sequence[str]) -> list[float]:
@@ -64,8 +48,7 @@ def main() -> None:
     print(
         summary("encode one message", timings_ms(lambda t: embedder.encode([t]), texts))
     )
-    aliases = [(a, f"{c.__module__}:{c.__name__}") for c in PLUGINS for a in c.aliases]
-    router = Router(aliases, embedder, DEFAULT_THRESHOLD, DEFAULT_MARGIN)
+    router = Router(routing_aliases(), embedder, DEFAULT_THRESHOLD, DEFAULT_MARGIN)
     fresh = [f"{text} ." for text in texts]  # distinct from the encodes above
     print(summary("route() uncached", timings_ms(router.route, fresh)))
     print(summary("route() cached", timings_ms(router.route, fresh)))

@@ -21,7 +21,6 @@ beside the rule it picked.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,19 +31,19 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.plugins.everyday import EVERYDAY_PLUGINS  # noqa: E402
-from zoozl.chatbot import Interface  # noqa: E402
+from tests.routing_sets import (  # noqa: E402
+    DEV_SETS,
+    HELP_KEY,
+    SEALED_SET,
+    expected,
+    group,
+    load_rows,
+    routing_aliases,
+    same_answer,
+)
 from zoozl.embeddings import CachedEmbedder, MiniLMEmbedder  # noqa: E402
-from zoozl.plugins.bullgame import BullGame  # noqa: E402
-from zoozl.plugins.cancel import Cancel  # noqa: E402
-from zoozl.plugins.greeter import Greeter  # noqa: E402
-from zoozl.plugins.helpers import Hello, Help  # noqa: E402
 from zoozl.routing import DEFAULT_NAMED_BONUS, Route, Router  # noqa: E402
 
-DATA = ROOT / "tests" / "data"
-ROUTING_SET = DATA / "routing.jsonl"
-DEV_SETS = (ROUTING_SET, DATA / "routing_fresh.jsonl")
-SEALED_SET = DATA / "routing_sealed.jsonl"
 # The rule before the sets were pooled: picked on routing.jsonl's tune split only.
 PREVIOUS_RULE = (0.17, 0.05, 0.04)
 THRESHOLDS = np.round(np.arange(0.10, 0.70 + 1e-9, 0.01), 2)
@@ -52,56 +51,7 @@ MARGINS = np.round(np.arange(0.0, 0.20 + 1e-9, 0.01), 2)
 # Background margins; inf is "no background rule", kept apart from the grid.
 BACKGROUND_MARGINS = np.round(np.arange(-0.10, 0.15 + 1e-9, 0.01), 2)
 NO_BACKGROUND = float("inf")
-BONUSES = (0.0, 0.05, 0.10, 0.20)
 FOLDS, REPEATS = 5, 20
-
-# PROTOCOL.md section 5: the bundled plugins a default bot routes among (pong is an
-# alternative help, never loaded beside it).
-BUNDLED_PLUGINS: tuple[type[Interface], ...] = (Help, Hello, BullGame, Cancel, Greeter)
-EVERYDAY_MODULE = "tests.plugins.everyday"
-
-
-def plugin_key(cls: type[Interface]) -> str:
-    """The "module:Class" key the plugin loader gives a plugin class."""
-    return f"{cls.__module__}:{cls.__name__}"
-
-
-HELP_KEY = plugin_key(Help)
-# Labels whose plugins give the user the same answer: the help text, a greeting.
-SAME_ANSWER = (
-    frozenset({HELP_KEY}),
-    frozenset({plugin_key(Greeter), plugin_key(Hello)}),
-)
-
-
-def same_answer(got: str, want: str, strict: bool = False) -> bool:
-    """Whether the plugin that answered gives the answer the label asks for."""
-    if got == want:
-        return True
-    return not strict and any({got, want} <= same for same in SAME_ANSWER)
-
-
-def routing_aliases() -> list[tuple[str, str]]:
-    """(alias, plugin key) pairs of the bundled and the everyday test plugins."""
-    plugins = (*BUNDLED_PLUGINS, *EVERYDAY_PLUGINS)
-    return [(alias, plugin_key(cls)) for cls in plugins for alias in cls.aliases]
-
-
-def outcome(router: Router, text: str, help_key: str) -> str:
-    """The plugin that answers text: the routed one, or help when none is."""
-    route = router.route(text)
-    return route.plugin if route is not None else help_key
-
-
-def expected(label: str | None, help_key: str) -> str:
-    """The plugin that should answer an utterance labelled label (null: help)."""
-    return label if label is not None else help_key
-
-
-def group(label: str | None) -> str:
-    """ "everyday" (stand-ins for plugins we did not write) or "bundled+null"."""
-    everyday = label is not None and label.startswith(EVERYDAY_MODULE + ":")
-    return "everyday" if everyday else "bundled+null"
 
 
 @dataclass(frozen=True)
@@ -115,13 +65,7 @@ class Sample:
 
     @property
     def want(self) -> str:
-        return expected(self.plugin, HELP_KEY)
-
-
-def load_rows(path: Path = ROUTING_SET) -> list[dict[str, str | None]]:
-    """The labelled utterances of the routing set."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+        return expected(self.plugin)
 
 
 def load_samples(router: Router, rows: Sequence[dict[str, str | None]]) -> list[Sample]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Sequence
@@ -13,8 +12,22 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.plugins.everyday import EVERYDAY_PLUGINS
-from zoozl.chatbot import Interface
+from tests.routing_sets import (
+    BUNDLED_PLUGINS,
+    DEV_SETS,
+    FRESH_SET,
+    HELP_KEY,
+    PLUGIN_KEYS,
+    ROUTING_SET,
+    SEALED_SET,
+    expected,
+    group,
+    load_rows,
+    outcome,
+    plugin_key,
+    routing_aliases,
+    same_answer,
+)
 from zoozl.embeddings import (
     CachedEmbedder,
     CharEmbedder,
@@ -43,8 +56,6 @@ from zoozl.wording import (
     one_edit_apart,
 )
 
-ROUTING_SET = Path(__file__).resolve().parents[1] / "data" / "routing.jsonl"
-BUNDLED_PLUGINS: tuple[type[Interface], ...] = (Help, Hello, BullGame, Cancel, Greeter)
 # PROTOCOL.md section 5: configs name these aliases, so they are contractual
 # ("bulls and cows" is an addition: the game's own name).
 CONTRACT_ALIASES = {
@@ -54,14 +65,14 @@ CONTRACT_ALIASES = {
     Cancel: {"cancel", "stop", "never mind", "abort"},
     Greeter: {"greet"},
 }
-# Regression floor, not the goal: the held-out outcome accuracy measured once with
-# the calibrated rule (typo step + background sentences, threshold 0.17, margin
-# 0.05, background margin 0.04) is 0.869 (86/99; the previous rule 0.808). Issue 2
-# asks for 0.95, which this rule does not reach with all-MiniLM-L6-v2 and short
-# aliases. Raise this floor whenever routing improves; never above a measurement.
-HELDOUT_FLOOR = 0.86
-HELP_KEY = "zoozl.plugins.helpers:Help"
-EVERYDAY_MODULE = "tests.plugins.everyday"
+# Regression floors, not the goal: the sealed set (200 utterances written blind,
+# scored once with the rule of zoozl/routing.py) is 0.855 (171/200), everyday
+# plugins 0.955 (84/88). Issue 2 asks for 0.95 overall, which all-MiniLM-L6-v2 with
+# one- to four-word aliases does not reach on these sets (see the note in
+# zoozl/routing.py). Raise the floors when routing improves; never above a
+# measurement.
+SEALED_FLOOR = 0.85
+SEALED_EVERYDAY_FLOOR = 0.94  # one utterance below 84/88
 
 
 class CountingEmbedder:
@@ -79,10 +90,6 @@ class CountingEmbedder:
     @property
     def encoded(self) -> list[str]:
         return [text for batch in self.batches for text in batch]
-
-
-def key(cls: type[Interface]) -> str:
-    return f"{cls.__module__}:{cls.__name__}"
 
 
 def char_router(
@@ -356,7 +363,7 @@ def test_the_default_background_is_chat_not_requests_or_greetings() -> None:
     assert 40 <= len(DEFAULT_BACKGROUND) <= 80
     assert len(set(DEFAULT_BACKGROUND)) == len(DEFAULT_BACKGROUND)
     for cls in BUNDLED_PLUGINS:
-        assert not set(cls.aliases) & set(DEFAULT_BACKGROUND), key(cls)
+        assert not set(cls.aliases) & set(DEFAULT_BACKGROUND), plugin_key(cls)
     assert not any(text.strip().isdigit() for text in DEFAULT_BACKGROUND)
     assert DEFAULT_BACKGROUND_MARGIN >= 0.0
 
@@ -455,35 +462,39 @@ def test_make_embedder_by_name() -> None:
 
 def test_bundled_aliases_are_the_contract() -> None:
     for cls, aliases in CONTRACT_ALIASES.items():
-        assert set(cls.aliases) == aliases, key(cls)
+        assert set(cls.aliases) == aliases, plugin_key(cls)
 
 
 def test_routing_set_is_labelled_and_split() -> None:
-    rows = load_routing_set()
-    keys = {key(cls) for cls in (*BUNDLED_PLUGINS, *EVERYDAY_PLUGINS)}
+    rows = load_rows(ROUTING_SET)
     assert len(rows) >= 200
-    assert len({row["text"] for row in rows}) == len(rows)
     assert sum(row["plugin"] is None for row in rows) >= 40
-    assert {row["plugin"] for row in rows} == keys | {None}
-    for plugin in keys | {None}:
+    for plugin in PLUGIN_KEYS | {None}:
         splits = {row["split"] for row in rows if row["plugin"] == plugin}
         assert splits == {"tune", "heldout"}, plugin
 
 
-def load_routing_set() -> list[dict[str, str | None]]:
-    lines = ROUTING_SET.read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
+@pytest.mark.parametrize(
+    ("path", "split", "size"),
+    [(ROUTING_SET, None, 245), (FRESH_SET, "fresh", 160), (SEALED_SET, "sealed", 200)],
+)
+def test_every_routing_set_labels_every_plugin_and_nothing_else(
+    path: Path, split: str | None, size: int
+) -> None:
+    rows = load_rows(path)
+    assert len(rows) == size
+    assert all(set(row) == {"text", "plugin", "split"} for row in rows)
+    assert len({str(row["text"]).casefold() for row in rows}) == len(rows)
+    assert {row["plugin"] for row in rows} == PLUGIN_KEYS | {None}
+    assert sum(row["plugin"] is None for row in rows) >= size // 5
+    if split is not None:
+        assert {row["split"] for row in rows} == {split}
 
 
 @pytest.fixture(scope="module")
 def minilm_router() -> Router:
-    aliases = [
-        (alias, key(cls))
-        for cls in (*BUNDLED_PLUGINS, *EVERYDAY_PLUGINS)
-        for alias in cls.aliases
-    ]
     return Router(
-        aliases,
+        routing_aliases(),
         MiniLMEmbedder(),
         DEFAULT_THRESHOLD,
         DEFAULT_MARGIN,
@@ -491,29 +502,11 @@ def minilm_router() -> Router:
     )
 
 
-def outcome(router: Router, text: str, help_key: str) -> str:
-    """The plugin that answers text: the routed one, or help when none is.
-
-    The engine answers an unrouted message with the help plugin, so for a label of
-    null or Help "no route" and "routed to Help" are the same answer.
-    """
-    route = router.route(text)
-    return route.plugin if route is not None else help_key
-
-
-def group(label: str | None) -> str:
-    everyday = label is not None and label.startswith(EVERYDAY_MODULE + ":")
-    return "everyday" if everyday else "bundled+null"
-
-
-def outcome_accuracy(router: Router, split: str) -> dict[str, tuple[int, int]]:
-    """(hits, count) of the split, overall ("all") and per group."""
+def outcome_accuracy(router: Router, path: Path) -> dict[str, tuple[int, int]]:
+    """(hits, count) of a routing set, overall ("all") and per group."""
     counts: dict[str, tuple[int, int]] = {}
-    for row in load_routing_set():
-        if row["split"] != split:
-            continue
-        want = row["plugin"] or HELP_KEY
-        hit = outcome(router, str(row["text"]), HELP_KEY) == want
+    for row in load_rows(path):
+        hit = same_answer(outcome(router, str(row["text"])), expected(row["plugin"]))
         for name in ("all", group(row["plugin"])):
             hits, count = counts.get(name, (0, 0))
             counts[name] = (hits + hit, count + 1)
@@ -523,9 +516,18 @@ def outcome_accuracy(router: Router, split: str) -> dict[str, tuple[int, int]]:
 def test_outcome_counts_no_route_as_the_help_answer() -> None:
     router = char_router([("abc", HELP_KEY), ("xyz", "a:A")], threshold=0.9)
     assert router.route("qqq") is None
-    assert outcome(router, "qqq", HELP_KEY) == HELP_KEY
-    assert outcome(router, "abc", HELP_KEY) == HELP_KEY
-    assert outcome(router, "xyz", HELP_KEY) == "a:A"
+    assert outcome(router, "qqq") == HELP_KEY
+    assert outcome(router, "abc") == HELP_KEY
+    assert outcome(router, "xyz") == "a:A"
+
+
+def test_both_greeting_plugins_give_the_same_answer_unless_strict() -> None:
+    greeter, hello = plugin_key(Greeter), plugin_key(Hello)
+    assert same_answer(greeter, hello) and same_answer(hello, greeter)
+    assert not same_answer(greeter, hello, strict=True)
+    assert same_answer(HELP_KEY, HELP_KEY, strict=True)
+    assert not same_answer(hello, HELP_KEY)
+    assert not same_answer(plugin_key(Cancel), plugin_key(BullGame))
 
 
 @pytest.mark.model
@@ -537,14 +539,17 @@ def test_minilm_routes_every_alias_to_its_own_plugin(minilm_router: Router) -> N
 
 
 @pytest.mark.model
-def test_minilm_heldout_routing_accuracy(minilm_router: Router) -> None:
+def test_minilm_sealed_routing_accuracy(minilm_router: Router) -> None:
     results = {
-        split: outcome_accuracy(minilm_router, split) for split in ("tune", "heldout")
+        path.name: outcome_accuracy(minilm_router, path)
+        for path in (*DEV_SETS, SEALED_SET)
     }
-    for split, counts in results.items():
+    for name, counts in results.items():
         line = ", ".join(
-            f"{name} {h}/{n} = {h / n:.3f}" for name, (h, n) in counts.items()
+            f"{group} {h}/{n} = {h / n:.3f}" for group, (h, n) in counts.items()
         )
-        print(f"{split} routing outcome accuracy: {line}")
-    hits, count = results["heldout"]["all"]
-    assert hits / count >= HELDOUT_FLOOR
+        print(f"{name} routing outcome accuracy: {line}")
+    hits, count = results[SEALED_SET.name]["all"]
+    assert hits / count >= SEALED_FLOOR
+    hits, count = results[SEALED_SET.name]["everyday"]
+    assert hits / count >= SEALED_EVERYDAY_FLOOR
