@@ -18,9 +18,13 @@ DATA = Path(__file__).resolve().parent / "data"
 ROUTING_SET = DATA / "routing.jsonl"
 # Written blind by someone who never saw the router; scored once, then seen.
 FRESH_SET = DATA / "routing_fresh.jsonl"
-# Written blind; the judge of the rule in zoozl/routing.py.
+# Written blind; scored once with the rule of threshold 0.26, margin 0.04 and
+# background margin 0.04 (picked on the two sets above), then seen.
 SEALED_SET = DATA / "routing_sealed.jsonl"
+# Written blind; scored once, with that rule and with the request gate added.
+SEALED3_SET = DATA / "routing_sealed3.jsonl"
 DEV_SETS = (ROUTING_SET, FRESH_SET)
+BLIND_SETS = (SEALED_SET, SEALED3_SET)
 
 # PROTOCOL.md section 5: the bundled plugins a default bot routes among (pong is an
 # alternative help, never loaded beside it).

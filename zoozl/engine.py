@@ -13,7 +13,12 @@ from zoozl.config import Config
 from zoozl.embeddings import Embedder, make_embedder
 from zoozl.errors import PluginError, PluginTimeout
 from zoozl.loader import Plugin, load_plugins, normalise_alias
-from zoozl.routing import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Router
+from zoozl.routing import (
+    DEFAULT_MARGIN,
+    DEFAULT_REQUEST_GATE,
+    DEFAULT_THRESHOLD,
+    Router,
+)
 from zoozl.runner import is_complete, run_plugin
 
 log = logging.getLogger(__name__)
@@ -68,6 +73,10 @@ class Bot:
                     embedder,
                     DEFAULT_THRESHOLD if threshold is None else threshold,
                     DEFAULT_MARGIN if margin is None else margin,
+                    # The probe reads meaning; character counts carry none.
+                    request_gate=0.0
+                    if self.config.embedder == "char"
+                    else DEFAULT_REQUEST_GATE,
                 )
             return self._router
 

@@ -13,12 +13,14 @@ import numpy as np
 import pytest
 
 from tests.routing_sets import (
+    BLIND_SETS,
     BUNDLED_PLUGINS,
     DEV_SETS,
     FRESH_SET,
     HELP_KEY,
     PLUGIN_KEYS,
     ROUTING_SET,
+    SEALED3_SET,
     SEALED_SET,
     expected,
     group,
@@ -65,14 +67,17 @@ CONTRACT_ALIASES = {
     Cancel: {"cancel", "stop", "never mind", "abort"},
     Greeter: {"greet"},
 }
-# Regression floors, not the goal: the sealed set (200 utterances written blind,
-# scored once with the rule of zoozl/routing.py) is 0.855 (171/200), everyday
-# plugins 0.955 (84/88). Issue 2 asks for 0.95 overall, which all-MiniLM-L6-v2 with
-# one- to four-word aliases does not reach on these sets (see the note in
-# zoozl/routing.py). Raise the floors when routing improves; never above a
-# measurement.
-SEALED_FLOOR = 0.85
-SEALED_EVERYDAY_FLOOR = 0.94  # one utterance below 84/88
+# Regression floors, not the goal: hits of the rule of zoozl/routing.py on the two
+# blind sets (200 utterances each; everyday plugins 88 of them), one utterance
+# below the measurement. Measured: routing_sealed.jsonl 177 (everyday 84),
+# routing_sealed3.jsonl 173 (everyday 82). Issue 2 asks for 0.95 (190/200), which
+# all-MiniLM-L6-v2 with one- to four-word aliases does not reach on these sets (see
+# the note in zoozl/routing.py). Raise the floors when routing improves; never
+# above a measurement.
+BLIND_FLOORS = {
+    SEALED_SET.name: {"all": 176, "everyday": 83},
+    SEALED3_SET.name: {"all": 172, "everyday": 81},
+}
 
 
 class CountingEmbedder:
@@ -107,6 +112,7 @@ def char_router(
         named_bonus,
         background=(),
         typos=False,
+        request_gate=0.0,
     )
 
 
@@ -157,7 +163,9 @@ def test_router_without_aliases_finds_nothing() -> None:
 
 def test_messages_are_normalised_before_encoding() -> None:
     counting = CountingEmbedder(CharEmbedder())
-    router = Router([("play games", "a:A")], counting, 0.9, 0.0, background=())
+    router = Router(
+        [("play games", "a:A")], counting, 0.9, 0.0, background=(), request_gate=0.0
+    )
     first = router.route("  Play \t GAMES \n")
     assert first is not None
     assert first.named
@@ -207,7 +215,12 @@ def test_normalising_never_strips_a_message_to_nothing(
 def test_aliases_and_messages_are_normalised_alike() -> None:
     counting = CountingEmbedder(CharEmbedder())
     router = Router(
-        [("Let's have fun!", "a:Fun")], counting, 0.9, 0.0, background=["Hi, ok!"]
+        [("Let's have fun!", "a:Fun")],
+        counting,
+        0.9,
+        0.0,
+        background=["Hi, ok!"],
+        request_gate=0.0,
     )
     assert counting.encoded == ["have fun", "ok"]
     route = router.route("please, have fun")
@@ -297,6 +310,7 @@ def test_router_corrects_typos_before_encoding() -> None:
         0.0,
         background=(),
         known_words=frozenset(),
+        request_gate=0.0,
     )
     assert router.compared("Please set a tiemr") == "set a timer"
     route = router.route("Please set a tiemr")
@@ -326,6 +340,7 @@ def test_a_closer_background_sentence_stops_a_route() -> None:
         0.0,
         background=["thanks", "zzz"],
         background_margin=0.05,
+        request_gate=0.0,
     )
     assert counting.batches == [["set a timer"], ["thanks", "zzz"]]
     thanks = router.best("thanks!")
@@ -476,7 +491,12 @@ def test_routing_set_is_labelled_and_split() -> None:
 
 @pytest.mark.parametrize(
     ("path", "split", "size"),
-    [(ROUTING_SET, None, 245), (FRESH_SET, "fresh", 160), (SEALED_SET, "sealed", 200)],
+    [
+        (ROUTING_SET, None, 245),
+        (FRESH_SET, "fresh", 160),
+        (SEALED_SET, "sealed", 200),
+        (SEALED3_SET, "sealed3", 200),
+    ],
 )
 def test_every_routing_set_labels_every_plugin_and_nothing_else(
     path: Path, split: str | None, size: int
@@ -539,17 +559,17 @@ def test_minilm_routes_every_alias_to_its_own_plugin(minilm_router: Router) -> N
 
 
 @pytest.mark.model
-def test_minilm_sealed_routing_accuracy(minilm_router: Router) -> None:
+def test_minilm_blind_routing_accuracy(minilm_router: Router) -> None:
     results = {
         path.name: outcome_accuracy(minilm_router, path)
-        for path in (*DEV_SETS, SEALED_SET)
+        for path in (*DEV_SETS, *BLIND_SETS)
     }
     for name, counts in results.items():
         line = ", ".join(
             f"{group} {h}/{n} = {h / n:.3f}" for group, (h, n) in counts.items()
         )
         print(f"{name} routing outcome accuracy: {line}")
-    hits, count = results[SEALED_SET.name]["all"]
-    assert hits / count >= SEALED_FLOOR
-    hits, count = results[SEALED_SET.name]["everyday"]
-    assert hits / count >= SEALED_EVERYDAY_FLOOR
+    for name, floors in BLIND_FLOORS.items():
+        for group_name, floor in floors.items():
+            hits, _ = results[name][group_name]
+            assert hits >= floor, (name, group_name)
