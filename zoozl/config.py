@@ -72,6 +72,7 @@ class Config:
     embedder: str = "minilm"
     route_threshold: float | None = None  # None: the calibrated default
     route_margin: float | None = None
+    route_request_gate: float | None = None  # None: calibrated (0 with "char")
     max_message_chars: int = 4000
     # everything else
     plugin_settings: Mapping[str, Mapping[str, Any]] = dataclasses.field(
@@ -119,6 +120,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "plugin_timeout": (int, float),
     "route_threshold": (int, float),
     "route_margin": (int, float),
+    "route_request_gate": (int, float),
 }
 _PORTS = ("websocket_port", "slack_port", "email_port", "email_smtp_port")
 _POSITIVE = (
@@ -158,6 +160,10 @@ def _check_values(values: dict[str, Any]) -> None:
     for key in _POSITIVE:
         if key in values and values[key] <= 0:
             raise ConfigError(f"config key '{key}' must be greater than 0")
+    if not 0 <= values.get("route_request_gate", 0) < 1:
+        raise ConfigError(
+            "config key 'route_request_gate' must be at least 0 and below 1"
+        )
     if values.get("embedder", "minilm") not in _EMBEDDERS:
         raise ConfigError(f"config key 'embedder' must be one of {list(_EMBEDDERS)}")
     if values.get("slack_port") is not None:
@@ -192,7 +198,8 @@ def config_from_dict(data: Mapping[str, Any]) -> Config:
             # Old configs may carry keys of other versions: keep them, say so.
             log.warning("config key '%s' is not used by zoozl", key)
     _check_values(values)
-    for key in ("route_threshold", "route_margin", "lease_seconds", "plugin_timeout"):
+    floats = ("lease_seconds", "plugin_timeout")
+    for key in ("route_threshold", "route_margin", "route_request_gate", *floats):
         if key in values:
             values[key] = float(values[key])
     return Config(**values, plugin_settings=tables, raw=dict(data))

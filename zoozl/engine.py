@@ -68,15 +68,16 @@ class Bot:
                 embedder = self._embedder or make_embedder(self.config.embedder)
                 threshold = self.config.route_threshold
                 margin = self.config.route_margin
+                gate = self.config.route_request_gate
+                if gate is None:  # the probe reads meaning; characters carry none
+                    char = self.config.embedder == "char"
+                    gate = 0.0 if char else DEFAULT_REQUEST_GATE
                 self._router = Router(
                     [(a, p.key) for p in self.plugins for a in p.aliases],
                     embedder,
                     DEFAULT_THRESHOLD if threshold is None else threshold,
                     DEFAULT_MARGIN if margin is None else margin,
-                    # The probe reads meaning; character counts carry none.
-                    request_gate=0.0
-                    if self.config.embedder == "char"
-                    else DEFAULT_REQUEST_GATE,
+                    request_gate=gate,
                 )
             return self._router
 

@@ -10,6 +10,7 @@ import pytest
 
 from zoozl.config import DEFAULT_EXTENSIONS, config_from_dict, load_config
 from zoozl.errors import ConfigError
+from zoozl.testing import BotHarness
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,6 +109,7 @@ def test_documented_defaults_when_keys_are_absent():
         ('auth_required = "yes"', "auth_required"),
         ("cookie_secure = 1", "cookie_secure"),
         ("author = 7", "author"),
+        ('route_request_gate = "0.5"', "route_request_gate"),
     ],
 )
 def test_a_wrong_type_is_an_error_naming_the_key(line, key):
@@ -116,6 +118,25 @@ def test_a_wrong_type_is_an_error_naming_the_key(line, key):
 
 def test_a_port_out_of_range_is_an_error_naming_the_key():
     assert "'websocket_port'" in config_error("websocket_port = 70000")
+
+
+@pytest.mark.parametrize("gate", ["-0.1", "1", "1.5"])
+def test_a_request_gate_outside_0_to_1_is_an_error_naming_the_key(gate):
+    assert "'route_request_gate'" in config_error(f"route_request_gate = {gate}")
+
+
+@pytest.mark.parametrize(
+    ("conf", "gate"),
+    [
+        ({"embedder": "char"}, 0.0),
+        ({"embedder": "char", "route_request_gate": 0.5}, 0.5),
+        ({"embedder": "char", "route_request_gate": 0}, 0.0),
+    ],
+)
+def test_the_router_takes_the_configured_request_gate(conf, gate):
+    router = BotHarness(conf).bot.router
+    assert router.request_gate == gate
+    assert (router.probe is None) is (gate == 0.0)
 
 
 @pytest.mark.parametrize(
