@@ -103,11 +103,21 @@ def accuracy(
     strict: bool = False,
 ) -> float:
     """Fraction of samples that get the answer their label asks for."""
-    hits = sum(
+    return hits(samples, threshold, margin, background, strict) / len(samples)
+
+
+def hits(
+    samples: Sequence[Sample],
+    threshold: float,
+    margin: float,
+    background: float,
+    strict: bool = False,
+) -> int:
+    """How many samples get the answer their label asks for."""
+    return sum(
         same_answer(decide(s, threshold, margin, background), s.want, strict)
         for s in samples
     )
-    return hits / len(samples)
 
 
 def hit_table(
@@ -225,11 +235,8 @@ def by_group(
     parts = []
     for name in ("all", "everyday", "bundled+null"):
         part = [s for s in samples if name in ("all", group(s.plugin))]
-        hits = sum(
-            same_answer(decide(s, threshold, margin, background), s.want, strict)
-            for s in part
-        )
-        parts.append(f"{name} {hits}/{len(part)} = {hits / len(part):.3f}")
+        right = hits(part, threshold, margin, background, strict)
+        parts.append(f"{name} {right}/{len(part)} = {right / len(part):.3f}")
     return ", ".join(parts)
 
 
