@@ -20,6 +20,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from ingress.accept import Acceptor
 from ingress.mail import CHANNEL, is_bot_address, read_mail
+from tasks.dispatch import CeleryDispatch
 from tasks.factory import create_celery
 from zoozl.config import Config, load_config_from_env
 from zoozl.errors import ConfigError, DuplicateMessage
@@ -93,7 +94,10 @@ class MailHandler:
         conversation_id = self.acceptor.conversation(CHANNEL, mail.talker)
         try:
             self.acceptor.accept(
-                conversation_id, mail.message, mail.route, external_id=mail.external_id
+                conversation_id,
+                mail.message,
+                mail.reply_address,
+                external_id=mail.external_id,
             )
         except DuplicateMessage:
             log.info("mail %s recorded before; not again", mail.external_id)
@@ -146,7 +150,8 @@ def start_lmtp(config: Config, acceptor: Acceptor) -> LMTPController:
 def _serve(config: Config, stop: threading.Event) -> None:
     store = Store.from_url(config.database_url)
     try:
-        controller = start_lmtp(config, Acceptor(config, store, create_celery(config)))
+        dispatch = CeleryDispatch(create_celery(config))
+        controller = start_lmtp(config, Acceptor(store, dispatch))
         try:
             stop.wait()
         finally:

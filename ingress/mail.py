@@ -1,6 +1,6 @@
-"""An incoming mail as the bot sees it: talker, text, attachments, route, loop guards.
+"""An incoming mail as the bot sees it: talker, text, files, reply address, loop guards.
 
-The route recorded with the inbox row is what the SMTP sender needs for the
+The reply_address recorded with the inbox row is what the SMTP sender needs for the
 reply: `reply_to` (the sender), `subject`, `message_id` and `references`.
 """
 
@@ -36,7 +36,7 @@ class IncomingMail:
 
     talker: str
     message: Message
-    route: dict[str, Any]
+    reply_address: dict[str, Any]
     external_id: str
     no_reply: str = ""
 
@@ -189,7 +189,7 @@ def read_mail(
     said = f"{subject}\n{text}" if text else subject
     parts = [MessagePart(said[:max_chars]), *attachments(msg, body)]
     msg_id = message_id(msg)
-    route = {
+    reply_address = {
         "reply_to": talker,
         "subject": subject,
         "message_id": msg_id,
@@ -198,7 +198,7 @@ def read_mail(
     return IncomingMail(
         talker=talker,
         message=Message(parts),
-        route=route,
+        reply_address=reply_address,
         external_id=external_id(msg_id, raw),
         no_reply=no_reply_reason(msg, mail_from, talker, bot_address),
     )

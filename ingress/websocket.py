@@ -80,7 +80,7 @@ class Chat:
             acceptor,
             sessions,
         )
-        self.route = {"web": current_app.config["ZOOZL_WEB_ID"]}
+        self.reply_address = {"web": current_app.config["ZOOZL_WEB_ID"]}
 
     def send(self, payload: dict[str, Any]) -> None:
         self.ws.send(json.dumps(payload))
@@ -108,7 +108,7 @@ class Chat:
         try:
             if not self.acceptor.store.has_messages(conversation_id):
                 self.acceptor.accept(
-                    conversation_id, Message(), self.route, kind="greet"
+                    conversation_id, Message(), self.reply_address, kind="greet"
                 )
             self.sessions.flush(conversation_id)
             while True:
@@ -130,7 +130,7 @@ class Chat:
                 self.acceptor.accept(
                     conversation_id,
                     Message(request_.text),
-                    self.route,
+                    self.reply_address,
                     external_id=external_id,
                 )
             except DuplicateMessage:

@@ -2,7 +2,7 @@
 
 This is the composition root: the only module of `zoozl` that may import
 `ingress` and `tasks`. Embedded mode runs everything in this one process:
-werkzeug's threaded server, Celery worker threads on the memory:// broker, an
+werkzeug's threaded server, worker threads fed in-process (no broker), an
 in-process reply bus and the SQLite store.
 """
 
@@ -67,17 +67,20 @@ class EmbeddedServer:
         """Listen, load the model, then start answering (messages wait till then)."""
         from ingress.app import create_app
         from tasks.bus import LocalBus
+        from tasks.inprocess import InProcessDispatch
+        from tasks.runtime import Runtime
         from tasks.sweep import Sweeper
-        from tasks.threadpool import start_thread_worker
-        from tasks.worker import build_worker_app
         from zoozl.store import Store
 
         config, stopper = self.config, self._stopper
         store = Store.from_url(config.database_url)
         stopper.push("store", store.close)
         bus = LocalBus()
-        self.celery = build_worker_app(config, store=store, bus=bus, bot=self.bot)
-        web = create_app(config, store, self.celery, bus)
+        runtime = Runtime(config, store=store, bus=bus, bot=self.bot)
+        self.dispatch = runtime.dispatch = InProcessDispatch(
+            runtime, config.worker_threads
+        )
+        web = create_app(config, store, self.dispatch, bus)
         wanted = {
             p for p in (config.websocket_port, config.slack_port) if p is not None
         }
@@ -89,11 +92,9 @@ class EmbeddedServer:
         self.bot.load()
         took = time.perf_counter() - started
         log.info("model ready in %.1f s; answering messages", took)
-        stopper.push(
-            "worker",
-            start_thread_worker(self.celery, config.worker_threads, "zoozl-worker"),
-        )
-        sweeper = Sweeper(self.celery, store)
+        self.dispatch.start()
+        stopper.push("worker", self.dispatch.stop)
+        sweeper = Sweeper(self.dispatch, store)
         sweeper.start()
         stopper.push("sweep", sweeper.stop)
 
@@ -125,7 +126,7 @@ class EmbeddedServer:
         from ingress.accept import Acceptor
         from ingress.lmtp import start_lmtp
 
-        lmtp = start_lmtp(self.config, Acceptor(self.config, store, self.celery))
+        lmtp = start_lmtp(self.config, Acceptor(store, self.dispatch))
         self._stopper.push("lmtp", lmtp.stop)
         return int(lmtp.port)
 

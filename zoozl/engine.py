@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import string
@@ -95,8 +94,11 @@ class Bot:
         return turn
 
     def answer(self, conversation: Conversation, message: Message) -> Turn:
-        """Handle one message of the talker and return the replies and new state."""
-        conversation = copy.deepcopy(conversation)
+        """Handle one message of the talker and return the replies and new state.
+
+        The conversation is the caller's copy, freshly read from the store: the
+        turn changes it in place (a failed turn returns a closed one instead).
+        """
         conversation.ongoing = True
         conversation.messages.append(message)
         current = self._by_key.get(conversation.subject)

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from ingress.accept import Acceptor
 from ingress.lmtp import LMTPController, start_lmtp
 from ingress.mailtext import html_to_text, strip_reply
+from tasks.dispatch import CeleryDispatch
 from tasks.factory import create_celery
 from tests.bulls import solve
 from tests.mailsink import (
@@ -57,7 +58,7 @@ def config(tmp_path) -> Config:
 def lmtp(config, store) -> Iterator[LMTPController]:
     """The LMTP server; `process` rings go to the memory broker, purged after."""
     celery = create_celery(config)
-    controller = start_lmtp(config, Acceptor(config, store, celery))
+    controller = start_lmtp(config, Acceptor(store, CeleryDispatch(celery)))
     yield controller
     controller.stop()
     celery.control.purge()
@@ -112,7 +113,7 @@ def test_recorded_mail_carries_talker_text_and_reply_route(lmtp, store):
     assert row.external_id == "<m2@example.test>"
     assert store.conversation(row.conversation_id).talker == ANN
     assert Message.from_dict(row.message).text == "Re: my game\n1234"
-    assert row.route == {
+    assert row.reply_address == {
         "reply_to": ANN,
         "subject": "Re: my game",
         "message_id": "<m2@example.test>",
@@ -170,7 +171,7 @@ def test_a_mail_without_subject_is_an_empty_subject(lmtp, store):
     assert send(lmtp, mail("1234", subject=None))[0] == 250
     (row,) = rows(store)
     assert Message.from_dict(row.message).text == "\n1234"
-    assert row.route["subject"] == ""
+    assert row.reply_address["subject"] == ""
 
 
 def test_a_mail_without_text_part_is_its_subject(lmtp, store):
@@ -396,7 +397,6 @@ def text(reply: EmailMessage) -> str:
 def test_bulls_and_cows_by_mail_through_the_embedded_server(tmp_path):
     sink = MailSink().start()
     server = EmbeddedServer(email_config(tmp_path, sink.port))
-    create_celery(server.config).control.purge()  # rings other tests left
     server.start()
     try:
         port = server.ports[0]

@@ -1,4 +1,4 @@
-"""A talker's message history for `list_messages`: their own messages, newest first."""
+"""Reading back what a conversation said: `list_messages` pages and earlier messages."""
 
 from __future__ import annotations
 
@@ -55,3 +55,20 @@ def list_messages(
             }
         )
     return items, total
+
+
+def earlier_messages(
+    store: Store, conversation_id: int, since: int, before: int, limit: int
+) -> list[Message]:
+    """The talker's messages with inbox ids in [since, before), the last `limit`."""
+    query = (
+        sa.select(inbox.c.message)
+        .where(inbox.c.conversation_id == conversation_id)
+        .where(inbox.c.kind == "message")
+        .where(inbox.c.id >= since, inbox.c.id < before)
+        .order_by(inbox.c.id.desc())
+        .limit(limit)
+    )
+    with store.engine.begin() as conn:
+        found = conn.execute(query).scalars().all()
+    return [Message.from_dict(m) for m in reversed(found)]

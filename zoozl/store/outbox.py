@@ -58,6 +58,10 @@ class OutboxStore:
             outbox_id, True, attempts=outbox.c.attempts + 1, last_error=error[:2000]
         )
 
+    def count_notice(self, outbox_id: int) -> None:
+        """Count a repeated "replies are ready" notice of a websocket row."""
+        self._update_outbox(outbox_id, True, attempts=outbox.c.attempts + 1)
+
     def mark_failed(self, outbox_id: int, error: str) -> None:
         """Give a row up for good (permanent error or attempts exhausted)."""
         self._update_outbox(

@@ -15,7 +15,10 @@ from zoozl.store.outbox import OutboxStore
 from zoozl.store.rows import (
     DONE,
     PENDING,
+    Claim,
     ConversationRow,
+    Done,
+    Finished,
     InboxRow,
     Lease,
     inbox_row,
@@ -85,9 +88,20 @@ class Store(OutboxStore):
         self, conversation_id: int, owner: str, seconds: float
     ) -> Lease | None:
         """Take the conversation's lease if it is free or expired, else None."""
+        with self.engine.begin() as conn:
+            found = conn.execute(
+                self._take_lease(conversation_id, owner, seconds)
+            ).first()
+        if found is None:
+            return None
+        return Lease(conversation_id, owner, int(found.lease_token))
+
+    def _take_lease(
+        self, conversation_id: int, owner: str, seconds: float
+    ) -> sa.Update:
         now = self.clock()
         c = conversations.c
-        update = (
+        return (
             conversations.update()
             .where(c.id == conversation_id)
             .where(sa.or_(c.lease_owner.is_(None), c.lease_expires < now))
@@ -96,13 +110,17 @@ class Store(OutboxStore):
                 lease_expires=now + seconds,
                 lease_token=c.lease_token + 1,
             )
-            .returning(c.lease_token)
+            .returning(c.lease_token, c.channel, c.talker, c.state)
         )
-        with self.engine.begin() as conn:
-            token = conn.execute(update).scalar()
-        if token is None:
-            return None
-        return Lease(conversation_id, owner, int(token))
+
+    def _release(self, lease: Lease) -> sa.Update:
+        c = conversations.c
+        return (
+            conversations.update()
+            .where(c.id == lease.conversation_id, c.lease_token == lease.token)
+            .where(c.lease_owner == lease.owner)
+            .values(lease_owner=None, lease_expires=None)
+        )
 
     def _held(self, lease: Lease) -> sa.ColumnElement[bool]:
         c = conversations.c
@@ -125,15 +143,8 @@ class Store(OutboxStore):
 
     def release_lease(self, lease: Lease) -> None:
         """Give the lease up (a no-op when someone else holds it now)."""
-        c = conversations.c
-        update = (
-            conversations.update()
-            .where(c.id == lease.conversation_id, c.lease_token == lease.token)
-            .where(c.lease_owner == lease.owner)
-            .values(lease_owner=None, lease_expires=None)
-        )
         with self.engine.begin() as conn:
-            conn.execute(update)
+            conn.execute(self._release(lease))
 
     # inbox -------------------------------------------------------------------
 
@@ -141,19 +152,23 @@ class Store(OutboxStore):
         self,
         conversation_id: int,
         message: Message,
-        route: dict[str, Any] | None = None,
+        reply_address: dict[str, Any] | None = None,
         kind: str = "message",
         external_id: str | None = None,
     ) -> int:
         """Commit an incoming message; DuplicateMessage for a known external id."""
-        channel = self.conversation(conversation_id).channel
+        channel = (
+            sa.select(conversations.c.channel)
+            .where(conversations.c.id == conversation_id)
+            .scalar_subquery()
+        )
         insert = inbox.insert().values(
             conversation_id=conversation_id,
             channel=channel,
             kind=kind,
             external_id=external_id,
             message=message.to_dict(),
-            route=route or {},
+            reply_address=reply_address or {},
             state=PENDING,
             received_at=self.clock(),
         )
@@ -163,7 +178,7 @@ class Store(OutboxStore):
         except sa.exc.IntegrityError as exc:
             if external_id is None:
                 raise
-            raise DuplicateMessage(f"{channel} message {external_id!r}") from exc
+            raise DuplicateMessage(f"message {external_id!r}") from exc
 
     def next_pending(self, conversation_id: int) -> InboxRow | None:
         """The oldest unprocessed message of a conversation (inbox id order)."""
@@ -195,42 +210,101 @@ class Store(OutboxStore):
         inbox_id: int,
         state: dict[str, Any],
         replies: Sequence[Message],
-        route: dict[str, Any],
+        reply_address: dict[str, Any],
     ) -> int | None:
         """Atomically: new state, inbox row done, replies into the outbox.
 
         Raises LeaseLost (and commits nothing) when the lease is no longer held.
         Returns the outbox id, or None when there were no replies.
         """
-        now = self.clock()
         with self.engine.begin() as conn:
-            fenced = conversations.update().where(self._held(lease))
-            done = conn.execute(fenced.values(state=state, updated_at=now))
-            if done.rowcount != 1:
-                raise LeaseLost(f"conversation {lease.conversation_id}")
-            conn.execute(
-                inbox.update()
-                .where(inbox.c.id == inbox_id)
-                .values(state=DONE, processed_at=now)
-            )
-            if not replies:
-                return None
             channel = conn.execute(
                 sa.select(inbox.c.channel).where(inbox.c.id == inbox_id)
             ).scalar_one()
-            insert = outbox.insert().values(
-                conversation_id=lease.conversation_id,
-                inbox_id=inbox_id,
-                channel=channel,
-                route=route,
-                replies=[m.to_dict() for m in replies],
-                state=PENDING,
-                attempts=0,
-                progress=0,
-                created_at=now,
-                updated_at=now,
+            done = Done(inbox_id, channel, state, replies, reply_address)
+            return self._commit(conn, lease, done, release=False)
+
+    # the two transactions of a turn ------------------------------------------
+
+    def claim(self, conversation_id: int, owner: str, seconds: float) -> Claim | None:
+        """One transaction: take the lease and the oldest pending message.
+
+        None when another worker holds the lease, or nothing is pending (then the
+        lease is not kept). The message's run is counted in its `attempts`.
+        """
+        with self.engine.begin() as conn:
+            taken = conn.execute(self._take_lease(conversation_id, owner, seconds))
+            found = taken.first()
+            if found is None:
+                return None
+            lease = Lease(conversation_id, owner, int(found.lease_token))
+            next_id = (
+                sa.select(inbox.c.id)
+                .where(inbox.c.conversation_id == conversation_id)
+                .where(inbox.c.state == PENDING)
+                .order_by(inbox.c.id)
+                .limit(1)
+                .scalar_subquery()
             )
-            return new_id(conn.execute(insert))
+            counted = conn.execute(
+                inbox.update()
+                .where(inbox.c.id == next_id)
+                .values(attempts=inbox.c.attempts + 1)
+                .returning(*inbox.c)
+            ).first()
+            if counted is None:
+                conn.execute(self._release(lease))
+                return None
+        stored = ConversationRow(
+            conversation_id, found.channel, found.talker, dict(found.state or {})
+        )
+        return Claim(lease, inbox_row(counted), stored, int(counted.attempts))
+
+    def finish(self, lease: Lease, done: Done) -> Finished:
+        """One transaction: commit the turn, release the lease, look for more.
+
+        Raises LeaseLost (and commits nothing) when the lease is no longer held.
+        """
+        with self.engine.begin() as conn:
+            outbox_id = self._commit(conn, lease, done, release=True)
+            more = conn.execute(
+                sa.select(inbox.c.id)
+                .where(inbox.c.conversation_id == lease.conversation_id)
+                .where(inbox.c.state == PENDING)
+                .limit(1)
+            ).first()
+        return Finished(outbox_id, more is not None)
+
+    def _commit(
+        self, conn: sa.Connection, lease: Lease, done: Done, release: bool
+    ) -> int | None:
+        now = self.clock()
+        values: dict[str, Any] = {"state": done.state, "updated_at": now}
+        if release:
+            values.update(lease_owner=None, lease_expires=None)
+        fenced = conversations.update().where(self._held(lease)).values(**values)
+        if conn.execute(fenced).rowcount != 1:
+            raise LeaseLost(f"conversation {lease.conversation_id}")
+        conn.execute(
+            inbox.update()
+            .where(inbox.c.id == done.inbox_id)
+            .values(state=DONE, processed_at=now)
+        )
+        if not done.replies:
+            return None
+        insert = outbox.insert().values(
+            conversation_id=lease.conversation_id,
+            inbox_id=done.inbox_id,
+            channel=done.channel,
+            reply_address=done.reply_address,
+            replies=[m.to_dict() for m in done.replies],
+            state=PENDING,
+            attempts=0,
+            progress=0,
+            created_at=now,
+            updated_at=now,
+        )
+        return new_id(conn.execute(insert))
 
     def stalled_conversations(self, older_than: float) -> list[int]:
         """Conversations with messages pending longer than `older_than` seconds
