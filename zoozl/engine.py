@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import string
 import threading
@@ -23,6 +24,8 @@ from zoozl.runner import is_complete, run_plugin
 log = logging.getLogger(__name__)
 
 HELP, CANCEL, GREET = "help", "cancel", "greet"
+#: Routing decisions remembered, by message text (the router is fixed once built).
+ROUTE_CACHE_SIZE = 4096
 APOLOGY = "Sorry, something went wrong on my side. Please try again."
 TIMEOUT_APOLOGY = "Sorry, that took me too long. Please try again."
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
@@ -54,6 +57,7 @@ class Bot:
         self._embedder = embedder
         self._router: Router | None = None
         self._router_lock = threading.Lock()
+        self._decide = functools.lru_cache(ROUTE_CACHE_SIZE)(self._decide_uncached)
 
     def special(self, alias: str) -> Plugin | None:
         """The plugin that provides a special alias (help, cancel, greet)."""
@@ -127,11 +131,16 @@ class Bot:
         exact = self._by_alias.get(normalise_alias(text))
         if exact is not None:
             return exact
+        key = self._decide(text)
+        return self._by_key[key] if key is not None else self.special(HELP)
+
+    def _decide_uncached(self, text: str) -> str | None:
+        """The plugin key the router picks for a text; the same text, the same pick."""
         route = self.router.route(text)
-        if route is not None:
-            log.debug("routed %r to %s (%.3f)", text, route.plugin, route.score)
-            return self._by_key[route.plugin]
-        return self.special(HELP)
+        if route is None:
+            return None
+        log.debug("routed %r to %s (%.3f)", text, route.plugin, route.score)
+        return route.plugin
 
     def _cancel(self, cancel: Plugin, conversation: Conversation) -> Turn:
         turn = self._run(cancel, conversation)

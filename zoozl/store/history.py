@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from zoozl.chatbot import Message
+from zoozl.store.database import reading
 from zoozl.store.schema import conversations, inbox, outbox
 from zoozl.store.store import Store
 
@@ -31,7 +32,7 @@ def list_messages(
         .limit(page_size)
         .offset((page - 1) * page_size)
     )
-    with store.engine.begin() as conn:
+    with reading(store.engine) as conn:
         total = int(conn.execute(count).scalar_one())
         found = conn.execute(rows).all()
         ids = [row.id for row in found]
@@ -69,6 +70,6 @@ def earlier_messages(
         .order_by(inbox.c.id.desc())
         .limit(limit)
     )
-    with store.engine.begin() as conn:
+    with reading(store.engine) as conn:
         found = conn.execute(query).scalars().all()
     return [Message.from_dict(m) for m in reversed(found)]

@@ -10,10 +10,10 @@ import sqlalchemy as sa
 
 from zoozl.chatbot import Message
 from zoozl.errors import DuplicateMessage, LeaseLost
-from zoozl.store.database import make_engine
+from zoozl.store import statements as sql
+from zoozl.store.database import make_engine, reading
 from zoozl.store.outbox import OutboxStore
 from zoozl.store.rows import (
-    DONE,
     PENDING,
     Claim,
     ConversationRow,
@@ -24,7 +24,11 @@ from zoozl.store.rows import (
     inbox_row,
     new_id,
 )
-from zoozl.store.schema import conversations, create_schema, inbox, outbox
+from zoozl.store.schema import conversations, create_schema, inbox
+
+
+def _lease_params(lease: Lease) -> dict[str, Any]:
+    return {"cid": lease.conversation_id, "owner": lease.owner, "token": lease.token}
 
 
 class Store(OutboxStore):
@@ -50,12 +54,9 @@ class Store(OutboxStore):
 
     def conversation_for(self, channel: str, talker: str) -> int:
         """Return the id of the talker's conversation on a channel, creating it."""
-        where = (conversations.c.channel == channel) & (
-            conversations.c.talker == talker
-        )
-        query = sa.select(conversations.c.id).where(where)
-        with self.engine.begin() as conn:
-            found = conn.execute(query).scalar()
+        params = {"channel": channel, "talker": talker}
+        with reading(self.engine) as conn:
+            found = conn.execute(sql.CONVERSATION_ID, params).scalar()
             if found is not None:
                 return int(found)
         now = self.clock()
@@ -67,19 +68,19 @@ class Store(OutboxStore):
                 return new_id(conn.execute(insert))
         except sa.exc.IntegrityError:  # another ingress created it meanwhile
             with self.engine.begin() as conn:
-                return int(conn.execute(query).scalar_one())
+                return int(conn.execute(sql.CONVERSATION_ID, params).scalar_one())
 
     def conversation(self, conversation_id: int) -> ConversationRow:
         """Load a conversation's identity and state."""
         query = sa.select(conversations).where(conversations.c.id == conversation_id)
-        with self.engine.begin() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(query).one()
         return ConversationRow(row.id, row.channel, row.talker, dict(row.state or {}))
 
     def has_messages(self, conversation_id: int) -> bool:
         """Whether anything was ever recorded for this conversation."""
         query = sa.select(inbox.c.id).where(inbox.c.conversation_id == conversation_id)
-        with self.engine.begin() as conn:
+        with reading(self.engine) as conn:
             return conn.execute(query.limit(1)).first() is not None
 
     # leases ------------------------------------------------------------------
@@ -89,62 +90,30 @@ class Store(OutboxStore):
     ) -> Lease | None:
         """Take the conversation's lease if it is free or expired, else None."""
         with self.engine.begin() as conn:
-            found = conn.execute(
-                self._take_lease(conversation_id, owner, seconds)
-            ).first()
-        if found is None:
-            return None
-        return Lease(conversation_id, owner, int(found.lease_token))
+            return self._take_lease(conn, conversation_id, owner, seconds)[0]
 
     def _take_lease(
-        self, conversation_id: int, owner: str, seconds: float
-    ) -> sa.Update:
+        self, conn: sa.Connection, conversation_id: int, owner: str, seconds: float
+    ) -> tuple[Lease | None, sa.Row[Any] | None]:
         now = self.clock()
-        c = conversations.c
-        return (
-            conversations.update()
-            .where(c.id == conversation_id)
-            .where(sa.or_(c.lease_owner.is_(None), c.lease_expires < now))
-            .values(
-                lease_owner=owner,
-                lease_expires=now + seconds,
-                lease_token=c.lease_token + 1,
-            )
-            .returning(c.lease_token, c.channel, c.talker, c.state)
-        )
-
-    def _release(self, lease: Lease) -> sa.Update:
-        c = conversations.c
-        return (
-            conversations.update()
-            .where(c.id == lease.conversation_id, c.lease_token == lease.token)
-            .where(c.lease_owner == lease.owner)
-            .values(lease_owner=None, lease_expires=None)
-        )
-
-    def _held(self, lease: Lease) -> sa.ColumnElement[bool]:
-        c = conversations.c
-        return sa.and_(
-            c.id == lease.conversation_id,
-            c.lease_owner == lease.owner,
-            c.lease_token == lease.token,
-            c.lease_expires >= self.clock(),
-        )
+        params = {"cid": conversation_id, "owner": owner, "now": now}
+        found = conn.execute(sql.TAKE_LEASE, {**params, "expires": now + seconds})
+        row = found.first()
+        if row is None:
+            return None, None
+        return Lease(conversation_id, owner, int(row.lease_token)), row
 
     def renew_lease(self, lease: Lease, seconds: float) -> bool:
         """Extend a lease still held; False when it was lost (expired and taken)."""
-        update = (
-            conversations.update()
-            .where(self._held(lease))
-            .values(lease_expires=self.clock() + seconds)
-        )
+        now = self.clock()
+        params = {**_lease_params(lease), "now": now, "expires": now + seconds}
         with self.engine.begin() as conn:
-            return conn.execute(update).rowcount == 1
+            return conn.execute(sql.RENEW_LEASE, params).rowcount == 1
 
     def release_lease(self, lease: Lease) -> None:
         """Give the lease up (a no-op when someone else holds it now)."""
         with self.engine.begin() as conn:
-            conn.execute(self._release(lease))
+            conn.execute(sql.RELEASE_LEASE, _lease_params(lease))
 
     # inbox -------------------------------------------------------------------
 
@@ -157,24 +126,20 @@ class Store(OutboxStore):
         external_id: str | None = None,
     ) -> int:
         """Commit an incoming message; DuplicateMessage for a known external id."""
-        channel = (
-            sa.select(conversations.c.channel)
-            .where(conversations.c.id == conversation_id)
-            .scalar_subquery()
-        )
-        insert = inbox.insert().values(
-            conversation_id=conversation_id,
-            channel=channel,
-            kind=kind,
-            external_id=external_id,
-            message=message.to_dict(),
-            reply_address=reply_address or {},
-            state=PENDING,
-            received_at=self.clock(),
-        )
+        params = {
+            "cid": conversation_id,
+            "conversation_id": conversation_id,
+            "kind": kind,
+            "external_id": external_id,
+            "message": message.to_dict(),
+            "reply_address": reply_address or {},
+            "state": PENDING,
+            "attempts": 0,
+            "received_at": self.clock(),
+        }
         try:
             with self.engine.begin() as conn:
-                return new_id(conn.execute(insert))
+                return new_id(conn.execute(sql.RECORD, params))
         except sa.exc.IntegrityError as exc:
             if external_id is None:
                 raise
@@ -189,7 +154,7 @@ class Store(OutboxStore):
             .order_by(inbox.c.id)
             .limit(1)
         )
-        with self.engine.begin() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(query).first()
         return inbox_row(row) if row else None
 
@@ -233,27 +198,13 @@ class Store(OutboxStore):
         lease is not kept). The message's run is counted in its `attempts`.
         """
         with self.engine.begin() as conn:
-            taken = conn.execute(self._take_lease(conversation_id, owner, seconds))
-            found = taken.first()
-            if found is None:
+            lease, found = self._take_lease(conn, conversation_id, owner, seconds)
+            if lease is None or found is None:
                 return None
-            lease = Lease(conversation_id, owner, int(found.lease_token))
-            next_id = (
-                sa.select(inbox.c.id)
-                .where(inbox.c.conversation_id == conversation_id)
-                .where(inbox.c.state == PENDING)
-                .order_by(inbox.c.id)
-                .limit(1)
-                .scalar_subquery()
-            )
-            counted = conn.execute(
-                inbox.update()
-                .where(inbox.c.id == next_id)
-                .values(attempts=inbox.c.attempts + 1)
-                .returning(*inbox.c)
-            ).first()
+            params = {"cid": conversation_id}
+            counted = conn.execute(sql.COUNT_NEXT_PENDING, params).first()
             if counted is None:
-                conn.execute(self._release(lease))
+                conn.execute(sql.RELEASE_LEASE, _lease_params(lease))
                 return None
         stored = ConversationRow(
             conversation_id, found.channel, found.talker, dict(found.state or {})
@@ -267,44 +218,34 @@ class Store(OutboxStore):
         """
         with self.engine.begin() as conn:
             outbox_id = self._commit(conn, lease, done, release=True)
-            more = conn.execute(
-                sa.select(inbox.c.id)
-                .where(inbox.c.conversation_id == lease.conversation_id)
-                .where(inbox.c.state == PENDING)
-                .limit(1)
-            ).first()
+            params = {"cid": lease.conversation_id}
+            more = conn.execute(sql.ANY_PENDING, params).first()
         return Finished(outbox_id, more is not None)
 
     def _commit(
         self, conn: sa.Connection, lease: Lease, done: Done, release: bool
     ) -> int | None:
         now = self.clock()
-        values: dict[str, Any] = {"state": done.state, "updated_at": now}
-        if release:
-            values.update(lease_owner=None, lease_expires=None)
-        fenced = conversations.update().where(self._held(lease)).values(**values)
-        if conn.execute(fenced).rowcount != 1:
+        params = {**_lease_params(lease), "now": now, "new_state": done.state}
+        commit = sql.COMMIT_STATE_AND_RELEASE if release else sql.COMMIT_STATE
+        if conn.execute(commit, params).rowcount != 1:
             raise LeaseLost(f"conversation {lease.conversation_id}")
-        conn.execute(
-            inbox.update()
-            .where(inbox.c.id == done.inbox_id)
-            .values(state=DONE, processed_at=now)
-        )
+        conn.execute(sql.INBOX_DONE, {"iid": done.inbox_id, "now": now})
         if not done.replies:
             return None
-        insert = outbox.insert().values(
-            conversation_id=lease.conversation_id,
-            inbox_id=done.inbox_id,
-            channel=done.channel,
-            reply_address=done.reply_address,
-            replies=[m.to_dict() for m in done.replies],
-            state=PENDING,
-            attempts=0,
-            progress=0,
-            created_at=now,
-            updated_at=now,
-        )
-        return new_id(conn.execute(insert))
+        replies = {
+            "conversation_id": lease.conversation_id,
+            "inbox_id": done.inbox_id,
+            "channel": done.channel,
+            "reply_address": done.reply_address,
+            "replies": [m.to_dict() for m in done.replies],
+            "state": PENDING,
+            "attempts": 0,
+            "progress": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        return new_id(conn.execute(sql.ADD_REPLIES, replies))
 
     def stalled_conversations(self, older_than: float) -> list[int]:
         """Conversations with messages pending longer than `older_than` seconds
@@ -319,5 +260,5 @@ class Store(OutboxStore):
             .where(sa.or_(c.lease_owner.is_(None), c.lease_expires < now))
             .distinct()
         )
-        with self.engine.begin() as conn:
+        with reading(self.engine) as conn:
             return [int(i) for i in conn.execute(query).scalars()]
