@@ -9,6 +9,7 @@ from flask import Flask, send_from_directory
 
 from ingress import slack, websocket
 from ingress.accept import Acceptor
+from ingress.cookies import TalkerCookies, cookie_secret
 from ingress.sessions import Sessions
 from tasks.bus import ReplyBus
 from tasks.names import web_topic
@@ -31,6 +32,9 @@ def create_app(
     sessions = Sessions(store)
     app.extensions["zoozl.acceptor"] = acceptor
     app.extensions["zoozl.sessions"] = sessions
+    app.extensions["zoozl.cookies"] = TalkerCookies(
+        cookie_secret(config), config.cookie_secure
+    )
     bus.subscribe(web_topic(web_id), sessions.on_notice)
 
     websocket.register(app)
