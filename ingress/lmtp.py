@@ -2,8 +2,8 @@
 
 Every status follows the store: 250 only after the inbox row is committed, 451
 when it could not be (the MTA retries), 250 for a Message-ID seen before from
-the same sender (not recorded twice) and for robots' mail (bounces, auto-replies, lists: accepted,
-logged, never answered, so two bots cannot loop).
+the same sender (not recorded twice) and for robots' mail (bounces,
+auto-replies, lists: accepted, logged, never answered, so two bots cannot loop).
 """
 
 from __future__ import annotations
