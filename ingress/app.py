@@ -8,6 +8,7 @@ from flask import Flask, send_from_directory
 
 from ingress import slack, websocket
 from ingress.accept import Acceptor
+from ingress.cookies import TalkerCookies, cookie_secret
 from ingress.sessions import Sessions
 from tasks.contract import Dispatch, ReplyBus, web_topic
 from zoozl.config import Config
@@ -29,6 +30,9 @@ def create_app(
     sessions = Sessions(store)
     app.extensions["zoozl.acceptor"] = acceptor
     app.extensions["zoozl.sessions"] = sessions
+    app.extensions["zoozl.cookies"] = TalkerCookies(
+        cookie_secret(config), config.cookie_secure
+    )
     bus.subscribe(web_topic(web_id), sessions.on_notice)
 
     websocket.register(app)

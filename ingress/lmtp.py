@@ -1,9 +1,9 @@
 """The LMTP server: mail for the bot into the inbox (`python -m ingress.lmtp`).
 
 Every status follows the store: 250 only after the inbox row is committed, 451
-when it could not be (the MTA retries), 250 for a Message-ID seen before (not
-recorded twice) and for robots' mail (bounces, auto-replies, lists: accepted,
-logged, never answered, so two bots cannot loop).
+when it could not be (the MTA retries), 250 for a Message-ID seen before from
+the same sender (not recorded twice) and for robots' mail (bounces,
+auto-replies, lists: accepted, logged, never answered, so two bots cannot loop).
 """
 
 from __future__ import annotations

@@ -98,12 +98,18 @@ def references(msg: EmailMessage) -> list[str]:
     return found
 
 
-def external_id(msg_id: str, raw: bytes) -> str:
-    """The inbox dedup key: the Message-ID, or a hash of the bytes without one."""
-    if msg_id and len(msg_id) <= MAX_EXTERNAL_ID:
-        return msg_id
-    source = msg_id.encode() if msg_id else raw
-    return "sha256:" + hashlib.sha256(source).hexdigest()
+def external_id(sender: str, msg_id: str, raw: bytes) -> str:
+    """The inbox dedup key: sender and Message-ID, or a hash of the bytes without one.
+
+    A Message-ID is only unique for its sender: another sender reusing it (by
+    accident or on purpose) must not make zoozl drop their mail as a duplicate.
+    """
+    if not msg_id:
+        return "sha256:" + hashlib.sha256(raw).hexdigest()
+    key = f"{sender} {msg_id}"
+    if len(key) <= MAX_EXTERNAL_ID:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
 
 
 def no_reply_reason(
@@ -199,6 +205,6 @@ def read_mail(
         talker=talker,
         message=Message(parts),
         reply_address=reply_address,
-        external_id=external_id(msg_id, raw),
+        external_id=external_id(talker, msg_id, raw),
         no_reply=no_reply_reason(msg, mail_from, talker, bot_address),
     )

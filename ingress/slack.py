@@ -188,9 +188,10 @@ def events_view() -> Response:
         return _plain("invalid request signature", 403)
     try:
         payload = json.loads(body)
-    except ValueError:
-        return _plain("invalid JSON", 400)
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
+        payload = None
     if not isinstance(payload, dict):
+        log.warning("signed slack request with invalid JSON refused")
         return _plain("invalid JSON", 400)
     if payload.get("type") == "url_verification":
         challenge = payload.get("challenge")

@@ -101,8 +101,11 @@ class EmbeddedServer:
     def _listen(self, app: Any, port: int) -> int:
         from werkzeug.serving import make_server
 
-        host = self.config.host
-        server = make_server(host, port, app, threaded=True)
+        from ingress.embedded_http import guarded_handler
+
+        config, host = self.config, self.config.host
+        handler = guarded_handler(config.handshake_timeout, config.max_handshakes)
+        server = make_server(host, port, app, threaded=True, request_handler=handler)
         thread = threading.Thread(
             target=server.serve_forever, name=f"zoozl-http-{port}", daemon=True
         )

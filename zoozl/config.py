@@ -27,6 +27,10 @@ SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_STORE_URL = "sqlite:///zoozl.db"
 #: RFC 7518 §3.2: an HS256 key must be at least as long as the hash (32 bytes).
 MIN_JWT_SECRET_BYTES = 32
+#: Seconds a connection has to send its request headers (the handshake).
+HANDSHAKE_SECONDS = 10.0
+#: Connections of one web process that may be in their handshake at once.
+MAX_HANDSHAKES = 64
 
 _ANY_INT = (int,)
 
@@ -43,6 +47,12 @@ class Config:
     auth_required: bool = False
     auth_jwt_secret: str = ""
     cookie_secure: bool = False
+    cookie_secret: str = ""  # empty: generated once, kept beside the SQLite store
+    auth_max_age_seconds: float | None = None  # None: tokens must carry `exp`
+    auth_leeway_seconds: float = 30.0  # clock skew allowed on `exp`, `nbf`, `iat`
+    allowed_hosts: tuple[str, ...] = ()  # empty: `host` and localhost
+    handshake_timeout: float = HANDSHAKE_SECONDS
+    max_handshakes: int = MAX_HANDSHAKES
     allowed_origins: tuple[str, ...] = ()  # empty: same host only
     max_frame_bytes: int = 1024 * 1024
     # Slack
@@ -85,10 +95,22 @@ class Config:
         """SQLAlchemy URL of the store: `store_url`, else `memory_path`."""
         return self.store_url or self.memory_path or DEFAULT_STORE_URL
 
+    @property
+    def websocket_hosts(self) -> frozenset[str]:
+        """Host names (no port) a websocket handshake may name: `allowed_hosts`."""
+        hosts = self.allowed_hosts or (self.host, "localhost")
+        return frozenset(h.lower().strip("[]") for h in hosts)
+
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "extensions": (list,),
     "allowed_origins": (list,),
+    "allowed_hosts": (list,),
+    "cookie_secret": (str,),
+    "auth_max_age_seconds": (int, float),
+    "auth_leeway_seconds": (int, float),
+    "handshake_timeout": (int, float),
+    "max_handshakes": _ANY_INT,
     "author": (str,),
     "host": (str,),
     "auth_jwt_secret": (str,),
@@ -131,6 +153,9 @@ _POSITIVE = (
     "max_message_chars",
     "lease_seconds",
     "plugin_timeout",
+    "auth_max_age_seconds",
+    "handshake_timeout",
+    "max_handshakes",
 )
 _EMBEDDERS = ("minilm", "char")
 
@@ -152,6 +177,25 @@ def _check_type(key: str, value: Any) -> None:
         raise ConfigError(f"config key '{key}' must be a list of strings")
 
 
+def _check_websocket(values: dict[str, Any]) -> None:
+    if values.get("auth_leeway_seconds", 0) < 0:
+        raise ConfigError("config key 'auth_leeway_seconds' must be at least 0")
+    secret = values.get("cookie_secret", "")
+    if secret and len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+        raise ConfigError(
+            f"config key 'cookie_secret' must be at least {MIN_JWT_SECRET_BYTES} bytes"
+        )
+    shared = values.get("store_url", "").startswith(("postgres://", "postgresql"))
+    cookies = values.get("websocket_port") is not None and not values.get(
+        "auth_required"
+    )
+    if shared and cookies and not secret:
+        raise ConfigError(
+            "config key 'cookie_secret' is required with a PostgreSQL 'store_url' "
+            "(every web process must sign talker cookies with the same key)"
+        )
+
+
 def _check_values(values: dict[str, Any]) -> None:
     for key in _PORTS:
         port = values.get(key)
@@ -160,6 +204,7 @@ def _check_values(values: dict[str, Any]) -> None:
     for key in _POSITIVE:
         if key in values and values[key] <= 0:
             raise ConfigError(f"config key '{key}' must be greater than 0")
+    _check_websocket(values)
     if not 0 <= values.get("route_request_gate", 0) < 1:
         raise ConfigError(
             "config key 'route_request_gate' must be at least 0 and below 1"
@@ -198,7 +243,13 @@ def config_from_dict(data: Mapping[str, Any]) -> Config:
             # Old configs may carry keys of other versions: keep them, say so.
             log.warning("config key '%s' is not used by zoozl", key)
     _check_values(values)
-    floats = ("lease_seconds", "plugin_timeout")
+    floats = (
+        "lease_seconds",
+        "plugin_timeout",
+        "auth_max_age_seconds",
+        "auth_leeway_seconds",
+        "handshake_timeout",
+    )
     for key in ("route_threshold", "route_margin", "route_request_gate", *floats):
         if key in values:
             values[key] = float(values[key])

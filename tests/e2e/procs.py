@@ -399,7 +399,7 @@ class Db:
         rows = self._rows(
             "SELECT id FROM conversations WHERE channel = 'websocket' "
             "AND talker = :talker",
-            talker=talker,
+            talker=talker.split(".")[0],  # the cookie signs the talker id
         )
         return int(rows[0].id) if rows else None
 
@@ -530,6 +530,7 @@ def base_config(port: int, store_url: str, broker_url: str, **more: Any) -> dict
         "route_threshold": EXACT_ONLY,
         "lease_seconds": 3,
         "plugin_timeout": 20,
+        "cookie_secret": "e2e-cookie-secret-of-at-least-32-bytes",
     }
     values.update(more)
     return values

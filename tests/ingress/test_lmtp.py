@@ -110,7 +110,7 @@ def test_recorded_mail_carries_talker_text_and_reply_route(lmtp, store):
     code, reply = send(lmtp, message)
     assert (code, reply) == (250, b"2.0.0 OK: recorded")
     (row,) = rows(store)
-    assert row.external_id == "<m2@example.test>"
+    assert row.external_id == f"{ANN} <m2@example.test>"
     assert store.conversation(row.conversation_id).talker == ANN
     assert Message.from_dict(row.message).text == "Re: my game\n1234"
     assert row.reply_address == {
@@ -143,7 +143,7 @@ def test_451_when_the_store_cannot_record_then_250_on_the_retry(lmtp, store):
     assert reply.startswith(b"4.3.0 ")
     create_schema(store.engine)  # the database is back
     assert send(lmtp, message)[0] == 250  # the MTA's retry is recorded
-    assert [r.external_id for r in rows(store)] == ["<retry@example.test>"]
+    assert [r.external_id for r in rows(store)] == [f"{ANN} <retry@example.test>"]
 
 
 def test_a_redelivered_message_id_is_accepted_and_recorded_once(lmtp, store):
@@ -151,6 +151,13 @@ def test_a_redelivered_message_id_is_accepted_and_recorded_once(lmtp, store):
     assert send(lmtp, message) == (250, b"2.0.0 OK: recorded")
     assert send(lmtp, message) == (250, b"2.0.0 OK: already recorded")
     assert len(rows(store)) == 1
+
+
+def test_one_message_id_from_two_senders_is_two_mails(lmtp, store):
+    for sender in (ANN, "mallory@example.test"):
+        message = mail("1234", sender=sender, msg_id="<same@example.test>")
+        assert send(lmtp, message) == (250, b"2.0.0 OK: recorded")
+    assert len(rows(store)) == 2
 
 
 def test_a_mail_without_message_id_is_deduplicated_by_its_bytes(lmtp, store):
@@ -457,7 +464,8 @@ def test_python_m_ingress_lmtp_records_mail_until_sigterm(tmp_path):
         assert lmtp_send(port, mail("1234", msg_id="<proc@example.test>"))[0] == 250
         store = Store.from_url(f"sqlite:///{tmp_path}/z.db")
         try:
-            assert [r.external_id for r in rows(store)] == ["<proc@example.test>"]
+            found = [r.external_id for r in rows(store)]
+            assert found == [f"{ANN} <proc@example.test>"]
         finally:
             store.close()
         process.send_signal(signal.SIGTERM)

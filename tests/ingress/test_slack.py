@@ -550,3 +550,10 @@ def test_a_chunked_signed_event_under_the_limit_is_accepted(server, fake):
         conn.close()
     [call] = fake.wait_for("chat.postMessage")
     assert call.params["text"] == "echo: chunked"
+
+
+def test_a_signed_deeply_nested_body_is_400_and_logged(ingress, caplog):
+    depth = 100_000  # far past Python's recursion limit, well under 1 MiB
+    assert ingress.post(b"[" * depth + b"]" * depth).status_code == 400
+    assert "slack request with invalid JSON refused" in caplog.text
+    ingress.assert_nothing_happened()

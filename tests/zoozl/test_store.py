@@ -518,3 +518,38 @@ def test_processes_creating_the_schema_at_once_do_not_collide(pg_engine_url) -> 
     finally:
         for engine in engines:
             engine.dispose()
+
+
+def test_opening_a_fresh_sqlite_store_waits_for_the_process_creating_it(
+    tmp_path,
+) -> None:
+    """Another process is mid-creation (it holds `<db>.lock` and SQLite's write
+    lock before the switch to WAL): opening the store waits, it does not fail with
+    "database is locked" (SQLite answers a journal-mode change that at once).
+    """
+    import fcntl
+    import sqlite3
+
+    path = tmp_path / "fresh.db"
+    creating, opened = threading.Event(), []
+
+    def peer() -> None:
+        with open(f"{path}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            conn = sqlite3.connect(path, isolation_level=None)
+            conn.execute("BEGIN IMMEDIATE")
+            creating.set()
+            time.sleep(0.5)  # (only how long the opener waits)
+            conn.execute("ROLLBACK")
+            conn.close()
+
+    other = threading.Thread(target=peer)
+    other.start()
+    creating.wait(10)
+    try:
+        store = Store.from_url(f"sqlite:///{path}")
+        opened.append(store.conversation_for("websocket", "ann"))
+        store.close()
+    finally:
+        other.join()
+    assert opened

@@ -25,6 +25,7 @@ from zoozl.store.rows import (
     new_id,
 )
 from zoozl.store.schema import conversations, create_schema, inbox
+from zoozl.store.sqlite_file import creation_lock
 
 
 def _lease_params(lease: Lease) -> dict[str, Any]:
@@ -42,8 +43,11 @@ class Store(OutboxStore):
     def from_url(cls, url: str, create: bool = True) -> Store:
         """Open (and by default create or migrate) the store at `url`."""
         store = cls(make_engine(url))
-        if create:
-            create_schema(store.engine)
+        with creation_lock(url):  # the first connection switches SQLite to WAL
+            if create:
+                create_schema(store.engine)
+            else:
+                store.engine.connect().close()
         return store
 
     def close(self) -> None:
