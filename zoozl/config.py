@@ -27,6 +27,8 @@ SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_STORE_URL = "sqlite:///zoozl.db"
 #: RFC 7518 §3.2: an HS256 key must be at least as long as the hash (32 bytes).
 MIN_JWT_SECRET_BYTES = 32
+#: The answer to a message no plugin takes when no `help` plugin is loaded.
+DEFAULT_FALLBACK_TEXT = "Sorry, I did not understand that."
 
 _ANY_INT = (int,)
 
@@ -74,6 +76,7 @@ class Config:
     route_margin: float | None = None
     route_request_gate: float | None = None  # None: calibrated (0 with "char")
     max_message_chars: int = 4000
+    fallback_text: str = DEFAULT_FALLBACK_TEXT  # no route and no `help` plugin
     # everything else
     plugin_settings: Mapping[str, Mapping[str, Any]] = dataclasses.field(
         default_factory=dict
@@ -104,6 +107,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "broker_url": (str,),
     "reply_bus_url": (str,),
     "embedder": (str,),
+    "fallback_text": (str,),
     "auth_required": (bool,),
     "cookie_secure": (bool,),
     "email_smtp_starttls": (bool,),
