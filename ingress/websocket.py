@@ -16,13 +16,21 @@ from wsproto.utilities import RemoteProtocolError
 
 from ingress.accept import Acceptor
 from ingress.auth import AuthError, talker_from_frame
-from ingress.frames import ChatRequest, FrameError, decode, parse
+from ingress.frames import (
+    ChatRequest,
+    FrameError,
+    History,
+    ListMessages,
+    decode,
+    parse,
+)
 from ingress.sessions import Sessions
 from ingress.wsserver import WebsocketServer
 from zoozl.chatbot import Message
 from zoozl.config import Config
 from zoozl.errors import DuplicateMessage
 from zoozl.store.history import list_messages
+from zoozl.store.transcript import recent
 
 log = logging.getLogger(__name__)
 
@@ -123,19 +131,34 @@ class Chat:
             self.send({"error": str(exc)})
             return
         if isinstance(request_, ChatRequest):
-            external_id = (
-                request_.client_id and f"{conversation_id}:{request_.client_id}"
+            # Held so that the ack goes out before any reply to its message.
+            with self.sessions.holding(conversation_id):
+                self.record(conversation_id, request_)
+        elif isinstance(request_, History):
+            # Held so that every reply is either in the list or sent after it.
+            with self.sessions.holding(conversation_id):
+                data = recent(self.acceptor.store, conversation_id, request_.limit)
+                self.send({"operation": "history", "data": data})
+        else:
+            self.list_messages(conversation_id, request_)
+
+    def record(self, conversation_id: int, request_: ChatRequest) -> None:
+        """Commit the message, then ack its client id (again, for a resent one)."""
+        client_id = request_.client_id
+        external_id = client_id and f"{conversation_id}:{client_id}"
+        try:
+            self.acceptor.accept(
+                conversation_id,
+                Message(request_.text),
+                self.route,
+                external_id=external_id,
             )
-            try:
-                self.acceptor.accept(
-                    conversation_id,
-                    Message(request_.text),
-                    self.route,
-                    external_id=external_id,
-                )
-            except DuplicateMessage:
-                log.info("duplicate websocket message %s ignored", external_id)
-            return
+        except DuplicateMessage:
+            log.info("duplicate websocket message %s acknowledged again", external_id)
+        if client_id is not None:
+            self.send({"ack": client_id})
+
+    def list_messages(self, conversation_id: int, request_: ListMessages) -> None:
         items, total = list_messages(
             self.acceptor.store, conversation_id, request_.page, request_.page_size
         )
