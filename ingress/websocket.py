@@ -41,6 +41,8 @@ _TALKER_ID = re.compile(r"^[0-9a-f]{32}$")
 POLICY_VIOLATION = 1008
 #: Seconds a client has to send its auth frame (auth_required).
 AUTH_SECONDS = 30
+#: Seconds a refused client has to answer the close frame.
+CLOSE_WAIT_SECONDS = 2.0
 #: Ping idle clients this often; one that does not answer is closed.
 PING_SECONDS = 25
 
@@ -107,7 +109,9 @@ class Chat:
             return talker_from_frame(frame, self.config.auth_jwt_secret)
         except AuthError as exc:
             self.send({"error": str(exc)})
-            self.ws.close(POLICY_VIOLATION, "authentication failed")
+            self.ws.close_after_reply(
+                POLICY_VIOLATION, "authentication failed", CLOSE_WAIT_SECONDS
+            )
             return None
 
     def serve(self, talker: str) -> None:
@@ -222,6 +226,7 @@ def websocket_view() -> Response:
         log.exception("websocket session failed")
     with contextlib.suppress(ConnectionClosed):
         ws.close()
+    ws.shutdown()  # nothing after the close frame, not even werkzeug's response
     response = _Upgraded()
     response.mode = ws.mode
     return response
