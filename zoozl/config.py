@@ -55,6 +55,7 @@ class Config:
     slack_max_file_bytes: int = 10 * 1024 * 1024
     # e-mail
     email_port: int | None = None
+    email_host: str = ""  # bind address of LMTP alone; empty: `host`
     email_address: str = ""
     email_smtp_host: str = "localhost"
     email_smtp_port: int = 25
@@ -88,6 +89,11 @@ class Config:
         """SQLAlchemy URL of the store: `store_url`, else `memory_path`."""
         return self.store_url or self.memory_path or DEFAULT_STORE_URL
 
+    @property
+    def lmtp_host(self) -> str:
+        """Bind address of the LMTP listener: `email_host`, else `host`."""
+        return self.email_host or self.host
+
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "extensions": (list,),
@@ -99,6 +105,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "slack_signing_secret": (str,),
     "slack_api_url": (str,),
     "email_address": (str,),
+    "email_host": (str,),
     "email_smtp_host": (str,),
     "email_smtp_user": (str,),
     "email_smtp_password": (str,),
