@@ -181,6 +181,11 @@ def _check_values(values: dict[str, Any]) -> None:
         for key in ("slack_app_token", "slack_signing_secret"):
             if not values.get(key):
                 raise ConfigError(f"config key '{key}' is required with 'slack_port'")
+    if values.get("slack_app_token", "").startswith("xapp-"):
+        raise ConfigError(
+            "config key 'slack_app_token' holds an app-level token (xapp-...); "
+            "zoozl needs the Bot User OAuth Token (xoxb-...)"
+        )
     if values.get("email_port") is not None and not values.get("email_address"):
         raise ConfigError("config key 'email_address' is required with 'email_port'")
     if values.get("auth_required") and not values.get("auth_jwt_secret"):
