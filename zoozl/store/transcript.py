@@ -11,7 +11,7 @@ from zoozl.chatbot import Message
 from zoozl.store.schema import inbox, outbox
 from zoozl.store.store import Store
 
-#: Inbox entries (messages and greetings) the page shows after a reload.
+#: Messages the page shows after a reload.
 DEFAULT_LIMIT = 50
 
 
@@ -31,21 +31,27 @@ def _delivered(row: Any) -> list[dict[str, str]]:
 def recent(
     store: Store, conversation_id: int, limit: int = DEFAULT_LIMIT
 ) -> list[dict[str, Any]]:
-    """The last `limit` inbox entries of a conversation, oldest first, with replies.
+    """The last `limit` messages of a conversation and its greetings among them,
+    oldest first, each with the replies the talker was sent.
 
     Only delivered replies are listed: replies still pending reach the talker as
     ordinary frames, so a client that draws this list and then appends frames
     shows each reply once.
     """
-    rows = (
-        sa.select(inbox)
-        .where(inbox.c.conversation_id == conversation_id)
+    mine = inbox.c.conversation_id == conversation_id
+    last = (
+        sa.select(inbox.c.id)
+        .where(mine & (inbox.c.kind == "message"))
         .order_by(inbox.c.id.desc())
         .limit(limit)
     )
     prefix = f"{conversation_id}:"
     with store.engine.begin() as conn:
-        found = list(reversed(conn.execute(rows).all()))
+        ids = list(conn.execute(last).scalars())
+        # The last `limit` messages, and the greetings between and after them.
+        since = min(ids) if len(ids) == limit else 0
+        rows = sa.select(inbox).where(mine & (inbox.c.id >= since)).order_by(inbox.c.id)
+        found = conn.execute(rows).all()
         answers = conn.execute(
             sa.select(outbox)
             .where(outbox.c.inbox_id.in_([row.id for row in found]))
