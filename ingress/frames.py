@@ -15,6 +15,11 @@ MAX_PAGE_SIZE = 100
 MAX_PAGE = 1_000_000
 #: Characters of the client's own input an error frame repeats.
 ECHO_CHARS = 200
+#: Longest client message id.
+MAX_ID_CHARS = 200
+#: Entries the `history` operation returns by default, and at most.
+HISTORY_LIMIT = 50
+MAX_HISTORY_LIMIT = 100
 
 
 class FrameError(Exception):
@@ -44,6 +49,13 @@ def echo(text: str) -> str:
     return f"{text[:ECHO_CHARS]}... ({len(text)} characters)"
 
 
+@dataclasses.dataclass(frozen=True)
+class History:
+    """The history operation: the last `limit` entries, oldest first."""
+
+    limit: int
+
+
 def decode(raw: str | bytes) -> Any:
     """JSON of a text frame (or a UTF-8 binary frame); FrameError if it is not JSON."""
     if isinstance(raw, bytes):
@@ -68,7 +80,7 @@ def _positive_int(
     return value
 
 
-def parse(payload: Any, max_chars: int) -> ChatRequest | ListMessages:
+def parse(payload: Any, max_chars: int) -> ChatRequest | ListMessages | History:
     """Turn a decoded frame into a request; FrameError with the client's error text."""
     if not isinstance(payload, dict):
         raise FrameError("JSON message must be an object")
@@ -79,11 +91,14 @@ def parse(payload: Any, max_chars: int) -> ChatRequest | ListMessages:
             raise FrameError(str(exc)) from None
         client_id = payload.get("id")
         if client_id is not None and (
-            not isinstance(client_id, str) or len(client_id) > 200
+            not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_ID_CHARS
         ):
-            raise FrameError("'id' must be a string of at most 200 characters")
+            raise FrameError(f"'id' must be a string of 1 to {MAX_ID_CHARS} characters")
         return ChatRequest(text, client_id)
     if "operation" in payload:
+        if payload["operation"] == "history":
+            limit = _positive_int(payload, "limit", HISTORY_LIMIT)
+            return History(min(limit, MAX_HISTORY_LIMIT))
         if payload["operation"] != "list_messages":
             raise FrameError(f"Unknown operation {echo(repr(payload['operation']))}")
         page_size = _positive_int(payload, "page_size", 10)

@@ -130,19 +130,22 @@ class LMTPController(Controller):
 
 
 def start_lmtp(config: Config, acceptor: Acceptor) -> LMTPController:
-    """Serve LMTP on `config.host`:`config.email_port` in a thread; return it."""
+    """Serve LMTP on `config.lmtp_host`:`config.email_port` in a thread."""
     assert config.email_port is not None, "start_lmtp needs email_port"
     domain = config.email_address.rpartition("@")[2] or "zoozl"
     controller = LMTPController(
         MailHandler(config, acceptor),
-        hostname=config.host,
+        hostname=config.lmtp_host,
         port=config.email_port,
         server_hostname=domain,
         data_size_limit=config.email_max_bytes,
     )
     controller.start()
     log.info(
-        "LMTP on %s:%s for <%s>", config.host, controller.port, config.email_address
+        "LMTP on %s:%s for <%s>",
+        config.lmtp_host,
+        controller.port,
+        config.email_address,
     )
     return controller
 

@@ -15,13 +15,21 @@ from wsproto.utilities import RemoteProtocolError
 from ingress.accept import Acceptor
 from ingress.auth import AuthError, JwtRules, talker_from_frame
 from ingress.cookies import COOKIE, TalkerCookies, display_id
-from ingress.frames import ChatRequest, FrameError, decode, parse
+from ingress.frames import (
+    ChatRequest,
+    FrameError,
+    History,
+    ListMessages,
+    decode,
+    parse,
+)
 from ingress.sessions import Sessions
 from ingress.wsserver import WebsocketServer
 from zoozl.chatbot import Message
 from zoozl.config import Config
 from zoozl.errors import DuplicateMessage
 from zoozl.store.history import list_messages
+from zoozl.store.transcript import recent
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +37,8 @@ CHANNEL = "websocket"
 POLICY_VIOLATION = 1008
 #: Seconds a client has to send its auth frame (auth_required).
 AUTH_SECONDS = 30
+#: Seconds a refused client has to answer the close frame.
+CLOSE_WAIT_SECONDS = 2.0
 #: Ping idle clients this often; one that does not answer is closed.
 PING_SECONDS = 25
 
@@ -94,7 +104,9 @@ class Chat:
             return talker_from_frame(frame, JwtRules.of(self.config))
         except AuthError as exc:
             self.send({"error": str(exc)})
-            self.ws.close(POLICY_VIOLATION, "authentication failed")
+            self.ws.close_after_reply(
+                POLICY_VIOLATION, "authentication failed", CLOSE_WAIT_SECONDS
+            )
             return None
 
     def serve(self, talker: str) -> None:
@@ -120,19 +132,34 @@ class Chat:
             self.send({"error": str(exc)})
             return
         if isinstance(request_, ChatRequest):
-            external_id = (
-                request_.client_id and f"{conversation_id}:{request_.client_id}"
+            # Held so that the ack goes out before any reply to its message.
+            with self.sessions.holding(conversation_id):
+                self.record(conversation_id, request_)
+        elif isinstance(request_, History):
+            # Held so that every reply is either in the list or sent after it.
+            with self.sessions.holding(conversation_id):
+                data = recent(self.acceptor.store, conversation_id, request_.limit)
+                self.send({"operation": "history", "data": data})
+        else:
+            self.list_messages(conversation_id, request_)
+
+    def record(self, conversation_id: int, request_: ChatRequest) -> None:
+        """Commit the message, then ack its client id (again, for a resent one)."""
+        client_id = request_.client_id
+        external_id = client_id and f"{conversation_id}:{client_id}"
+        try:
+            self.acceptor.accept(
+                conversation_id,
+                Message(request_.text),
+                self.reply_address,
+                external_id=external_id,
             )
-            try:
-                self.acceptor.accept(
-                    conversation_id,
-                    Message(request_.text),
-                    self.reply_address,
-                    external_id=external_id,
-                )
-            except DuplicateMessage:
-                log.info("duplicate websocket message %s ignored", external_id)
-            return
+        except DuplicateMessage:
+            log.info("duplicate websocket message %s acknowledged again", external_id)
+        if client_id is not None:
+            self.send({"ack": client_id})
+
+    def list_messages(self, conversation_id: int, request_: ListMessages) -> None:
         items, total = list_messages(
             self.acceptor.store, conversation_id, request_.page, request_.page_size
         )
@@ -210,6 +237,7 @@ def websocket_view() -> Response:
         log.exception("websocket session failed")
     with contextlib.suppress(ConnectionClosed):
         ws.close()
+    ws.shutdown()  # nothing after the close frame, not even werkzeug's response
     response = _Upgraded()
     response.mode = ws.mode
     return response

@@ -1,4 +1,5 @@
-"""Command line: `python -m zoozl --conf FILE` serves, `... chat` talks in a terminal.
+"""Command line: `python -m zoozl --conf FILE` serves, `... chat` talks in a terminal,
+`... slack-event TEXT` posts a signed test event to a running server.
 
 This is the composition root: the only module of `zoozl` that may import
 `ingress` and `tasks`. Embedded mode runs everything in this one process:
@@ -160,6 +161,9 @@ def serve(config: Config) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run; config errors end with one line, exit 2."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["slack-event"]:  # its own arguments: zoozl/slack_event.py
+        return _slack_event(argv[1:])
     args = _parser().parse_args(argv)
     level = args.log_level or ("WARNING" if args.command == "chat" else "INFO")
     logging.basicConfig(
@@ -173,6 +177,16 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_chat(config)
         return serve(config)
+    except ConfigError as exc:
+        print(f"zoozl: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _slack_event(argv: list[str]) -> int:
+    from zoozl.slack_event import run
+
+    try:
+        return run(argv)
     except ConfigError as exc:
         print(f"zoozl: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -31,6 +31,8 @@ MIN_JWT_SECRET_BYTES = 32
 HANDSHAKE_SECONDS = 10.0
 #: Connections of one web process that may be in their handshake at once.
 MAX_HANDSHAKES = 64
+#: The answer to a message no plugin takes when no `help` plugin is loaded.
+DEFAULT_FALLBACK_TEXT = "Sorry, I did not understand that."
 
 _ANY_INT = (int,)
 
@@ -63,6 +65,7 @@ class Config:
     slack_max_file_bytes: int = 10 * 1024 * 1024
     # e-mail
     email_port: int | None = None
+    email_host: str = ""  # bind address of LMTP alone; empty: `host`
     email_address: str = ""
     email_smtp_host: str = "localhost"
     email_smtp_port: int = 25
@@ -84,6 +87,7 @@ class Config:
     route_margin: float | None = None
     route_request_gate: float | None = None  # None: calibrated (0 with "char")
     max_message_chars: int = 4000
+    fallback_text: str = DEFAULT_FALLBACK_TEXT  # no route and no `help` plugin
     # everything else
     plugin_settings: Mapping[str, Mapping[str, Any]] = dataclasses.field(
         default_factory=dict
@@ -100,6 +104,10 @@ class Config:
         """Host names (no port) a websocket handshake may name: `allowed_hosts`."""
         hosts = self.allowed_hosts or (self.host, "localhost")
         return frozenset(h.lower().strip("[]") for h in hosts)
+
+    def lmtp_host(self) -> str:
+        """Bind address of the LMTP listener: `email_host`, else `host`."""
+        return self.email_host or self.host
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -118,6 +126,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "slack_signing_secret": (str,),
     "slack_api_url": (str,),
     "email_address": (str,),
+    "email_host": (str,),
     "email_smtp_host": (str,),
     "email_smtp_user": (str,),
     "email_smtp_password": (str,),
@@ -126,6 +135,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "broker_url": (str,),
     "reply_bus_url": (str,),
     "embedder": (str,),
+    "fallback_text": (str,),
     "auth_required": (bool,),
     "cookie_secure": (bool,),
     "email_smtp_starttls": (bool,),
@@ -215,6 +225,11 @@ def _check_values(values: dict[str, Any]) -> None:
         for key in ("slack_app_token", "slack_signing_secret"):
             if not values.get(key):
                 raise ConfigError(f"config key '{key}' is required with 'slack_port'")
+    if values.get("slack_app_token", "").startswith("xapp-"):
+        raise ConfigError(
+            "config key 'slack_app_token' holds an app-level token (xapp-...); "
+            "zoozl needs the Bot User OAuth Token (xoxb-...)"
+        )
     if values.get("email_port") is not None and not values.get("email_address"):
         raise ConfigError("config key 'email_address' is required with 'email_port'")
     if values.get("auth_required") and not values.get("auth_jwt_secret"):

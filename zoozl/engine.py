@@ -114,8 +114,10 @@ class Bot:
                 return self._cancel(cancel, conversation)
             return self._run(current, conversation)
         plugin = self._route(message.text)
-        if plugin is None:
-            return Turn([], self._closed(conversation))
+        if plugin is None:  # no route and no help plugin: never leave it unanswered
+            return Turn(
+                [self._reply(self.config.fallback_text)], self._closed(conversation)
+            )
         if plugin is cancel:
             conversation.subject = ""
             return self._cancel(cancel, conversation)

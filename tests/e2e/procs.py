@@ -463,8 +463,10 @@ class Client:
         self.talker: str = talker
         self.new = bool(set_cookie)
 
-    def send(self, text: str) -> None:
-        self.ws.send(json.dumps({"text": text}))
+    def send(self, text: str, client_id: str | None = None) -> None:
+        """A chat message; with `client_id` the server acks it (`{"ack": id}`)."""
+        frame = {"text": text} if client_id is None else {"text": text, "id": client_id}
+        self.ws.send(json.dumps(frame))
 
     def recv(self, timeout: float) -> dict[str, Any] | None:
         """The next frame, or None if nothing came within `timeout` seconds."""

@@ -476,3 +476,30 @@ def test_python_m_ingress_lmtp_records_mail_until_sigterm(tmp_path):
             process.wait(5)
         log.close()
     assert "LMTP on 127.0.0.1:" in (tmp_path / "lmtp.log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("host", "email_host", "bound"),
+    [
+        ("0.0.0.0", "127.0.0.1", "127.0.0.1"),  # public web, LMTP kept local
+        ("127.0.0.1", "", "127.0.0.1"),
+        ("0.0.0.0", "", "0.0.0.0"),
+    ],
+)
+def test_email_host_is_the_bind_address_of_lmtp_alone(
+    tmp_path, store, host, email_host, bound
+):
+    settings = {
+        "email_port": 0,
+        "email_address": BOT,
+        "memory_path": f"sqlite:///{tmp_path}/z.db",
+        "host": host,
+        "email_host": email_host,
+    }
+    config = config_from_dict(settings)
+    celery = create_celery(config)
+    controller = start_lmtp(config, Acceptor(config, store, celery))
+    try:
+        assert controller.server.sockets[0].getsockname()[0] == bound
+    finally:
+        controller.stop()

@@ -95,6 +95,8 @@ def test_documented_defaults_when_keys_are_absent():
     assert config.host == "127.0.0.1"
     assert config.auth_required is False
     assert config.cookie_secure is False
+    assert config.fallback_text == "Sorry, I did not understand that."
+    assert (config.email_host, config.lmtp_host) == ("", "127.0.0.1")
 
 
 @pytest.mark.parametrize(
@@ -109,6 +111,8 @@ def test_documented_defaults_when_keys_are_absent():
         ('auth_required = "yes"', "auth_required"),
         ("cookie_secure = 1", "cookie_secure"),
         ("author = 7", "author"),
+        ("fallback_text = 1", "fallback_text"),
+        ("email_host = false", "email_host"),
         ('route_request_gate = "0.5"', "route_request_gate"),
         ('allowed_hosts = "localhost"', "allowed_hosts"),
         ("cookie_secret = 5", "cookie_secret"),
@@ -264,3 +268,22 @@ def test_hardening_keys_reach_the_config():
     assert (config.handshake_timeout, config.max_handshakes) == (3.0, 8)
     assert config.auth_max_age_seconds == 600.0
     assert config_from_dict({"host": "::1"}).websocket_hosts == {"::1", "localhost"}
+
+
+def test_an_app_level_slack_token_is_refused_naming_the_key() -> None:
+    with pytest.raises(ConfigError, match="'slack_app_token' holds an app-level"):
+        config_from_dict(
+            {
+                "slack_port": 8080,
+                "slack_app_token": "xapp-1-A0-1-abc",
+                "slack_signing_secret": "s",
+            }
+        )
+
+
+def test_fallback_text_and_email_host_reach_the_config() -> None:
+    config = config_from_dict(
+        {"fallback_text": "Pardon?", "host": "0.0.0.0", "email_host": "127.0.0.1"}
+    )
+    assert config.fallback_text == "Pardon?"
+    assert (config.host, config.lmtp_host) == ("0.0.0.0", "127.0.0.1")

@@ -231,6 +231,29 @@ def test_a_message_matching_no_alias_gets_help():
     assert bot.conversation["subject"] == ""
 
 
+def own_plugin_only(**conf: object) -> BotHarness:
+    extensions = ["tests.plugins.my_plugin_module"]
+    return BotHarness({"embedder": "char", "extensions": extensions, **conf})
+
+
+def test_without_a_help_plugin_an_unrouted_message_gets_the_fallback_text():
+    bot = own_plugin_only()
+    assert bot.say("9876") == ["Sorry, I did not understand that."]
+    assert bot.conversation["subject"] == ""
+    assert bot.say("call myplugin") == ["Hello this is my plugin response"]
+
+
+def test_fallback_text_is_configurable():
+    bot = own_plugin_only(fallback_text="Try 'call myplugin'.")
+    assert bot.say("9876") == ["Try 'call myplugin'."]
+
+
+def test_a_help_plugin_answers_instead_of_the_fallback_text():
+    replies = harness(fallback_text="never said").say("9876")
+    assert len(replies) == 1
+    assert replies[0] in helpers.HELPS
+
+
 # one error boundary: plugin failures ------------------------------------------
 
 
