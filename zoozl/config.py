@@ -105,6 +105,7 @@ class Config:
         hosts = self.allowed_hosts or (self.host, "localhost")
         return frozenset(h.lower().strip("[]") for h in hosts)
 
+    @property
     def lmtp_host(self) -> str:
         """Bind address of the LMTP listener: `email_host`, else `host`."""
         return self.email_host or self.host
