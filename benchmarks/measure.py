@@ -40,11 +40,12 @@ class Sizes:
     shorts: int = 100  # conversations of 10 messages
     scaled: int = 50  # per session, 20 sessions
     scaleout: int = 25  # per session, 20 sessions
+    warmup: int = 10  # per session, 20 sessions: 200 messages, every corpus line
 
 
-QUICK = Sizes(30, 3, 20, 10, 5, 100, 10, 3, 3)
+QUICK = Sizes(30, 3, 20, 10, 5, 50, 5, 3, 3, 1)
 SHORT = 10
-WARMUP_SESSIONS, WARMUP_EACH = 20, 10  # 200 messages: every corpus line once
+WARMUP_SESSIONS = 20
 
 
 def timed(server: Server, sessions: int, messages: int, dialogue: Dialogue) -> Result:
@@ -61,11 +62,10 @@ def timed(server: Server, sessions: int, messages: int, dialogue: Dialogue) -> R
     return result
 
 
-def warm_up(server: Server, greeting_frames: int) -> None:
-    """Send every corpus line once (untimed), so the embeddings are cached."""
-    step = WARMUP_EACH
-    dialogue = Corpus(greeting_frames, step=step)
-    run_load(server.url, WARMUP_SESSIONS, WARMUP_EACH, dialogue)
+def warm_up(server: Server, sizes: Sizes, greeting_frames: int) -> None:
+    """Send corpus lines once each (untimed), so their embeddings are cached."""
+    dialogue = Corpus(greeting_frames, step=sizes.warmup)
+    run_load(server.url, WARMUP_SESSIONS, sizes.warmup, dialogue)
 
 
 def record(figures: Figures, name: str, result: Result) -> None:
@@ -95,7 +95,7 @@ def cost_ratio(name: str, later: list[Result], first: list[Result]) -> Figures:
 def helpers_bot(server: Server, sizes: Sizes) -> Figures:
     """Startup, 1 and 20 sessions, every text new, ten consecutive runs, memory."""
     figures: Figures = {"startup": server.startup}
-    warm_up(server, 2)
+    warm_up(server, sizes, 2)
     record(figures, "one", timed(server, 1, sizes.one, Corpus()))
     record(figures, "twenty", timed(server, 20, sizes.twenty, Corpus()))
     record(figures, "unique", timed(server, 1, sizes.unique, EveryTextNew()))
@@ -107,7 +107,7 @@ def helpers_bot(server: Server, sizes: Sizes) -> Figures:
 
 def long_conversation(server: Server, sizes: Sizes) -> Figures:
     """A plugin that never completes: one long conversation vs many short ones."""
-    warm_up(server, 0)
+    warm_up(server, sizes, 0)
     shorts = [timed(server, 1, SHORT, Corpus(0)) for _ in range(sizes.shorts)]
     long = timed(server, 1, sizes.long, Corpus(0))
     return cost_ratio("flat.conversation", [long], shorts)
@@ -116,7 +116,7 @@ def long_conversation(server: Server, sizes: Sizes) -> Figures:
 def scaled_helpers(server: Server, sizes: Sizes) -> Figures:
     """Scaled mode at 20 sessions."""
     figures: Figures = {"scaled.startup": server.startup}
-    warm_up(server, 2)
+    warm_up(server, sizes, 2)
     record(figures, "scaled", timed(server, 20, sizes.scaled, Corpus()))
     figures["scaled.rss"] = tree_rss_mib(server.roots)
     return figures

@@ -30,7 +30,10 @@ METHOD = """\
   appends a counter as words ("... number one two"), so no cache can help.
 - Server CPU per message: utime + stime of the server's process tree (from
   `/proc/<pid>/stat`) after the run minus before, divided by the messages.
-  Resident memory: VmRSS summed over the tree after the load.
+  Resident memory: VmRSS summed over the tree after the load. In scaled mode the
+  tree is Redis, gunicorn and the Celery worker (PostgreSQL, a shared service,
+  is left out). Start-up: spawn to the first greeting frame received; the pong
+  server of this zoozl starts first, so a one-time model export is not in it.
 - Cost flat: `zoozl.plugins.pong` (alias `help`, never completes; 0.3.0 has the
   same plugin) answers one long conversation and many 10-message ones; and ten
   consecutive 1-session runs on the helpers bot, tenth against first. The cost
