@@ -17,6 +17,7 @@ Figure names (all per server; a name missing means "not measured"):
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from benchmarks.corpus import Corpus, EveryTextNew
@@ -58,7 +59,7 @@ def timed(server: Server, sessions: int, messages: int, dialogue: Dialogue) -> R
         lambda: tree_cpu_seconds(server.roots),
     )
     if result.errors:
-        print(f"  {result.errors} session(s) failed", flush=True)
+        print(f"  {result.errors} session(s) failed", file=sys.stderr, flush=True)
     return result
 
 
@@ -126,4 +127,7 @@ def scale_out(server: Server, sizes: Sizes, workers: int) -> Figures:
     """The 20 ms plugin at 20 sessions with `workers` worker processes."""
     run_load(server.url, 20, 2, Corpus(0))  # every pool process up and routed once
     result = timed(server, 20, sizes.scaleout, Corpus(0))
-    return {f"scaleout.{workers}": result.rate}
+    return {
+        f"scaleout.{workers}": result.rate,
+        f"scaleout.{workers}.errors": result.errors,
+    }
