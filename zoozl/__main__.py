@@ -1,5 +1,8 @@
 """Command line: `python -m zoozl --conf FILE` serves, `... chat` talks in a terminal.
 
+`python -m zoozl model export [--conf FILE]` exports the ONNX model into the
+model cache (zoozl.model_export); serving does it on first start otherwise.
+
 This is the composition root: the only module of `zoozl` that may import
 `ingress` and `tasks`. Embedded mode runs everything in this one process:
 werkzeug's threaded server, Celery worker threads on the memory:// broker, an
@@ -156,6 +159,11 @@ def serve(config: Config) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run; config errors end with one line, exit 2."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["model"]:  # `model export`: zoozl.model_export
+        from zoozl.model_export import main as model_main
+
+        return model_main(argv[1:])
     args = _parser().parse_args(argv)
     level = args.log_level or ("WARNING" if args.command == "chat" else "INFO")
     logging.basicConfig(

@@ -70,6 +70,7 @@ class Config:
     plugin_timeout: float = 20.0
     # routing
     embedder: str = "minilm"
+    model_cache_dir: str = ""  # empty: default_model_cache_dir()
     route_threshold: float | None = None  # None: the calibrated default
     route_margin: float | None = None
     route_request_gate: float | None = None  # None: calibrated (0 with "char")
@@ -84,6 +85,19 @@ class Config:
     def database_url(self) -> str:
         """SQLAlchemy URL of the store: `store_url`, else `memory_path`."""
         return self.store_url or self.memory_path or DEFAULT_STORE_URL
+
+    @property
+    def model_cache_path(self) -> Path:
+        """Directory of the exported ONNX model: `model_cache_dir`, else the default."""
+        if self.model_cache_dir:
+            return Path(self.model_cache_dir).expanduser()
+        return default_model_cache_dir()
+
+
+def default_model_cache_dir() -> Path:
+    """The user's cache: $XDG_CACHE_HOME/zoozl, else ~/.cache/zoozl."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "zoozl"
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -104,6 +118,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "broker_url": (str,),
     "reply_bus_url": (str,),
     "embedder": (str,),
+    "model_cache_dir": (str,),
     "auth_required": (bool,),
     "cookie_secure": (bool,),
     "email_smtp_starttls": (bool,),
@@ -132,7 +147,7 @@ _POSITIVE = (
     "lease_seconds",
     "plugin_timeout",
 )
-_EMBEDDERS = ("minilm", "char")
+_EMBEDDERS = ("minilm", "minilm-int8", "minilm-torch", "char")
 
 
 def _type_name(types: tuple[type, ...]) -> str:
