@@ -242,3 +242,19 @@ def test_onnx_routes_as_the_torch_reference(
     if path in BLIND_SETS:
         loss = (torch_accuracy - onnx_accuracy) * 100.0
         assert loss <= MOST_ACCURACY_LOSS
+
+
+@pytest.mark.model
+def test_the_int8_variant_is_exported_apart_and_stays_close(
+    onnx_embedder: OnnxMiniLMEmbedder, model_cache_dir: Path
+) -> None:
+    int8 = make_embedder("minilm-int8", model_cache_dir)
+    assert isinstance(int8, OnnxMiniLMEmbedder)
+    texts = [str(row["text"]) for row in load_rows(LABELLED_SETS[0])][:60]
+    cosines = (int8.encode(texts) * onnx_embedder.encode(texts)).sum(axis=1)
+    assert int8.path == model_file(model_cache_dir, weights_digest(model_dir()), "int8")
+    assert int8.path != onnx_embedder.path
+    assert int8.path.stat().st_size < onnx_embedder.path.stat().st_size / 3
+    # Measured: 0.990 on average, 0.958 at worst (routing: 96-98% the same).
+    assert cosines.mean() > 0.98
+    assert cosines.min() > 0.9
