@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from zoozl.embeddings import MINILM_DIMENSION, normalise_rows
+from zoozl.errors import ModelExportError
 from zoozl.model_cache import (
     DEFAULT_VARIANT,
     model_dir,
@@ -35,10 +36,6 @@ DEFAULT_THREADS = 1
 BATCH_SIZES = {"int8": 1, "fp32": 32}
 #: Seconds the one-time export may take before start-up gives up.
 EXPORT_TIMEOUT = 600.0
-
-
-class ModelExportError(RuntimeError):
-    """The one-time ONNX export failed; the message carries the exporter's output."""
 
 
 @dataclass(frozen=True)
