@@ -69,9 +69,15 @@ def export(cache_dir: Path, variant: str) -> None:
     command = [sys.executable, "-m", "zoozl", "model", "export"]
     command += ["--cache-dir", str(cache_dir), "--variant", variant]
     start = time.perf_counter()
-    subprocess.run(command, check=True, env=child_env(), capture_output=True)
+    done = subprocess.run(
+        command, check=True, env=child_env(), capture_output=True, text=True
+    )
     took = time.perf_counter() - start
-    print(f"export {variant} (a fresh process, torch import included): {took:.1f} s")
+    inside = done.stdout.strip().rsplit(" in ", 1)[-1]  # "exported PATH in 1.2 s"
+    print(
+        f"export {variant}: {inside} (weights load, export, quantise); "
+        f"{took:.1f} s for the whole process, torch import included"
+    )
 
 
 def fresh_process(name: str, cache_dir: Path) -> None:
