@@ -75,7 +75,7 @@ def export(cache_dir: Path, variant: str) -> None:
     took = time.perf_counter() - start
     inside = done.stdout.strip().rsplit(" in ", 1)[-1]  # "exported PATH in 1.2 s"
     print(
-        f"export {variant}: {inside} (weights load, export, quantise); "
+        f"export {variant}: {inside} (torch import, weights, export, int8: quantise); "
         f"{took:.1f} s for the whole process, torch import included"
     )
 
