@@ -41,13 +41,14 @@ from tests.routing_sets import (  # noqa: E402
     routing_aliases,
     same_answer,
 )
-from zoozl.embeddings import CachedEmbedder, MiniLMEmbedder  # noqa: E402
+from zoozl.embeddings import CachedEmbedder  # noqa: E402
 from zoozl.routing import (  # noqa: E402
     DEFAULT_NAMED_BONUS,
     DEFAULT_REQUEST_GATE,
     Route,
     Router,
 )
+from zoozl.torch_embedder import MiniLMEmbedder  # noqa: E402
 
 GATES = (0.0, 0.1, 0.2, 0.3, 0.4)
 THRESHOLDS = np.round(np.arange(0.10, 0.70 + 1e-9, 0.01), 2)

@@ -68,7 +68,9 @@ class Bot:
         """The alias router; built (and the model loaded) on first use."""
         with self._router_lock:
             if self._router is None:
-                embedder = self._embedder or make_embedder(self.config.embedder)
+                embedder = self._embedder or make_embedder(
+                    self.config.embedder, self.config.model_cache_path
+                )
                 threshold = self.config.route_threshold
                 margin = self.config.route_margin
                 gate = self.config.route_request_gate

@@ -30,13 +30,8 @@ from tests.routing_sets import (
     routing_aliases,
     same_answer,
 )
-from zoozl.embeddings import (
-    CachedEmbedder,
-    CharEmbedder,
-    MiniLMEmbedder,
-    _embedding_dimension,
-    make_embedder,
-)
+from zoozl.embeddings import CachedEmbedder, CharEmbedder, make_embedder
+from zoozl.onnx_embedder import OnnxMiniLMEmbedder
 from zoozl.plugins.bullgame import BullGame
 from zoozl.plugins.cancel import Cancel
 from zoozl.plugins.greeter import Greeter
@@ -49,6 +44,7 @@ from zoozl.routing import (
     DEFAULT_THRESHOLD,
     Router,
 )
+from zoozl.torch_embedder import MiniLMEmbedder, _embedding_dimension
 from zoozl.wording import (
     alias_vocabulary,
     correct_typos,
@@ -470,7 +466,9 @@ def test_embedding_dimension_prefers_the_new_name() -> None:
 
 def test_make_embedder_by_name() -> None:
     assert isinstance(make_embedder("char"), CharEmbedder)
-    assert isinstance(make_embedder("minilm"), MiniLMEmbedder)  # lazy: no model yet
+    # Lazy: no model loads, nothing is exported yet.
+    assert isinstance(make_embedder("minilm"), OnnxMiniLMEmbedder)
+    assert isinstance(make_embedder("minilm-torch"), MiniLMEmbedder)
     with pytest.raises(ValueError, match="unknown embedder 'nope'"):
         make_embedder("nope")
 

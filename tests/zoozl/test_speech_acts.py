@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from tests.routing_sets import routing_aliases
-from zoozl.embeddings import MiniLMEmbedder
 from zoozl.routing import DEFAULT_REQUEST_GATE, Route, Router
 from zoozl.speech_acts import REQUESTS, STATEMENTS, RequestProbe
 from zoozl.testing import BotHarness
+from zoozl.torch_embedder import MiniLMEmbedder
 
 CALCULATOR = "tests.plugins.everyday:Calculator"
 
