@@ -234,8 +234,10 @@ def forget_the_tab(driver) -> None:
     driver.get("about:blank")
 
 
-def token(**claims: object) -> str:
-    return jwt.encode({"email": EMAIL, **claims}, SECRET, algorithm="HS256")
+def token(email: str = EMAIL, **claims: object) -> str:
+    """A signed token that expires in an hour unless `exp` is given."""
+    hour = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
+    return jwt.encode({"email": email, "exp": hour, **claims}, SECRET, "HS256")
 
 
 def test_with_auth_required_the_page_signs_in_with_a_token(browser, tmp_path):
@@ -254,7 +256,7 @@ def test_with_auth_required_the_page_signs_in_with_a_token(browser, tmp_path):
 
         # A host page that embeds the chat sets window.zoozlToken first.
         forget_the_tab(browser)
-        other = jwt.encode({"email": "bob@example.com"}, SECRET, algorithm="HS256")
+        other = token("bob@example.com")
         script = browser.execute_cdp_cmd(
             "Page.addScriptToEvaluateOnNewDocument",
             {"source": f"window.zoozlToken = {other!r};"},
