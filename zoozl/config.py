@@ -30,6 +30,19 @@ MIN_JWT_SECRET_BYTES = 32
 
 _ANY_INT = (int,)
 
+# The routing decision rule (zoozl/routing.py says how each is used and measured),
+# calibrated with MiniLM by scripts/calibrate_routing.py on the development sets.
+#: Least score (cosine, plus the naming bonus) of the best alias or example.
+ROUTE_THRESHOLD = 0.26
+#: Least lead of the best plugin over the next plugin.
+ROUTE_MARGIN = 0.04
+#: Added to an alias the message names as whole words: more than the margin.
+ROUTE_NAMED_BONUS = 0.10
+#: How far the closest chatter sentence may beat the best score without stopping it.
+ROUTE_BACKGROUND_MARGIN = 0.04
+#: Least probability that the message asks the bot something (0: no check).
+ROUTE_REQUEST_GATE = 0.2
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
@@ -70,9 +83,9 @@ class Config:
     plugin_timeout: float = 20.0
     # routing
     embedder: str = "minilm"
-    route_threshold: float | None = None  # None: the calibrated default
-    route_margin: float | None = None
-    route_request_gate: float | None = None  # None: calibrated (0 with "char")
+    route_threshold: float = ROUTE_THRESHOLD
+    route_margin: float = ROUTE_MARGIN
+    route_request_gate: float | None = None  # None: ROUTE_REQUEST_GATE (0 with "char")
     max_message_chars: int = 4000
     # everything else
     plugin_settings: Mapping[str, Mapping[str, Any]] = dataclasses.field(

@@ -5,28 +5,22 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import string
 import threading
 
 from zoozl.chatbot import Conversation, InterfaceRoot, Message, Package
 from zoozl.config import Config
 from zoozl.embeddings import Embedder, make_embedder
 from zoozl.errors import PluginError, PluginTimeout
-from zoozl.loader import Plugin, load_plugins, normalise_alias
-from zoozl.routing import (
-    DEFAULT_MARGIN,
-    DEFAULT_REQUEST_GATE,
-    DEFAULT_THRESHOLD,
-    Router,
-)
+from zoozl.loader import Plugin, load_plugins
+from zoozl.routing import Router
 from zoozl.runner import is_complete, run_plugin
+from zoozl.wording import normalise_text
 
 log = logging.getLogger(__name__)
 
 HELP, CANCEL, GREET = "help", "cancel", "greet"
 APOLOGY = "Sorry, something went wrong on my side. Please try again."
 TIMEOUT_APOLOGY = "Sorry, that took me too long. Please try again."
-_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 @dataclasses.dataclass
@@ -35,10 +29,6 @@ class Turn:
 
     replies: list[Message]
     conversation: Conversation
-
-
-def _typed(text: str) -> str:
-    return normalise_alias(text.translate(_PUNCTUATION))
 
 
 class Bot:
@@ -50,7 +40,7 @@ class Bot:
         self.plugins = load_plugins(config, self.root)
         self._by_key = {p.key: p for p in self.plugins}
         self._by_alias = {
-            normalise_alias(a): p for p in self.plugins for a in p.aliases
+            normalise_text(a): p for p in self.plugins for a in p.aliases
         }
         self._embedder = embedder
         self._router: Router | None = None
@@ -66,19 +56,7 @@ class Bot:
         with self._router_lock:
             if self._router is None:
                 embedder = self._embedder or make_embedder(self.config.embedder)
-                threshold = self.config.route_threshold
-                margin = self.config.route_margin
-                gate = self.config.route_request_gate
-                if gate is None:  # the probe reads meaning; characters carry none
-                    char = self.config.embedder == "char"
-                    gate = 0.0 if char else DEFAULT_REQUEST_GATE
-                self._router = Router(
-                    [(a, p.key) for p in self.plugins for a in p.aliases],
-                    embedder,
-                    DEFAULT_THRESHOLD if threshold is None else threshold,
-                    DEFAULT_MARGIN if margin is None else margin,
-                    request_gate=gate,
-                )
+                self._router = Router.of_plugins(self.plugins, embedder, self.config)
             return self._router
 
     def load(self) -> None:
@@ -102,9 +80,8 @@ class Bot:
         current = self._by_key.get(conversation.subject)
         cancel = self.special(CANCEL)
         if current is not None and current is not cancel:
-            if cancel is not None and _typed(message.text) in {
-                _typed(a) for a in cancel.aliases
-            }:
+            typed = normalise_text(message.text)
+            if cancel is not None and typed in map(normalise_text, cancel.aliases):
                 return self._cancel(cancel, conversation)
             return self._run(current, conversation)
         plugin = self._route(message.text)
@@ -122,7 +99,7 @@ class Bot:
 
     def _route(self, text: str) -> Plugin | None:
         # A typed alias is its plugin, whatever near aliases other plugins have.
-        exact = self._by_alias.get(normalise_alias(text))
+        exact = self._by_alias.get(normalise_text(text))
         if exact is not None:
             return exact
         route = self.router.route(text)
