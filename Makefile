@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 CONF ?= chatbot.toml
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit e2e chat bench clean scaled
+.PHONY: run test lint unit e2e chat bench clean scaled browser-check
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -30,8 +30,15 @@ unit: $(STAMP)
 e2e: $(STAMP)
 	$(PY) -m pytest -m e2e
 
-test: lint
+test: lint browser-check
 	$(PY) -m pytest
+
+# The browser test needs Debian's chromium and chromium-driver: outside CI it is
+# skipped without them (say so plainly); in CI (CI=true) it fails instead.
+browser-check:
+	@if [ "$${CI:-}" != "true" ] && ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then \
+		echo "make test: SKIPPING the browser test (tests/e2e/test_browser.py): chromium/chromedriver not installed; apt-get install chromium chromium-driver to run it"; \
+	fi
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_embed.py

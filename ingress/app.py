@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from celery import Celery
 from flask import Flask, send_from_directory
 
 from ingress import slack, websocket
 from ingress.accept import Acceptor
+from ingress.cookies import TalkerCookies, cookie_secret
 from ingress.sessions import Sessions
-from tasks.bus import ReplyBus
-from tasks.names import web_topic
+from tasks.contract import Dispatch, ReplyBus, web_topic
 from zoozl.config import Config
 from zoozl.store import Store
 
@@ -19,18 +18,21 @@ from zoozl.store import Store
 def create_app(
     config: Config,
     store: Store,
-    celery: Celery,
+    dispatch: Dispatch,
     bus: ReplyBus,
     web_id: str | None = None,
 ) -> Flask:
-    """A web app that records messages in `store`, rings `celery`, hears `bus`."""
+    """A web app that records messages in `store`, rings `dispatch`, hears `bus`."""
     app = Flask(__name__, static_folder=None)
     web_id = web_id or uuid.uuid4().hex
     app.config.update(ZOOZL=config, ZOOZL_WEB_ID=web_id, MAX_CONTENT_LENGTH=1024 * 1024)
-    acceptor = Acceptor(config, store, celery)
+    acceptor = Acceptor(store, dispatch)
     sessions = Sessions(store)
     app.extensions["zoozl.acceptor"] = acceptor
     app.extensions["zoozl.sessions"] = sessions
+    app.extensions["zoozl.cookies"] = TalkerCookies(
+        cookie_secret(config), config.cookie_secure
+    )
     bus.subscribe(web_topic(web_id), sessions.on_notice)
 
     websocket.register(app)

@@ -7,7 +7,8 @@ _wanted = {p for p in (_config.websocket_port, _config.slack_port) if p}
 _ports = sorted(_wanted or {8080})
 
 bind = [f"{_config.host}:{port}" for port in _ports]
-worker_class = "gthread"
+#: gthread with a deadline and a cap on connections still sending their headers.
+worker_class = "ingress.gunicorn_worker.GuardedThreadWorker"
 #: Two web processes; every open websocket holds one thread of its process.
 workers = 2
 threads = 128

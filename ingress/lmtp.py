@@ -1,9 +1,9 @@
 """The LMTP server: mail for the bot into the inbox (`python -m ingress.lmtp`).
 
 Every status follows the store: 250 only after the inbox row is committed, 451
-when it could not be (the MTA retries), 250 for a Message-ID seen before (not
-recorded twice) and for robots' mail (bounces, auto-replies, lists: accepted,
-logged, never answered, so two bots cannot loop).
+when it could not be (the MTA retries), 250 for a Message-ID seen before from
+the same sender (not recorded twice) and for robots' mail (bounces,
+auto-replies, lists: accepted, logged, never answered, so two bots cannot loop).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from ingress.accept import Acceptor
 from ingress.mail import CHANNEL, is_bot_address, read_mail
+from tasks.dispatch import CeleryDispatch
 from tasks.factory import create_celery
 from zoozl.config import Config, load_config_from_env
 from zoozl.errors import ConfigError, DuplicateMessage
@@ -93,7 +94,10 @@ class MailHandler:
         conversation_id = self.acceptor.conversation(CHANNEL, mail.talker)
         try:
             self.acceptor.accept(
-                conversation_id, mail.message, mail.route, external_id=mail.external_id
+                conversation_id,
+                mail.message,
+                mail.reply_address,
+                external_id=mail.external_id,
             )
         except DuplicateMessage:
             log.info("mail %s recorded before; not again", mail.external_id)
@@ -126,19 +130,22 @@ class LMTPController(Controller):
 
 
 def start_lmtp(config: Config, acceptor: Acceptor) -> LMTPController:
-    """Serve LMTP on `config.host`:`config.email_port` in a thread; return it."""
+    """Serve LMTP on `config.lmtp_host`:`config.email_port` in a thread."""
     assert config.email_port is not None, "start_lmtp needs email_port"
     domain = config.email_address.rpartition("@")[2] or "zoozl"
     controller = LMTPController(
         MailHandler(config, acceptor),
-        hostname=config.host,
+        hostname=config.lmtp_host,
         port=config.email_port,
         server_hostname=domain,
         data_size_limit=config.email_max_bytes,
     )
     controller.start()
     log.info(
-        "LMTP on %s:%s for <%s>", config.host, controller.port, config.email_address
+        "LMTP on %s:%s for <%s>",
+        config.lmtp_host,
+        controller.port,
+        config.email_address,
     )
     return controller
 
@@ -146,7 +153,8 @@ def start_lmtp(config: Config, acceptor: Acceptor) -> LMTPController:
 def _serve(config: Config, stop: threading.Event) -> None:
     store = Store.from_url(config.database_url)
     try:
-        controller = start_lmtp(config, Acceptor(config, store, create_celery(config)))
+        dispatch = CeleryDispatch(create_celery(config))
+        controller = start_lmtp(config, Acceptor(store, dispatch))
         try:
             stop.wait()
         finally:

@@ -1,6 +1,6 @@
-"""An incoming mail as the bot sees it: talker, text, attachments, route, loop guards.
+"""An incoming mail as the bot sees it: talker, text, files, reply address, loop guards.
 
-The route recorded with the inbox row is what the SMTP sender needs for the
+The reply_address recorded with the inbox row is what the SMTP sender needs for the
 reply: `reply_to` (the sender), `subject`, `message_id` and `references`.
 """
 
@@ -36,7 +36,7 @@ class IncomingMail:
 
     talker: str
     message: Message
-    route: dict[str, Any]
+    reply_address: dict[str, Any]
     external_id: str
     no_reply: str = ""
 
@@ -98,12 +98,18 @@ def references(msg: EmailMessage) -> list[str]:
     return found
 
 
-def external_id(msg_id: str, raw: bytes) -> str:
-    """The inbox dedup key: the Message-ID, or a hash of the bytes without one."""
-    if msg_id and len(msg_id) <= MAX_EXTERNAL_ID:
-        return msg_id
-    source = msg_id.encode() if msg_id else raw
-    return "sha256:" + hashlib.sha256(source).hexdigest()
+def external_id(sender: str, msg_id: str, raw: bytes) -> str:
+    """The inbox dedup key: sender and Message-ID, or a hash of the bytes without one.
+
+    A Message-ID is only unique for its sender: another sender reusing it (by
+    accident or on purpose) must not make zoozl drop their mail as a duplicate.
+    """
+    if not msg_id:
+        return "sha256:" + hashlib.sha256(raw).hexdigest()
+    key = f"{sender} {msg_id}"
+    if len(key) <= MAX_EXTERNAL_ID:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()
 
 
 def no_reply_reason(
@@ -189,7 +195,7 @@ def read_mail(
     said = f"{subject}\n{text}" if text else subject
     parts = [MessagePart(said[:max_chars]), *attachments(msg, body)]
     msg_id = message_id(msg)
-    route = {
+    reply_address = {
         "reply_to": talker,
         "subject": subject,
         "message_id": msg_id,
@@ -198,7 +204,7 @@ def read_mail(
     return IncomingMail(
         talker=talker,
         message=Message(parts),
-        route=route,
-        external_id=external_id(msg_id, raw),
+        reply_address=reply_address,
+        external_id=external_id(talker, msg_id, raw),
         no_reply=no_reply_reason(msg, mail_from, talker, bot_address),
     )

@@ -44,6 +44,10 @@ class Sessions:
         with self._lock:
             return list(self._sockets.get(conversation_id, ()))
 
+    def holding(self, conversation_id: int) -> threading.Lock:
+        """The lock flushes of a conversation hold: no reply frame goes out under it."""
+        return self._flush_locks[conversation_id]
+
     def on_notice(self, notice: dict[str, Any]) -> None:
         """Reply-bus handler: replies of a conversation are in the outbox."""
         conversation_id = notice.get("conversation_id")

@@ -1,7 +1,7 @@
 """The Slack Events API endpoint (PROTOCOL §6): verify, translate, record, answer.
 
 Every request is verified before anything else. A message event becomes an
-inbox row whose route holds the Slack channel, the thread and the refs of its
+inbox row whose reply_address holds the Slack channel, the thread and the refs of its
 files; the worker downloads the files and sends the replies (tasks/).
 """
 
@@ -44,7 +44,7 @@ class Incoming:
 
     talker: str
     text: str
-    route: dict[str, Any]
+    reply_address: dict[str, Any]
     external_id: str
 
 
@@ -142,16 +142,16 @@ def translate(payload: dict[str, Any], max_chars: int) -> Incoming | None:
     except MessageRejected as exc:
         log.warning("slack event %s not answered: %s", payload.get("event_id"), exc)
         return None
-    route: dict[str, Any] = {"channel": channel}
+    reply_address: dict[str, Any] = {"channel": channel}
     if isinstance(event.get("thread_ts"), str):
-        route["thread_ts"] = event["thread_ts"]
+        reply_address["thread_ts"] = event["thread_ts"]
     if files := _file_refs(event.get("files")):
-        route["files"] = files
+        reply_address["files"] = files
     elif not text:
         return None
     # A post that mentions the bot arrives twice, as `message` and `app_mention`
     # (different event_ids): the post's own (channel, ts) identifies it once.
-    return Incoming(f"{team}:{user}", text, route, f"{team}:{channel}:{ts}")
+    return Incoming(f"{team}:{user}", text, reply_address, f"{team}:{channel}:{ts}")
 
 
 def _accept(acceptor: Acceptor, incoming: Incoming, event_id: Any) -> None:
@@ -160,7 +160,7 @@ def _accept(acceptor: Acceptor, incoming: Incoming, event_id: Any) -> None:
         acceptor.accept(
             conversation_id,
             Message(incoming.text),
-            incoming.route,
+            incoming.reply_address,
             external_id=incoming.external_id,
         )
     except DuplicateMessage:
@@ -188,9 +188,10 @@ def events_view() -> Response:
         return _plain("invalid request signature", 403)
     try:
         payload = json.loads(body)
-    except ValueError:
-        return _plain("invalid JSON", 400)
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
+        payload = None
     if not isinstance(payload, dict):
+        log.warning("signed slack request with invalid JSON refused")
         return _plain("invalid JSON", 400)
     if payload.get("type") == "url_verification":
         challenge = payload.get("challenge")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import re
-import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,24 +13,32 @@ from simple_websocket import ConnectionClosed
 from wsproto.utilities import RemoteProtocolError
 
 from ingress.accept import Acceptor
-from ingress.auth import AuthError, talker_from_frame
-from ingress.frames import ChatRequest, FrameError, decode, parse
+from ingress.auth import AuthError, JwtRules, talker_from_frame
+from ingress.cookies import COOKIE, TalkerCookies, display_id
+from ingress.frames import (
+    ChatRequest,
+    FrameError,
+    History,
+    ListMessages,
+    decode,
+    parse,
+)
 from ingress.sessions import Sessions
 from ingress.wsserver import WebsocketServer
 from zoozl.chatbot import Message
 from zoozl.config import Config
 from zoozl.errors import DuplicateMessage
 from zoozl.store.history import list_messages
+from zoozl.store.transcript import recent
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "websocket"
-COOKIE = "zoozl_talker"
-COOKIE_MAX_AGE = 31536000
-_TALKER_ID = re.compile(r"^[0-9a-f]{32}$")
 POLICY_VIOLATION = 1008
 #: Seconds a client has to send its auth frame (auth_required).
 AUTH_SECONDS = 30
+#: Seconds a refused client has to answer the close frame.
+CLOSE_WAIT_SECONDS = 2.0
 #: Ping idle clients this often; one that does not answer is closed.
 PING_SECONDS = 25
 
@@ -40,6 +46,14 @@ PING_SECONDS = 25
 def is_upgrade() -> bool:
     """Whether the request asks for a websocket."""
     return request.headers.get("Upgrade", "").lower() == "websocket"
+
+
+def host_allowed(config: Config) -> bool:
+    """The Host header names this server (`allowed_hosts`): no DNS rebinding."""
+    hosts = config.websocket_hosts
+    host = request.host.lower()
+    name = host[1 : host.find("]")] if host.startswith("[") else host.split(":")[0]
+    return "*" in hosts or name in hosts
 
 
 def origin_allowed(config: Config) -> bool:
@@ -53,15 +67,6 @@ def origin_allowed(config: Config) -> bool:
     if urlsplit(origin).netloc.lower() == request.host.lower():
         return True
     return origin.rstrip("/") in {o.rstrip("/") for o in config.allowed_origins}
-
-
-def _cookie_header(talker: str, secure: bool) -> tuple[bytes, bytes]:
-    value = (
-        f"{COOKIE}={talker}; Path=/; Max-Age={COOKIE_MAX_AGE}; HttpOnly; SameSite=Lax"
-    )
-    if secure:
-        value += "; Secure"
-    return b"Set-Cookie", value.encode()
 
 
 class Chat:
@@ -80,7 +85,7 @@ class Chat:
             acceptor,
             sessions,
         )
-        self.route = {"web": current_app.config["ZOOZL_WEB_ID"]}
+        self.reply_address = {"web": current_app.config["ZOOZL_WEB_ID"]}
 
     def send(self, payload: dict[str, Any]) -> None:
         self.ws.send(json.dumps(payload))
@@ -96,19 +101,23 @@ class Chat:
         except FrameError:
             frame = None  # not JSON is "anything else": Missing 'auth' (§4)
         try:
-            return talker_from_frame(frame, self.config.auth_jwt_secret)
+            return talker_from_frame(frame, JwtRules.of(self.config))
         except AuthError as exc:
             self.send({"error": str(exc)})
-            self.ws.close(POLICY_VIOLATION, "authentication failed")
+            self.ws.close_after_reply(
+                POLICY_VIOLATION, "authentication failed", CLOSE_WAIT_SECONDS
+            )
             return None
 
     def serve(self, talker: str) -> None:
+        # list_messages shows who wrote: an email, or a non-secret id of the cookie.
+        self.user = talker if self.config.auth_required else display_id(talker)
         conversation_id = self.acceptor.conversation(CHANNEL, talker)
         self.sessions.add(conversation_id, self.ws)
         try:
             if not self.acceptor.store.has_messages(conversation_id):
                 self.acceptor.accept(
-                    conversation_id, Message(), self.route, kind="greet"
+                    conversation_id, Message(), self.reply_address, kind="greet"
                 )
             self.sessions.flush(conversation_id)
             while True:
@@ -123,22 +132,39 @@ class Chat:
             self.send({"error": str(exc)})
             return
         if isinstance(request_, ChatRequest):
-            external_id = (
-                request_.client_id and f"{conversation_id}:{request_.client_id}"
+            # Held so that the ack goes out before any reply to its message.
+            with self.sessions.holding(conversation_id):
+                self.record(conversation_id, request_)
+        elif isinstance(request_, History):
+            # Held so that every reply is either in the list or sent after it.
+            with self.sessions.holding(conversation_id):
+                data = recent(self.acceptor.store, conversation_id, request_.limit)
+                self.send({"operation": "history", "data": data})
+        else:
+            self.list_messages(conversation_id, request_)
+
+    def record(self, conversation_id: int, request_: ChatRequest) -> None:
+        """Commit the message, then ack its client id (again, for a resent one)."""
+        client_id = request_.client_id
+        external_id = client_id and f"{conversation_id}:{client_id}"
+        try:
+            self.acceptor.accept(
+                conversation_id,
+                Message(request_.text),
+                self.reply_address,
+                external_id=external_id,
             )
-            try:
-                self.acceptor.accept(
-                    conversation_id,
-                    Message(request_.text),
-                    self.route,
-                    external_id=external_id,
-                )
-            except DuplicateMessage:
-                log.info("duplicate websocket message %s ignored", external_id)
-            return
+        except DuplicateMessage:
+            log.info("duplicate websocket message %s acknowledged again", external_id)
+        if client_id is not None:
+            self.send({"ack": client_id})
+
+    def list_messages(self, conversation_id: int, request_: ListMessages) -> None:
         items, total = list_messages(
             self.acceptor.store, conversation_id, request_.page, request_.page_size
         )
+        for item in items:
+            item["user"] = self.user
         self.send(
             {
                 "operation": "list_messages",
@@ -156,22 +182,34 @@ class _Upgraded(Response):
     mode = "werkzeug"
 
     def __call__(self, environ: Any, start_response: Any) -> Any:
+        # Write no HTTP response on the upgraded socket: gunicorn closes the
+        # connection on StopIteration, werkzeug on ConnectionError (and the
+        # embedded server's handler sees `zoozl.upgraded` and stops reading).
+        environ["zoozl.upgraded"] = True
         if self.mode == "gunicorn":
             raise StopIteration()
+        if self.mode == "werkzeug":
+            raise ConnectionError("the websocket took over the connection")
         return super().__call__(environ, start_response)
 
 
 def websocket_view() -> Response:
     """Upgrade, identify the talker, run the chat until the socket closes."""
     config: Config = current_app.config["ZOOZL"]
+    if not host_allowed(config):
+        log.warning("websocket for host %r refused", request.host[:200])
+        abort(403)
     if not origin_allowed(config):
         log.warning("websocket from origin %s refused", request.headers.get("Origin"))
         abort(403)
     headers: list[tuple[bytes, bytes]] = []
-    talker = request.cookies.get(COOKIE, "")
-    if not config.auth_required and not _TALKER_ID.match(talker):
-        talker = secrets.token_hex(16)
-        headers.append(_cookie_header(talker, config.cookie_secure))
+    talker = ""
+    if not config.auth_required:
+        cookies: TalkerCookies = current_app.extensions["zoozl.cookies"]
+        talker = cookies.talker(request.cookies.get(COOKIE, "")) or ""
+        if not talker:
+            talker, header = cookies.issue()
+            headers.append(header)
     try:
         ws = WebsocketServer(
             request.environ,
@@ -199,6 +237,7 @@ def websocket_view() -> Response:
         log.exception("websocket session failed")
     with contextlib.suppress(ConnectionClosed):
         ws.close()
+    ws.shutdown()  # nothing after the close frame, not even werkzeug's response
     response = _Upgraded()
     response.mode = ws.mode
     return response

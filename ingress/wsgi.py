@@ -10,6 +10,7 @@ from flask import Flask
 
 from ingress.app import create_app
 from tasks.bus import RedisBus, make_bus
+from tasks.dispatch import CeleryDispatch
 from tasks.factory import create_celery
 from zoozl.config import load_config_from_env
 from zoozl.store import Store
@@ -20,7 +21,7 @@ def create() -> Flask:
     config = load_config_from_env()
     store = Store.from_url(config.database_url)
     bus = make_bus(config.reply_bus_url or config.broker_url)
-    app = create_app(config, store, create_celery(config), bus)
+    app = create_app(config, store, CeleryDispatch(create_celery(config)), bus)
     if isinstance(bus, RedisBus):
         bus.on_reconnect = app.extensions["zoozl.sessions"].flush_all
     return app

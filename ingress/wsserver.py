@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from typing import Any
 
 from simple_websocket import Server
+from simple_websocket.ws import Base
 from wsproto.events import AcceptConnection
 
 
@@ -65,3 +67,27 @@ class WebsocketServer(Server):  # type: ignore[misc]
     def send(self, data: str | bytes) -> None:
         with self._send_lock:
             super().send(data)
+
+    def close_after_reply(self, code: int, reason: str, wait: float) -> None:
+        """Close with `code` and let the client answer before the socket goes.
+
+        `close()` shuts the TCP socket at once; frames the client sent meanwhile
+        (a browser sends its first frames back to back) are then unread, the
+        kernel answers with a reset, and the browser drops the error frame and
+        the close code it was sent. Waiting for the client's close reply (or
+        `wait` seconds) reads them first.
+        """
+        Base.close(self, code, reason)
+        self.thread.join(wait)
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """End the TCP connection, whoever else holds the socket.
+
+        werkzeug keeps a file on the socket and writes an HTTP response on it
+        after the view returns; after a shutdown that write fails quietly
+        instead of reaching the client as bytes after the close frame.
+        """
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()

@@ -62,7 +62,7 @@ def reset_after_fork(**_: Any) -> None:
 @signals.worker_ready.connect
 def start_sweep(**_: Any) -> None:
     """Parent process: re-ring work a lost task left behind."""
-    sweeper = Sweeper(app, app.zoozl.store)
+    sweeper = Sweeper(app.zoozl.dispatch, app.zoozl.store)
     sweeper.start()
     _sweeper.append(sweeper)
 

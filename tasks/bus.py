@@ -1,4 +1,4 @@
-"""The reply bus: workers publish "replies are ready" to the web process of a session.
+"""The reply buses: workers publish "replies are ready" to the web process of a session.
 
 In embedded mode it is an in-process dispatcher; in scaled mode Redis pub/sub,
 one topic per web process. A lost notice loses no reply: the outbox keeps the
@@ -13,27 +13,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import redis
 
+from tasks.contract import Handler, ReplyBus
+
 log = logging.getLogger(__name__)
-
-Handler = Callable[[dict[str, Any]], None]
-
-
-class ReplyBus(Protocol):
-    """Publish a notice on a topic; call handlers subscribed to it."""
-
-    def publish(self, topic: str, notice: dict[str, Any]) -> None: ...
-
-    def subscribe(self, topic: str, handler: Handler) -> None: ...
-
-    def topics(self, pattern: str) -> list[str]:
-        """Topics someone listens on now that match a glob `pattern`."""
-        ...
-
-    def close(self) -> None: ...
 
 
 class LocalBus:

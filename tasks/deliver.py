@@ -1,14 +1,18 @@
-"""The `deliver` task: send an outbox row on its channel, retrying with backoff."""
+"""Delivering an outbox row on its channel, with backoff; the `deliver` task."""
 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from celery import Celery, Task
 
-from tasks.names import DELIVER
+from tasks.contract import DELIVER
 from tasks.senders import DeliveryError, PermanentDeliveryError
 from zoozl.store import PENDING
+
+if TYPE_CHECKING:
+    from tasks.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +27,36 @@ def backoff(retries: int) -> float:
     return min(MAX_BACKOFF, 2.0 ** (retries + 1))
 
 
+def deliver_row(runtime: Runtime, outbox_id: int, retries: int) -> float | None:
+    """Send the row if still pending; return seconds to wait before a retry, or None.
+
+    Idempotent: a row that is no longer pending is left alone.
+    """
+    row = runtime.store.outbox_row(outbox_id)
+    if row is None or row.state != PENDING:
+        return None
+    sender = runtime.senders.get(row.channel)
+    if sender is None:
+        runtime.store.mark_failed(row.id, f"no sender for channel {row.channel}")
+        log.error("outbox %s: no sender for channel %s", row.id, row.channel)
+        return None
+    try:
+        sender.send(row)
+    except PermanentDeliveryError as exc:
+        runtime.store.mark_failed(row.id, str(exc))
+        log.error("outbox %s not deliverable: %s", row.id, exc)
+    except DeliveryError as exc:
+        if retries >= MAX_RETRIES:
+            runtime.store.mark_failed(row.id, f"gave up: {exc}")
+            log.error("outbox %s: giving up after retries: %s", row.id, exc)
+            return None
+        runtime.store.mark_attempt(row.id, str(exc))
+        wait = min(exc.retry_after or backoff(retries), MAX_BACKOFF)
+        log.warning("outbox %s: %s; retry in %.1fs", row.id, exc, wait)
+        return wait
+    return None
+
+
 def register(app: Celery) -> Task:
     """Register `zoozl.deliver` on `app`."""
 
@@ -35,29 +69,8 @@ def register(app: Celery) -> Task:
         max_retries=MAX_RETRIES,
     )
     def deliver(self: Task, outbox_id: int) -> None:
-        """Idempotent: a row that is no longer pending is left alone."""
-        runtime = app.zoozl
-        row = runtime.store.outbox_row(int(outbox_id))
-        if row is None or row.state != PENDING:
-            return
-        sender = runtime.senders.get(row.channel)
-        if sender is None:
-            runtime.store.mark_failed(row.id, f"no sender for channel {row.channel}")
-            log.error("outbox %s: no sender for channel %s", row.id, row.channel)
-            return
-        try:
-            sender.send(row)
-        except PermanentDeliveryError as exc:
-            runtime.store.mark_failed(row.id, str(exc))
-            log.error("outbox %s not deliverable: %s", row.id, exc)
-        except DeliveryError as exc:
-            if self.request.retries >= MAX_RETRIES:
-                runtime.store.mark_failed(row.id, f"gave up: {exc}")
-                log.error("outbox %s: giving up after retries: %s", row.id, exc)
-                return
-            runtime.store.mark_attempt(row.id, str(exc))
-            wait = exc.retry_after or backoff(self.request.retries)
-            log.warning("outbox %s: %s; retry in %.1fs", row.id, exc, wait)
-            raise self.retry(countdown=min(wait, MAX_BACKOFF)) from exc
+        wait = deliver_row(app.zoozl, int(outbox_id), self.request.retries)
+        if wait is not None:
+            raise self.retry(countdown=wait)
 
     return deliver

@@ -6,7 +6,7 @@ import uuid
 
 from celery import Celery
 
-from tasks.names import QUEUE
+from tasks.contract import QUEUE
 from zoozl.config import Config
 
 #: Seconds before Redis hands an unacknowledged task to another worker (the

@@ -1,10 +1,10 @@
-"""The `process` task: run a conversation's pending inbox through the bot."""
+"""The `process` task: handle a conversation's next pending message."""
 
 from __future__ import annotations
 
 from celery import Celery, Task
 
-from tasks.names import PROCESS
+from tasks.contract import PROCESS
 
 
 def register(app: Celery) -> Task:
@@ -19,8 +19,14 @@ def register(app: Celery) -> Task:
         reject_on_worker_lost=True,
         shared=False,
     )
-    def process(self: Task, conversation_id: int) -> int:
-        """Idempotent: handled rows are done; a second run finds nothing pending."""
-        return int(app.zoozl.processor().process(int(conversation_id)))
+    def process(self: Task, conversation_id: int) -> None:
+        """Idempotent: a handled row is done; a second run finds nothing pending.
+
+        One message per task; while more are pending the task rings itself
+        again, behind other conversations' tasks.
+        """
+        runtime = app.zoozl
+        if runtime.handle(int(conversation_id)):
+            runtime.dispatch.process(int(conversation_id))
 
     return process

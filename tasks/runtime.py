@@ -1,4 +1,4 @@
-"""What a worker process holds once: the store, the bot (model), senders, the bus."""
+"""What a worker process holds once: store, bot, senders, bus, and the reply leg."""
 
 from __future__ import annotations
 
@@ -9,39 +9,59 @@ import threading
 import uuid
 from functools import cached_property
 
-from celery import Celery
-
-from tasks.bus import ReplyBus, make_bus
-from tasks.names import DELIVER
+from tasks.bus import make_bus
+from tasks.contract import Dispatch, ReplyBus
+from tasks.deliver import deliver_row
+from tasks.notifier import WebsocketNotifier
 from tasks.preparers import Prepare, make_preparers
 from tasks.senders import Sender, make_senders
 from zoozl.chatbot import Message
 from zoozl.config import Config
 from zoozl.engine import Bot
-from zoozl.processing import Processor
+from zoozl.processing import Handled, Processor
 from zoozl.store import InboxRow, Store
 
 log = logging.getLogger(__name__)
 
+WEBSOCKET = "websocket"
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
 
 class Runtime:
-    """Per-process resources of a worker, built lazily (never at import time)."""
+    """Per-process resources of a worker, built lazily (never at import time).
+
+    `dispatch` rings further work: Celery tasks in scaled mode, the worker
+    threads of this process in embedded mode.
+    """
 
     def __init__(
         self,
-        app: Celery,
         config: Config,
+        dispatch: Dispatch | None = None,
         store: Store | None = None,
         bus: ReplyBus | None = None,
         bot: Bot | None = None,
     ) -> None:
-        self.app = app
         self.config = config
+        self._dispatch = dispatch
         self._store = store
         self._bus = bus
         self._bot = bot
         self._lock = threading.Lock()
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = _owner()
+
+    @property
+    def dispatch(self) -> Dispatch:
+        if self._dispatch is None:
+            raise RuntimeError("the runtime was built without a dispatch")
+        return self._dispatch
+
+    @dispatch.setter
+    def dispatch(self, dispatch: Dispatch) -> None:
+        self._dispatch = dispatch
 
     @property
     def store(self) -> Store:
@@ -72,10 +92,12 @@ class Runtime:
 
     def after_fork(self) -> None:
         """In a forked child: drop connections inherited from the parent."""
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = _owner()
         if self._store is not None:
             self._store.engine.dispose(close=False)
         self._bus = None
+        for name in ("processor", "notifier", "senders"):
+            self.__dict__.pop(name, None)
 
     @cached_property
     def senders(self) -> dict[str, Sender]:
@@ -85,27 +107,48 @@ class Runtime:
     def preparers(self) -> dict[str, Prepare]:
         return make_preparers(self.config)
 
-    def prepare(self, row: InboxRow) -> Message:
-        """The message the bot sees: the row's channel may fetch files first."""
-        preparer = self.preparers.get(row.channel)
-        return preparer(row) if preparer else row.message
+    @cached_property
+    def notifier(self) -> WebsocketNotifier:
+        return WebsocketNotifier(self.bus, self.store)
 
-    def ring_deliver(self, outbox_id: int) -> None:
-        """Ask for delivery of a reply; in a broker outage the sweep sends it later."""
-        try:
-            self.app.send_task(DELIVER, [outbox_id])
-        except Exception as exc:  # kombu raises many kinds; the row is safe
-            log.warning(
-                "outbox %s: broker unavailable (%s); the sweep sends it", outbox_id, exc
-            )
-
+    @cached_property
     def processor(self) -> Processor:
-        """A processor that rings `deliver` as soon as each reply is committed."""
         return Processor(
             self.store,
             self.bot,
             self.owner,
             self.config.lease_seconds,
-            on_reply=self.ring_deliver,
             prepare=self.prepare,
         )
+
+    def prepare(self, row: InboxRow) -> Message:
+        """The message the bot sees: the row's channel may fetch files first."""
+        preparer = self.preparers.get(row.channel)
+        return preparer(row) if preparer else row.message
+
+    def handle(self, conversation_id: int) -> bool:
+        """Handle the conversation's next message and send its replies on their way.
+
+        Returns whether more messages of the conversation are pending.
+        """
+        handled = self.processor.process_one(conversation_id)
+        if handled is None:
+            return False
+        if handled.outbox_id is not None:
+            self._reply_ready(handled, handled.outbox_id)
+        return handled.more
+
+    def _reply_ready(self, handled: Handled, outbox_id: int) -> None:
+        row = handled.row
+        if row.channel == WEBSOCKET:
+            web = row.reply_address.get("web")
+            try:
+                self.notifier.notify(row.conversation_id, outbox_id, web)
+            except Exception as exc:  # the bus is down: the sweep notifies again
+                log.warning("outbox %s: reply bus unavailable (%s)", outbox_id, exc)
+        else:
+            self.dispatch.deliver(outbox_id)
+
+    def deliver(self, outbox_id: int, retries: int = 0) -> float | None:
+        """Send an outbox row; seconds to wait before a retry, or None when done."""
+        return deliver_row(self, outbox_id, retries)

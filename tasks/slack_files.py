@@ -77,7 +77,7 @@ class SlackFiles:
         return scheme == "https" and slack
 
     def prepare(self, row: InboxRow) -> Message:
-        refs = row.route.get("files") or []
+        refs = row.reply_address.get("files") or []
         parts = list(row.message.parts)
         for ref in refs:
             try:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from celery import Celery
-
+from tasks.contract import Dispatch
 from tasks.deliver import MAX_BACKOFF, MAX_RETRIES
-from tasks.names import DELIVER, PROCESS
 from zoozl.store import Store
 
 log = logging.getLogger(__name__)
@@ -28,12 +26,12 @@ class Sweeper:
 
     def __init__(
         self,
-        app: Celery,
+        dispatch: Dispatch,
         store: Store,
         interval: float = SWEEP_INTERVAL,
         stall_after: float = STALL_AFTER,
     ) -> None:
-        self.app = app
+        self.dispatch = dispatch
         self.store = store
         self.interval = interval
         self.stall_after = stall_after
@@ -46,7 +44,7 @@ class Sweeper:
         """One pass; returns how many process and deliver tasks it rang."""
         stalled = self.store.stalled_conversations(self.stall_after)
         for conversation_id in stalled:
-            self.app.send_task(PROCESS, [conversation_id])
+            self.dispatch.process(conversation_id)
         stale = self.store.stale_outbox(
             WEBSOCKET_RENOTIFY_SECONDS, ["websocket"], WEBSOCKET_RENOTIFY_TIMES
         )
@@ -54,7 +52,7 @@ class Sweeper:
             MAX_BACKOFF * 1.5, ["slack", "email"], MAX_RETRIES + 2
         )
         for outbox_id in stale:
-            self.app.send_task(DELIVER, [outbox_id])
+            self.dispatch.deliver(outbox_id)
         if stalled or stale:
             log.info(
                 "sweep re-rang %d conversations, %d replies", len(stalled), len(stale)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from celery import Celery
 
 from tasks import deliver, process
-from tasks.bus import ReplyBus
+from tasks.contract import ReplyBus
+from tasks.dispatch import CeleryDispatch
 from tasks.factory import create_celery
 from tasks.runtime import Runtime
 from zoozl.config import Config
@@ -19,9 +20,10 @@ def build_worker_app(
     bus: ReplyBus | None = None,
     bot: Bot | None = None,
 ) -> Celery:
-    """The app a worker runs; `store`, `bus` and `bot` may be shared (embedded mode)."""
+    """The app a Celery worker runs; `store`, `bus` and `bot` may be shared (tests)."""
     app = create_celery(config)
-    app.zoozl = Runtime(app, config, store=store, bus=bus, bot=bot)  # type: ignore[attr-defined]
+    runtime = Runtime(config, CeleryDispatch(app), store=store, bus=bus, bot=bot)
+    app.zoozl = runtime  # type: ignore[attr-defined]
     process.register(app)
     deliver.register(app)
     return app

@@ -1,8 +1,9 @@
-"""Command line: `python -m zoozl --conf FILE` serves, `... chat` talks in a terminal.
+"""Command line: `python -m zoozl --conf FILE` serves, `... chat` talks in a terminal,
+`... slack-event TEXT` posts a signed test event to a running server.
 
 This is the composition root: the only module of `zoozl` that may import
 `ingress` and `tasks`. Embedded mode runs everything in this one process:
-werkzeug's threaded server, Celery worker threads on the memory:// broker, an
+werkzeug's threaded server, worker threads fed in-process (no broker), an
 in-process reply bus and the SQLite store.
 """
 
@@ -67,17 +68,20 @@ class EmbeddedServer:
         """Listen, load the model, then start answering (messages wait till then)."""
         from ingress.app import create_app
         from tasks.bus import LocalBus
+        from tasks.inprocess import InProcessDispatch
+        from tasks.runtime import Runtime
         from tasks.sweep import Sweeper
-        from tasks.threadpool import start_thread_worker
-        from tasks.worker import build_worker_app
         from zoozl.store import Store
 
         config, stopper = self.config, self._stopper
         store = Store.from_url(config.database_url)
         stopper.push("store", store.close)
         bus = LocalBus()
-        self.celery = build_worker_app(config, store=store, bus=bus, bot=self.bot)
-        web = create_app(config, store, self.celery, bus)
+        runtime = Runtime(config, store=store, bus=bus, bot=self.bot)
+        self.dispatch = runtime.dispatch = InProcessDispatch(
+            runtime, config.worker_threads
+        )
+        web = create_app(config, store, self.dispatch, bus)
         wanted = {
             p for p in (config.websocket_port, config.slack_port) if p is not None
         }
@@ -89,19 +93,20 @@ class EmbeddedServer:
         self.bot.load()
         took = time.perf_counter() - started
         log.info("model ready in %.1f s; answering messages", took)
-        stopper.push(
-            "worker",
-            start_thread_worker(self.celery, config.worker_threads, "zoozl-worker"),
-        )
-        sweeper = Sweeper(self.celery, store)
+        self.dispatch.start()
+        stopper.push("worker", self.dispatch.stop)
+        sweeper = Sweeper(self.dispatch, store)
         sweeper.start()
         stopper.push("sweep", sweeper.stop)
 
     def _listen(self, app: Any, port: int) -> int:
         from werkzeug.serving import make_server
 
-        host = self.config.host
-        server = make_server(host, port, app, threaded=True)
+        from ingress.embedded_http import guarded_handler
+
+        config, host = self.config, self.config.host
+        handler = guarded_handler(config.handshake_timeout, config.max_handshakes)
+        server = make_server(host, port, app, threaded=True, request_handler=handler)
         thread = threading.Thread(
             target=server.serve_forever, name=f"zoozl-http-{port}", daemon=True
         )
@@ -125,7 +130,7 @@ class EmbeddedServer:
         from ingress.accept import Acceptor
         from ingress.lmtp import start_lmtp
 
-        lmtp = start_lmtp(self.config, Acceptor(self.config, store, self.celery))
+        lmtp = start_lmtp(self.config, Acceptor(store, self.dispatch))
         self._stopper.push("lmtp", lmtp.stop)
         return int(lmtp.port)
 
@@ -156,6 +161,9 @@ def serve(config: Config) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run; config errors end with one line, exit 2."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["slack-event"]:  # its own arguments: zoozl/slack_event.py
+        return _slack_event(argv[1:])
     args = _parser().parse_args(argv)
     level = args.log_level or ("WARNING" if args.command == "chat" else "INFO")
     logging.basicConfig(
@@ -169,6 +177,16 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_chat(config)
         return serve(config)
+    except ConfigError as exc:
+        print(f"zoozl: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _slack_event(argv: list[str]) -> int:
+    from zoozl.slack_event import run
+
+    try:
+        return run(argv)
     except ConfigError as exc:
         print(f"zoozl: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -6,7 +6,7 @@ import base64
 import dataclasses
 import datetime
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableSequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -110,25 +110,27 @@ class Conversation:
     ongoing: bool = False
     subject: str = ""
     data: dict[str, Any] = dataclasses.field(default_factory=dict)
-    messages: list[Message] = dataclasses.field(default_factory=list)
+    messages: MutableSequence[Message] = dataclasses.field(default_factory=list)
     uuid: str = dataclasses.field(default_factory=lambda: str(uuid.uuid4()))
     channel: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, messages: bool = True) -> dict[str, Any]:
         """Return a JSON-ready dict of the state that persists between messages.
 
-        File contents of earlier messages are left out (the inbox keeps them):
-        a conversation's state stays small however many files were sent.
+        File contents of earlier messages are left out (the inbox keeps them).
+        The store keeps no messages in the state (`messages=False`): it reads
+        them back from the inbox when a plugin looks at them.
         """
-        return {
+        state = {
             "uuid": self.uuid,
             "ongoing": self.ongoing,
             "subject": self.subject,
             "data": self.data,
-            "messages": [
-                m.to_dict(binary=False) for m in self.messages[-MESSAGES_KEPT:]
-            ],
         }
+        if messages:
+            kept = list(self.messages)[-MESSAGES_KEPT:]
+            state["messages"] = [m.to_dict(binary=False) for m in kept]
+        return state
 
     @classmethod
     def from_dict(

@@ -27,6 +27,12 @@ SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_STORE_URL = "sqlite:///zoozl.db"
 #: RFC 7518 §3.2: an HS256 key must be at least as long as the hash (32 bytes).
 MIN_JWT_SECRET_BYTES = 32
+#: Seconds a connection has to send its request headers (the handshake).
+HANDSHAKE_SECONDS = 10.0
+#: Connections of one web process that may be in their handshake at once.
+MAX_HANDSHAKES = 64
+#: The answer to a message no plugin takes when no `help` plugin is loaded.
+DEFAULT_FALLBACK_TEXT = "Sorry, I did not understand that."
 
 _ANY_INT = (int,)
 
@@ -56,6 +62,12 @@ class Config:
     auth_required: bool = False
     auth_jwt_secret: str = ""
     cookie_secure: bool = False
+    cookie_secret: str = ""  # empty: generated once, kept beside the SQLite store
+    auth_max_age_seconds: float | None = None  # None: tokens must carry `exp`
+    auth_leeway_seconds: float = 30.0  # clock skew allowed on `exp`, `nbf`, `iat`
+    allowed_hosts: tuple[str, ...] = ()  # empty: `host` and localhost
+    handshake_timeout: float = HANDSHAKE_SECONDS
+    max_handshakes: int = MAX_HANDSHAKES
     allowed_origins: tuple[str, ...] = ()  # empty: same host only
     max_frame_bytes: int = 1024 * 1024
     # Slack
@@ -66,6 +78,7 @@ class Config:
     slack_max_file_bytes: int = 10 * 1024 * 1024
     # e-mail
     email_port: int | None = None
+    email_host: str = ""  # bind address of LMTP alone; empty: `host`
     email_address: str = ""
     email_smtp_host: str = "localhost"
     email_smtp_port: int = 25
@@ -87,6 +100,7 @@ class Config:
     route_margin: float = ROUTE_MARGIN
     route_request_gate: float | None = None  # None: ROUTE_REQUEST_GATE (0 with "char")
     max_message_chars: int = 4000
+    fallback_text: str = DEFAULT_FALLBACK_TEXT  # no route and no `help` plugin
     # everything else
     plugin_settings: Mapping[str, Mapping[str, Any]] = dataclasses.field(
         default_factory=dict
@@ -98,10 +112,26 @@ class Config:
         """SQLAlchemy URL of the store: `store_url`, else `memory_path`."""
         return self.store_url or self.memory_path or DEFAULT_STORE_URL
 
+    @property
+    def websocket_hosts(self) -> frozenset[str]:
+        """Host names (no port) a websocket handshake may name: `allowed_hosts`."""
+        hosts = self.allowed_hosts or (self.host, "localhost")
+        return frozenset(h.lower().strip("[]") for h in hosts)
+
+    def lmtp_host(self) -> str:
+        """Bind address of the LMTP listener: `email_host`, else `host`."""
+        return self.email_host or self.host
+
 
 _TYPES: dict[str, tuple[type, ...]] = {
     "extensions": (list,),
     "allowed_origins": (list,),
+    "allowed_hosts": (list,),
+    "cookie_secret": (str,),
+    "auth_max_age_seconds": (int, float),
+    "auth_leeway_seconds": (int, float),
+    "handshake_timeout": (int, float),
+    "max_handshakes": _ANY_INT,
     "author": (str,),
     "host": (str,),
     "auth_jwt_secret": (str,),
@@ -109,6 +139,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "slack_signing_secret": (str,),
     "slack_api_url": (str,),
     "email_address": (str,),
+    "email_host": (str,),
     "email_smtp_host": (str,),
     "email_smtp_user": (str,),
     "email_smtp_password": (str,),
@@ -117,6 +148,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "broker_url": (str,),
     "reply_bus_url": (str,),
     "embedder": (str,),
+    "fallback_text": (str,),
     "auth_required": (bool,),
     "cookie_secure": (bool,),
     "email_smtp_starttls": (bool,),
@@ -144,6 +176,9 @@ _POSITIVE = (
     "max_message_chars",
     "lease_seconds",
     "plugin_timeout",
+    "auth_max_age_seconds",
+    "handshake_timeout",
+    "max_handshakes",
 )
 _EMBEDDERS = ("minilm", "char")
 
@@ -165,6 +200,25 @@ def _check_type(key: str, value: Any) -> None:
         raise ConfigError(f"config key '{key}' must be a list of strings")
 
 
+def _check_websocket(values: dict[str, Any]) -> None:
+    if values.get("auth_leeway_seconds", 0) < 0:
+        raise ConfigError("config key 'auth_leeway_seconds' must be at least 0")
+    secret = values.get("cookie_secret", "")
+    if secret and len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+        raise ConfigError(
+            f"config key 'cookie_secret' must be at least {MIN_JWT_SECRET_BYTES} bytes"
+        )
+    shared = values.get("store_url", "").startswith(("postgres://", "postgresql"))
+    cookies = values.get("websocket_port") is not None and not values.get(
+        "auth_required"
+    )
+    if shared and cookies and not secret:
+        raise ConfigError(
+            "config key 'cookie_secret' is required with a PostgreSQL 'store_url' "
+            "(every web process must sign talker cookies with the same key)"
+        )
+
+
 def _check_values(values: dict[str, Any]) -> None:
     for key in _PORTS:
         port = values.get(key)
@@ -173,6 +227,7 @@ def _check_values(values: dict[str, Any]) -> None:
     for key in _POSITIVE:
         if key in values and values[key] <= 0:
             raise ConfigError(f"config key '{key}' must be greater than 0")
+    _check_websocket(values)
     if not 0 <= values.get("route_request_gate", 0) < 1:
         raise ConfigError(
             "config key 'route_request_gate' must be at least 0 and below 1"
@@ -183,6 +238,11 @@ def _check_values(values: dict[str, Any]) -> None:
         for key in ("slack_app_token", "slack_signing_secret"):
             if not values.get(key):
                 raise ConfigError(f"config key '{key}' is required with 'slack_port'")
+    if values.get("slack_app_token", "").startswith("xapp-"):
+        raise ConfigError(
+            "config key 'slack_app_token' holds an app-level token (xapp-...); "
+            "zoozl needs the Bot User OAuth Token (xoxb-...)"
+        )
     if values.get("email_port") is not None and not values.get("email_address"):
         raise ConfigError("config key 'email_address' is required with 'email_port'")
     if values.get("auth_required") and not values.get("auth_jwt_secret"):
@@ -211,7 +271,13 @@ def config_from_dict(data: Mapping[str, Any]) -> Config:
             # Old configs may carry keys of other versions: keep them, say so.
             log.warning("config key '%s' is not used by zoozl", key)
     _check_values(values)
-    floats = ("lease_seconds", "plugin_timeout")
+    floats = (
+        "lease_seconds",
+        "plugin_timeout",
+        "auth_max_age_seconds",
+        "auth_leeway_seconds",
+        "handshake_timeout",
+    )
     for key in ("route_threshold", "route_margin", "route_request_gate", *floats):
         if key in values:
             values[key] = float(values[key])

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
+import functools
 import logging
 import threading
 
@@ -19,6 +19,8 @@ from zoozl.wording import normalise_text
 log = logging.getLogger(__name__)
 
 HELP, CANCEL, GREET = "help", "cancel", "greet"
+#: Routing decisions remembered, by message text (the router is fixed once built).
+ROUTE_CACHE_SIZE = 4096
 APOLOGY = "Sorry, something went wrong on my side. Please try again."
 TIMEOUT_APOLOGY = "Sorry, that took me too long. Please try again."
 
@@ -45,6 +47,7 @@ class Bot:
         self._embedder = embedder
         self._router: Router | None = None
         self._router_lock = threading.Lock()
+        self._decide = functools.lru_cache(ROUTE_CACHE_SIZE)(self._decide_uncached)
 
     def special(self, alias: str) -> Plugin | None:
         """The plugin that provides a special alias (help, cancel, greet)."""
@@ -73,8 +76,11 @@ class Bot:
         return turn
 
     def answer(self, conversation: Conversation, message: Message) -> Turn:
-        """Handle one message of the talker and return the replies and new state."""
-        conversation = copy.deepcopy(conversation)
+        """Handle one message of the talker and return the replies and new state.
+
+        The conversation is the caller's copy, freshly read from the store: the
+        turn changes it in place (a failed turn returns a closed one instead).
+        """
         conversation.ongoing = True
         conversation.messages.append(message)
         current = self._by_key.get(conversation.subject)
@@ -85,8 +91,10 @@ class Bot:
                 return self._cancel(cancel, conversation)
             return self._run(current, conversation)
         plugin = self._route(message.text)
-        if plugin is None:
-            return Turn([], self._closed(conversation))
+        if plugin is None:  # no route and no help plugin: never leave it unanswered
+            return Turn(
+                [self._reply(self.config.fallback_text)], self._closed(conversation)
+            )
         if plugin is cancel:
             conversation.subject = ""
             return self._cancel(cancel, conversation)
@@ -102,11 +110,16 @@ class Bot:
         exact = self._by_alias.get(normalise_text(text))
         if exact is not None:
             return exact
+        key = self._decide(text)
+        return self._by_key[key] if key is not None else self.special(HELP)
+
+    def _decide_uncached(self, text: str) -> str | None:
+        """The plugin key the router picks for a text; the same text, the same pick."""
         route = self.router.route(text)
-        if route is not None:
-            log.debug("routed %r to %s (%.3f)", text, route.plugin, route.score)
-            return self._by_key[route.plugin]
-        return self.special(HELP)
+        if route is None:
+            return None
+        log.debug("routed %r to %s (%.3f)", text, route.plugin, route.score)
+        return route.plugin
 
     def _cancel(self, cancel: Plugin, conversation: Conversation) -> Turn:
         turn = self._run(cancel, conversation)

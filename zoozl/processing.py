@@ -1,49 +1,48 @@
-"""Process a conversation's inbox in order under its lease; replies to the outbox."""
+"""Handle a conversation's pending messages in order, one per turn, under its lease."""
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import logging
-import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable
 
-from zoozl.chatbot import Conversation, Message
+from zoozl.chatbot import MESSAGES_KEPT, Conversation, Message
 from zoozl.engine import Bot, Turn
 from zoozl.errors import LeaseLost
-from zoozl.store import InboxRow, Lease, Store
+from zoozl.leases import LeaseKeeper
+from zoozl.store import Claim, Done, InboxRow, Store
+from zoozl.store.history import earlier_messages
+from zoozl.transcript import Transcript
 
 log = logging.getLogger(__name__)
 
 #: Runs on one inbox row before it is given up with an apology; a run fails
 #: when something other than the plugin raises (a plugin's errors are answered).
 MAX_ATTEMPTS = 3
+#: State key: the inbox id where the ongoing conversation began (its transcript).
+SINCE = "since"
 
 
-@contextlib.contextmanager
-def _renewing(store: Store, lease: Lease, seconds: float) -> Iterator[None]:
-    """Renew the lease every third of its length while the block runs."""
-    stop = threading.Event()
+@dataclasses.dataclass(frozen=True)
+class Handled:
+    """One message handled and committed."""
 
-    def renew() -> None:
-        while not stop.wait(seconds / 3):
-            if not store.renew_lease(lease, seconds):
-                log.warning("lease on conversation %s lost", lease.conversation_id)
-                return
-
-    thread = threading.Thread(target=renew, name="zoozl-lease", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+    row: InboxRow
+    outbox_id: int | None  # None: no replies
+    more: bool  # more messages of the conversation are pending
+    seconds: float  # from the claim to the commit
 
 
 class Processor:
-    """Runs a conversation's pending messages through the bot, one worker at a time.
+    """Handles a conversation's messages through the bot, one worker at a time.
 
+    Each turn is two transactions: `claim` (lease + oldest pending message)
+    and `finish` (state, replies, message done, lease released). A turn
+    handles one message; the caller rings again while `more` is pending, so a
+    talker who sends many messages does not hold a worker while others wait.
     `prepare` turns an inbox row into the message the bot sees (a channel may
-    fetch attachments there); `on_reply` hears of each committed outbox row.
+    fetch attachments there).
     """
 
     def __init__(
@@ -52,72 +51,81 @@ class Processor:
         bot: Bot,
         owner: str,
         lease_seconds: float,
-        on_reply: Callable[[int], None] = lambda outbox_id: None,
         prepare: Callable[[InboxRow], Message] | None = None,
     ) -> None:
         self.store = store
         self.bot = bot
         self.owner = owner
         self.lease_seconds = lease_seconds
-        self.on_reply = on_reply
         self.prepare = prepare
+        self.leases = LeaseKeeper(store, lease_seconds)
 
     def process(self, conversation_id: int) -> int:
-        """Handle every pending message of the conversation; return how many.
-
-        Without the lease it returns at once: the holder handles the new rows,
-        because after releasing it looks again (and loops) for rows that arrived
-        while it held the lease.
-        """
+        """Handle every pending message of the conversation; return how many."""
         handled = 0
-        while True:
-            lease = self.store.acquire_lease(
-                conversation_id, self.owner, self.lease_seconds
-            )
-            if lease is None:
-                return handled
-            try:
-                handled += self._drain(lease)
-            except LeaseLost:
-                log.warning(
-                    "conversation %s: lease lost, not committed", conversation_id
-                )
-                return handled
-            finally:
-                self.store.release_lease(lease)
-            if self.store.next_pending(conversation_id) is None:
-                return handled
-
-    def _drain(self, lease: Lease) -> int:
-        handled = 0
-        while (row := self.store.next_pending(lease.conversation_id)) is not None:
-            if self.store.count_attempt(row.id) > MAX_ATTEMPTS:
-                turn = self._give_up(row)
-            else:
-                with _renewing(self.store, lease, self.lease_seconds):
-                    turn = self._turn(row)
-            outbox_id = self.store.commit_turn(
-                lease, row.id, turn.conversation.to_dict(), turn.replies, row.route
-            )
+        while (turn := self.process_one(conversation_id)) is not None:
             handled += 1
-            if outbox_id is not None:
-                self.on_reply(outbox_id)
+            if not turn.more:
+                break
         return handled
 
-    def _conversation(self, row: InboxRow) -> Conversation:
-        stored = self.store.conversation(row.conversation_id)
-        return Conversation.from_dict(stored.state, stored.talker, stored.channel)
+    def process_one(self, conversation_id: int) -> Handled | None:
+        """Handle the oldest pending message; None without the lease or work."""
+        started = time.perf_counter()
+        claim = self.store.claim(conversation_id, self.owner, self.lease_seconds)
+        if claim is None:
+            return None
+        finished = False
+        try:
+            with self.leases.holding(claim.lease):
+                done = self._done(claim)
+                outcome = self.store.finish(claim.lease, done)
+            finished = True
+        except LeaseLost:
+            log.warning("conversation %s: lease lost, not committed", conversation_id)
+            return None
+        finally:
+            if not finished:
+                self.store.release_lease(claim.lease)
+        seconds = time.perf_counter() - started
+        return Handled(claim.row, outcome.outbox_id, outcome.more, seconds)
 
-    def _give_up(self, row: InboxRow) -> Turn:
+    def _done(self, claim: Claim) -> Done:
+        row = claim.row
+        conversation = self._conversation(claim)
+        if claim.attempts > MAX_ATTEMPTS:
+            turn = self._give_up(row, conversation)
+        else:
+            turn = self._turn(row, conversation)
+        state = turn.conversation.to_dict(messages=False)
+        if turn.conversation.uuid == conversation.uuid:  # the conversation goes on
+            state[SINCE] = claim.conversation.state.get(SINCE) or row.id
+        return Done(row.id, row.channel, state, turn.replies, row.reply_address)
+
+    def _conversation(self, claim: Claim) -> Conversation:
+        stored = claim.conversation
+        conversation = Conversation.from_dict(
+            stored.state, stored.talker, stored.channel
+        )
+        since = stored.state.get(SINCE)
+        if since is not None and not conversation.messages:
+            before, limit = claim.row.id, MESSAGES_KEPT - 1
+            conversation.messages = Transcript(
+                lambda: earlier_messages(self.store, stored.id, since, before, limit)
+            )
+        elif not conversation.messages:
+            conversation.messages = Transcript(list)
+        return conversation
+
+    def _give_up(self, row: InboxRow, conversation: Conversation) -> Turn:
         """A row every run failed on: answer it with an apology and move on, so
         the talker's later messages are not stuck behind it."""
         log.error(
             "inbox %s failed %d runs; answered with an apology", row.id, MAX_ATTEMPTS
         )
-        return Turn([self.bot.apology()], self._conversation(row))
+        return Turn([self.bot.apology()], conversation)
 
-    def _turn(self, row: InboxRow) -> Turn:
-        conversation = self._conversation(row)
+    def _turn(self, row: InboxRow, conversation: Conversation) -> Turn:
         if row.kind == "greet":
             return self.bot.greet(conversation)
         message = self.prepare(row) if self.prepare else row.message

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import inspect
+import queue
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -12,8 +13,19 @@ from typing import Any
 from zoozl.chatbot import Interface, InterfaceRoot, Package
 from zoozl.errors import PluginTimeout
 
+#: Positional parameters of plugin methods, by function: resolved once, not per call.
+_ARITY: dict[Any, int] = {}
 
-def _positional_count(func: Callable[..., Any]) -> int:
+
+def _positional_count(method: Callable[..., Any]) -> int:
+    key = getattr(method, "__func__", method)
+    found = _ARITY.get(key)
+    if found is None:
+        found = _ARITY[key] = _count_positional(method)
+    return found
+
+
+def _count_positional(func: Callable[..., Any]) -> int:
     try:
         params = inspect.signature(func).parameters.values()
     except (TypeError, ValueError):
@@ -40,23 +52,18 @@ def is_complete(plugin: Interface, package: Package) -> bool:
     return bool(plugin.is_complete(package))
 
 
-def _stop_thread(thread: threading.Thread) -> None:
-    """Raise PluginTimeout inside `thread` at its next Python instruction."""
-    if thread.ident is None:
-        return
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread.ident), ctypes.py_object(PluginTimeout)
-    )
-
-
 class _Call:
-    """The plugin call running in its own thread, with its outcome."""
+    """One plugin call, run by a plugin thread, with its outcome."""
 
     def __init__(self, plugin: Interface, root: InterfaceRoot, package: Package):
         self.plugin, self.root, self.package = plugin, root, package
         self.error: BaseException | None = None
+        self.done = threading.Event()
+        self.abandoned = False
+        self.thread_id: int | None = None
 
-    def __call__(self) -> None:
+    def run(self) -> None:
+        self.thread_id = threading.get_ident()
         try:
             result = _consume(self.plugin, self.root, self.package)
             if inspect.isawaitable(result):
@@ -69,21 +76,80 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
+class _PluginThreads:
+    """Idle daemon threads that run plugin calls; a new one when none is idle.
+
+    Starting a thread per message cost more than most plugins. A call past its
+    limit is abandoned: PluginTimeout is raised in its thread, which then exits
+    instead of waiting for more work.
+    """
+
+    def __init__(self) -> None:
+        self._idle: queue.SimpleQueue[_Call] = queue.SimpleQueue()
+        self._waiting = 0
+        self._lock = threading.Lock()
+
+    def start(self, call: _Call) -> None:
+        with self._lock:
+            spare = self._waiting > 0
+            if spare:
+                self._waiting -= 1
+        if spare:
+            self._idle.put(call)
+        else:
+            threading.Thread(
+                target=self._serve, args=(call,), name="zoozl-plugin", daemon=True
+            ).start()
+
+    def wait(self, call: _Call, timeout: float) -> bool:
+        """Whether the call finished in time; if not, stop and abandon it."""
+        if call.done.wait(timeout):
+            return True
+        with self._lock:
+            if call.done.is_set():
+                return True
+            call.abandoned = True
+            _stop_thread(call.thread_id)
+        return False
+
+    def _serve(self, call: _Call) -> None:
+        try:
+            while True:
+                call.run()
+                with self._lock:
+                    if call.abandoned:
+                        return
+                    call.done.set()
+                    self._waiting += 1
+                call = self._idle.get()
+        except PluginTimeout:  # a stop that reached an abandoned call late
+            return
+
+
+_threads = _PluginThreads()
+
+
+def _stop_thread(thread_id: int | None) -> None:
+    """Raise PluginTimeout inside the thread at its next Python instruction."""
+    if thread_id is None:
+        return
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(thread_id), ctypes.py_object(PluginTimeout)
+    )
+
+
 def run_plugin(
     plugin: Interface, root: InterfaceRoot, package: Package, timeout: float
 ) -> None:
     """Call the plugin's consume; re-raise what it raised; PluginTimeout past `timeout`.
 
-    The call runs in a daemon thread so a stuck plugin cannot hold the worker:
+    The call runs in a plugin thread so a stuck plugin cannot hold the worker:
     past the limit the thread gets PluginTimeout raised inside it and is
     abandoned; its late replies go to a package nobody reads any more.
     """
     call = _Call(plugin, root, package)
-    thread = threading.Thread(target=call, name="zoozl-plugin", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        _stop_thread(thread)
+    _threads.start(call)
+    if not _threads.wait(call, timeout):
         raise PluginTimeout(f"plugin ran longer than {timeout:g} s")
     if call.error is not None:
         raise call.error

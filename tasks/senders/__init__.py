@@ -31,9 +31,7 @@ class Sender(Protocol):
 
 def make_senders(config: Config, runtime: Runtime) -> dict[str, Sender]:
     """The sender of every channel this config serves."""
-    from tasks.senders.websocket import WebsocketSender
-
-    senders: dict[str, Sender] = {"websocket": WebsocketSender(runtime)}
+    senders: dict[str, Sender] = {"websocket": runtime.notifier}
     if config.slack_port is not None:
         from tasks.senders.slack import SlackSender
 

@@ -81,10 +81,12 @@ class SlackSender:
         )
 
     def send(self, row: OutboxRow) -> None:
-        channel = row.route.get("channel")
+        channel = row.reply_address.get("channel")
         if not isinstance(channel, str) or not channel:
-            raise PermanentDeliveryError(f"outbox {row.id}: no Slack channel in route")
-        thread_ts = row.route.get("thread_ts")
+            raise PermanentDeliveryError(
+                f"outbox {row.id}: no Slack channel in reply_address"
+            )
+        thread_ts = row.reply_address.get("thread_ts")
         for index in range(row.progress, len(row.replies)):
             self._post(row.replies[index], channel, thread_ts)
             self.runtime.store.mark_progress(row.id, index + 1)

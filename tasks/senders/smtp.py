@@ -1,6 +1,6 @@
 """E-mail replies: one mail per answered mail, sent over SMTP (smtplib).
 
-The outbox row's route comes from the LMTP ingress: `reply_to`, `subject`,
+The outbox row's reply_address comes from the LMTP ingress: `reply_to`, `subject`,
 `message_id` and `references` of the mail being answered.
 """
 
@@ -45,9 +45,9 @@ def _ids(values: object) -> list[str]:
     return [found for v in values for found in _MSG_ID.findall(str(v))]
 
 
-def _threading(msg: EmailMessage, route: dict[str, object]) -> None:
-    answered = _ids(route.get("message_id"))
-    thread = _ids(route.get("references")) + answered
+def _threading(msg: EmailMessage, reply_address: dict[str, object]) -> None:
+    answered = _ids(reply_address.get("message_id"))
+    thread = _ids(reply_address.get("references")) + answered
     if len(thread) > MAX_REFERENCES:
         thread = thread[:1] + thread[-(MAX_REFERENCES - 1) :]
     if answered:
@@ -74,17 +74,17 @@ def _attach(msg: EmailMessage, row: OutboxRow) -> None:
 
 def build_reply(row: OutboxRow, bot_address: str) -> EmailMessage:
     """The one mail that carries every reply of an outbox row, in order."""
-    route = row.route
-    to = str(route.get("reply_to") or "")
+    reply_address = row.reply_address
+    to = str(reply_address.get("reply_to") or "")
     if "@" not in to:
         raise PermanentDeliveryError(f"outbox {row.id}: no address to reply to")
     msg = EmailMessage()
     msg["From"] = bot_address
     msg["To"] = to
-    msg["Subject"] = reply_subject(str(route.get("subject") or ""))
+    msg["Subject"] = reply_subject(str(reply_address.get("subject") or ""))
     msg["Date"] = formatdate(localtime=True)
     msg["Message-ID"] = make_msgid(domain=bot_address.rpartition("@")[2] or None)
-    _threading(msg, route)
+    _threading(msg, reply_address)
     # RFC 3834: robots (other bots, vacation responders) must not answer this.
     msg["Auto-Submitted"] = "auto-replied"
     texts = (reply.text for reply in row.replies)

@@ -399,7 +399,7 @@ class Db:
         rows = self._rows(
             "SELECT id FROM conversations WHERE channel = 'websocket' "
             "AND talker = :talker",
-            talker=talker,
+            talker=talker.split(".")[0],  # the cookie signs the talker id
         )
         return int(rows[0].id) if rows else None
 
@@ -463,8 +463,10 @@ class Client:
         self.talker: str = talker
         self.new = bool(set_cookie)
 
-    def send(self, text: str) -> None:
-        self.ws.send(json.dumps({"text": text}))
+    def send(self, text: str, client_id: str | None = None) -> None:
+        """A chat message; with `client_id` the server acks it (`{"ack": id}`)."""
+        frame = {"text": text} if client_id is None else {"text": text, "id": client_id}
+        self.ws.send(json.dumps(frame))
 
     def recv(self, timeout: float) -> dict[str, Any] | None:
         """The next frame, or None if nothing came within `timeout` seconds."""
@@ -530,6 +532,7 @@ def base_config(port: int, store_url: str, broker_url: str, **more: Any) -> dict
         "route_threshold": EXACT_ONLY,
         "lease_seconds": 3,
         "plugin_timeout": 20,
+        "cookie_secret": "e2e-cookie-secret-of-at-least-32-bytes",
     }
     values.update(more)
     return values

@@ -6,14 +6,18 @@ without them the test skips locally and fails in CI (CI=true).
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
+import jwt
 import pytest
 
+from tests.e2e.procs import wait_until
 from tests.ingress.wsclient import embedded_server
 from tests.services import in_ci
+from zoozl.plugins.bullgame import START
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -72,10 +76,41 @@ def browser(tmp_path: Path) -> Iterator[object]:
         driver.quit()
 
 
+#: 64 bytes, so PyJWT does not warn.
+SECRET = "zoozl-browser-secret-" * 3 + "0"
+EMAIL = "ann@example.com"
+GREETING = [
+    "zoozl: Hello!",
+    "zoozl: I can do few things. Ask me for example to play games or something.",
+]
+ASK = "zoozl: what game you want to play? bulls and cows?"
+STARTED = [f"zoozl: {text}" for text in START]
+
+
 def bot_lines(driver) -> list[str]:
+    """The bot's lines on the page (read in one script: the log may be redrawn)."""
+    return list(
+        driver.execute_script(
+            "return Array.from(document.querySelectorAll('#log p.bot'),"
+            " p => p.textContent);"
+        )
+    )
+
+
+def my_lines(driver) -> list[tuple[str, str]]:
+    """(text, state) of the talker's own messages on the page."""
+    found = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#log p.me'), p =>"
+        " [p.querySelector('.text').textContent,"
+        " p.querySelector('.state').textContent]);"
+    )
+    return [(text, state) for text, state in found]
+
+
+def status(driver) -> str:
     from selenium.webdriver.common.by import By
 
-    return [p.text for p in driver.find_elements(By.CSS_SELECTOR, "#log p.bot")]
+    return str(driver.find_element(By.ID, "status").text)
 
 
 def wait_for(driver, check, what: str) -> None:
@@ -85,7 +120,10 @@ def wait_for(driver, check, what: str) -> None:
     try:
         WebDriverWait(driver, WAIT, poll_frequency=0.1).until(check)
     except TimeoutException:
-        pytest.fail(f"{what} within {WAIT} s; the page shows {bot_lines(driver)}")
+        pytest.fail(
+            f"{what} within {WAIT} s; the page shows {my_lines(driver)}, "
+            f"{bot_lines(driver)}, status {status(driver)!r}"
+        )
 
 
 def type_line(driver, text: str) -> None:
@@ -96,21 +134,19 @@ def type_line(driver, text: str) -> None:
 
 
 def connected(driver) -> bool:
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.ID, "status").text == "connected"
+    return status(driver) == "connected"
 
 
-def test_a_browser_is_greeted_and_plays(browser, tmp_path):
+def shows(driver, mine: list[tuple[str, str]], bot: list[str], what: str) -> None:
+    """Wait until the page shows exactly these messages and replies."""
+    wait_for(driver, lambda d: (my_lines(d), bot_lines(d)) == (mine, bot), what)
+
+
+def test_a_browser_is_greeted_plays_and_a_reload_keeps_the_game(browser, tmp_path):
     with embedded_server(tmp_path) as server:
         browser.get(f"http://{server.host}/")
         assert browser.title == "zoozl chat"
-        greeting = [
-            "zoozl: Hello!",
-            "zoozl: I can do few things. Ask me for example to play games or "
-            "something.",
-        ]
-        wait_for(browser, lambda d: bot_lines(d) == greeting, "no greeting")
+        shows(browser, [], GREETING, "no greeting")
         wait_for(browser, connected, "not connected")
         cookie = browser.get_cookie("zoozl_talker")
         assert cookie is not None
@@ -121,17 +157,126 @@ def test_a_browser_is_greeted_and_plays(browser, tmp_path):
         )
 
         type_line(browser, "play games")
-        ask = "zoozl: what game you want to play? bulls and cows?"
-        wait_for(browser, lambda d: bot_lines(d) == [*greeting, ask], "no answer")
+        shows(browser, [("play games", "sent")], [*GREETING, ASK], "no answer")
 
         screenshot = tmp_path / "chat.png"
         assert browser.save_screenshot(str(screenshot))
         assert screenshot.read_bytes().startswith(PNG_SIGNATURE)
 
-        # A reload keeps the cookie: no greeting, the game goes on.
+        # A reload keeps the cookie and shows the conversation; the game goes on.
         browser.refresh()
         wait_for(browser, connected, "not connected after reload")
+        assert (my_lines(browser), bot_lines(browser)) == (
+            [("play games", "sent")],
+            [*GREETING, ASK],
+        )
         type_line(browser, "yes")
-        start = ["zoozl: OK. Let's play bulls and cows", "zoozl: Guess 4 digit number"]
-        wait_for(browser, lambda d: bot_lines(d) == start, "the game did not go on")
+        mine = [("play games", "sent"), ("yes", "sent")]
+        shows(browser, mine, [*GREETING, ASK, *STARTED], "the game did not go on")
+        type_line(browser, "12")
+        mine.append(("12", "sent"))
+        game = [*GREETING, ASK, *STARTED, "zoozl: Give number with exactly 4 digits"]
+        shows(browser, mine, game, "no answer to a guess")
+        browser.refresh()
+        wait_for(browser, connected, "not connected after the second reload")
+        assert (my_lines(browser), bot_lines(browser)) == (mine, game)
         assert browser.get_cookie("zoozl_talker")["value"] == cookie["value"]
+
+
+def test_a_message_stays_sending_until_acked_and_is_resent_once(browser, tmp_path):
+    with embedded_server(tmp_path) as server:
+        browser.get(f"http://{server.host}/")
+        wait_for(browser, connected, "not connected")
+        # The frame is lost on the way: no ack, so the page keeps it as sending.
+        browser.execute_script("ws.send = () => {};")
+        type_line(browser, "play games")
+        assert my_lines(browser) == [("play games", "sending")]
+        browser.execute_script("ws.close();")
+        shows(browser, [("play games", "sent")], [*GREETING, ASK], "no resend")
+
+        # Recorded, but the ack (and the reply) never reached the page.
+        browser.execute_script("ws.onmessage = () => {};")
+        type_line(browser, "yes")
+        mine = [("play games", "sent"), ("yes", "sending")]
+        assert my_lines(browser) == mine
+        talker = browser.get_cookie("zoozl_talker")["value"]
+        wait_until(
+            lambda: "yes" in recorded(server, talker), WAIT, "'yes' to be recorded"
+        )
+        browser.execute_script("ws.close();")
+        mine[1] = ("yes", "sent")
+        shows(browser, mine, [*GREETING, ASK, *STARTED], "the reply is not once")
+        # A reload shows the same: the resent "yes" was recorded once.
+        browser.refresh()
+        wait_for(browser, connected, "not connected after reload")
+        assert (my_lines(browser), bot_lines(browser)) == (
+            mine,
+            [*GREETING, ASK, *STARTED],
+        )
+
+
+def recorded(server, talker: str) -> list[str]:
+    """The talker's messages the server has recorded (a history of its own)."""
+    client = server.connect(cookie=f"zoozl_talker={talker}")
+    try:
+        client.send({"operation": "history"})
+        while True:
+            [frame] = client.frames(1)
+            if frame.get("operation") == "history":
+                return [e["text"] for e in frame["data"] if e["kind"] == "message"]
+    finally:
+        client.close()
+
+
+def forget_the_tab(driver) -> None:
+    """Clear the tab's sessionStorage and leave the page, so the next get loads."""
+    driver.execute_script("sessionStorage.clear();")
+    driver.get("about:blank")
+
+
+def token(**claims: object) -> str:
+    return jwt.encode({"email": EMAIL, **claims}, SECRET, algorithm="HS256")
+
+
+def test_with_auth_required_the_page_signs_in_with_a_token(browser, tmp_path):
+    settings = {"auth_required": True, "auth_jwt_secret": SECRET}
+    with embedded_server(tmp_path, **settings) as server:
+        browser.get(f"http://{server.host}/#token={token()}")
+        shows(browser, [], GREETING, "not signed in with the #token")
+        wait_for(browser, connected, "not connected")
+        assert browser.current_url == f"http://{server.host}/"  # token not shown
+        type_line(browser, "play games")
+        shows(browser, [("play games", "sent")], [*GREETING, ASK], "no answer")
+        browser.refresh()  # the token lives on in the tab's sessionStorage
+        wait_for(browser, connected, "not connected after reload")
+        assert bot_lines(browser) == [*GREETING, ASK]
+        assert browser.get_cookie("zoozl_talker") is None
+
+        # A host page that embeds the chat sets window.zoozlToken first.
+        forget_the_tab(browser)
+        other = jwt.encode({"email": "bob@example.com"}, SECRET, algorithm="HS256")
+        script = browser.execute_cdp_cmd(
+            "Page.addScriptToEvaluateOnNewDocument",
+            {"source": f"window.zoozlToken = {other!r};"},
+        )
+        browser.get(f"http://{server.host}/")
+        shows(browser, [], GREETING, "not signed in with window.zoozlToken")
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", script)
+
+        expired = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
+        forget_the_tab(browser)
+        browser.get(f"http://{server.host}/#token={token(exp=expired)}")
+        failed = "Sign-in failed: Token has expired"
+        wait_for(browser, lambda d: status(d) == failed, "no plain auth error")
+
+        forget_the_tab(browser)
+        browser.get(f"http://{server.host}/")
+        wait_for(
+            browser,
+            lambda d: (
+                status(d).startswith("Sign-in failed: Missing 'auth' key")
+                and "#token=" in status(d)
+            ),
+            "no plain error without a token",
+        )
+        assert bot_lines(browser) == []

@@ -111,6 +111,45 @@ def test_worker_killed_mid_message_answers_it_exactly_once(tmp_path: Path) -> No
         client.close()
 
 
+def test_web_killed_before_the_ack_answers_each_resent_message_once(
+    tmp_path: Path,
+) -> None:
+    """The client never reads an ack before the web process dies: for it, the web
+    died between send and ack. One message is surely committed (the client did
+    not see that); the other, sent just before the kill, may or may not be. After
+    reconnecting and resending both, each is acked and answered exactly once.
+    """
+    with scaled(tmp_path, **{SLOW: {"seconds": 3}}) as (setup, db):
+        client, conversation = connected(setup, db)
+        client.send("slow job", "m1")
+        wait_until(lambda: messages(db, conversation), 10, "m1 to be recorded")
+        client.send("echo me", "m2")
+        web = setup.web
+        assert web is not None
+        web.signal_group(signal.SIGKILL)
+        assert web.wait(10) is not None
+        wait_until(lambda: not web.group_alive(), 10, "the web group to die")
+        client.close()
+
+        setup.start_web()
+        again = Client(setup.ws_url, client.talker)
+        assert not again.new
+        again.send("slow job", "m1")
+        again.send("echo me", "m2")
+        acks, texts = [], []
+        deadline = time.monotonic() + 45
+        while len(acks) < 2 or len(texts) < 2:
+            frame = again.recv(deadline - time.monotonic())
+            assert frame is not None, (acks, texts)
+            (acks if "ack" in frame else texts).append(frame.get("ack", frame))
+        assert acks == ["m1", "m2"]
+        assert [t["text"] for t in texts] == [DONE, "echo me"]
+        assert again.quiet(3) == []
+        assert [t for _, _, t in messages(db, conversation)] == ["slow job", "echo me"]
+        db.check_exactly_once(conversation)
+        again.close()
+
+
 # 11 -------------------------------------------------------------------------
 
 CONVERSATIONS = 20

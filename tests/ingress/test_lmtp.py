@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from ingress.accept import Acceptor
 from ingress.lmtp import LMTPController, start_lmtp
 from ingress.mailtext import html_to_text, strip_reply
+from tasks.dispatch import CeleryDispatch
 from tasks.factory import create_celery
 from tests.bulls import solve
 from tests.mailsink import (
@@ -57,7 +58,7 @@ def config(tmp_path) -> Config:
 def lmtp(config, store) -> Iterator[LMTPController]:
     """The LMTP server; `process` rings go to the memory broker, purged after."""
     celery = create_celery(config)
-    controller = start_lmtp(config, Acceptor(config, store, celery))
+    controller = start_lmtp(config, Acceptor(store, CeleryDispatch(celery)))
     yield controller
     controller.stop()
     celery.control.purge()
@@ -109,10 +110,10 @@ def test_recorded_mail_carries_talker_text_and_reply_route(lmtp, store):
     code, reply = send(lmtp, message)
     assert (code, reply) == (250, b"2.0.0 OK: recorded")
     (row,) = rows(store)
-    assert row.external_id == "<m2@example.test>"
+    assert row.external_id == f"{ANN} <m2@example.test>"
     assert store.conversation(row.conversation_id).talker == ANN
     assert Message.from_dict(row.message).text == "Re: my game\n1234"
-    assert row.route == {
+    assert row.reply_address == {
         "reply_to": ANN,
         "subject": "Re: my game",
         "message_id": "<m2@example.test>",
@@ -142,7 +143,7 @@ def test_451_when_the_store_cannot_record_then_250_on_the_retry(lmtp, store):
     assert reply.startswith(b"4.3.0 ")
     create_schema(store.engine)  # the database is back
     assert send(lmtp, message)[0] == 250  # the MTA's retry is recorded
-    assert [r.external_id for r in rows(store)] == ["<retry@example.test>"]
+    assert [r.external_id for r in rows(store)] == [f"{ANN} <retry@example.test>"]
 
 
 def test_a_redelivered_message_id_is_accepted_and_recorded_once(lmtp, store):
@@ -150,6 +151,13 @@ def test_a_redelivered_message_id_is_accepted_and_recorded_once(lmtp, store):
     assert send(lmtp, message) == (250, b"2.0.0 OK: recorded")
     assert send(lmtp, message) == (250, b"2.0.0 OK: already recorded")
     assert len(rows(store)) == 1
+
+
+def test_one_message_id_from_two_senders_is_two_mails(lmtp, store):
+    for sender in (ANN, "mallory@example.test"):
+        message = mail("1234", sender=sender, msg_id="<same@example.test>")
+        assert send(lmtp, message) == (250, b"2.0.0 OK: recorded")
+    assert len(rows(store)) == 2
 
 
 def test_a_mail_without_message_id_is_deduplicated_by_its_bytes(lmtp, store):
@@ -170,7 +178,7 @@ def test_a_mail_without_subject_is_an_empty_subject(lmtp, store):
     assert send(lmtp, mail("1234", subject=None))[0] == 250
     (row,) = rows(store)
     assert Message.from_dict(row.message).text == "\n1234"
-    assert row.route["subject"] == ""
+    assert row.reply_address["subject"] == ""
 
 
 def test_a_mail_without_text_part_is_its_subject(lmtp, store):
@@ -396,7 +404,6 @@ def text(reply: EmailMessage) -> str:
 def test_bulls_and_cows_by_mail_through_the_embedded_server(tmp_path):
     sink = MailSink().start()
     server = EmbeddedServer(email_config(tmp_path, sink.port))
-    create_celery(server.config).control.purge()  # rings other tests left
     server.start()
     try:
         port = server.ports[0]
@@ -457,7 +464,8 @@ def test_python_m_ingress_lmtp_records_mail_until_sigterm(tmp_path):
         assert lmtp_send(port, mail("1234", msg_id="<proc@example.test>"))[0] == 250
         store = Store.from_url(f"sqlite:///{tmp_path}/z.db")
         try:
-            assert [r.external_id for r in rows(store)] == ["<proc@example.test>"]
+            found = [r.external_id for r in rows(store)]
+            assert found == [f"{ANN} <proc@example.test>"]
         finally:
             store.close()
         process.send_signal(signal.SIGTERM)
@@ -468,3 +476,30 @@ def test_python_m_ingress_lmtp_records_mail_until_sigterm(tmp_path):
             process.wait(5)
         log.close()
     assert "LMTP on 127.0.0.1:" in (tmp_path / "lmtp.log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("host", "email_host", "bound"),
+    [
+        ("0.0.0.0", "127.0.0.1", "127.0.0.1"),  # public web, LMTP kept local
+        ("127.0.0.1", "", "127.0.0.1"),
+        ("0.0.0.0", "", "0.0.0.0"),
+    ],
+)
+def test_email_host_is_the_bind_address_of_lmtp_alone(
+    tmp_path, store, host, email_host, bound
+):
+    settings = {
+        "email_port": 0,
+        "email_address": BOT,
+        "memory_path": f"sqlite:///{tmp_path}/z.db",
+        "host": host,
+        "email_host": email_host,
+    }
+    config = config_from_dict(settings)
+    celery = create_celery(config)
+    controller = start_lmtp(config, Acceptor(config, store, celery))
+    try:
+        assert controller.server.sockets[0].getsockname()[0] == bound
+    finally:
+        controller.stop()

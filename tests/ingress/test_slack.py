@@ -19,8 +19,9 @@ import sqlalchemy as sa
 
 from ingress.app import create_app
 from tasks.bus import LocalBus
+from tasks.contract import PROCESS
+from tasks.dispatch import CeleryDispatch
 from tasks.factory import create_celery
-from tasks.names import PROCESS
 from tests.fakeslack import (
     BOT_USER,
     SIGNING_SECRET,
@@ -61,7 +62,9 @@ class Ingress:
         self.store = Store.from_url(config.database_url)
         self.celery = create_celery(config)
         drain(self.celery)  # leftovers of other tests on the shared memory://
-        self.app = create_app(config, self.store, self.celery, LocalBus())
+        self.app = create_app(
+            config, self.store, CeleryDispatch(self.celery), LocalBus()
+        )
         self.client = self.app.test_client()
 
     def post(
@@ -77,7 +80,7 @@ class Ingress:
         return self.client.post(path, data=body, headers=headers)
 
     def recorded(self) -> list[dict[str, Any]]:
-        """Every inbox row: talker, channel, text, route, external id."""
+        """Every inbox row: talker, channel, text, reply address, external id."""
         query = (
             sa.select(inbox, conversations.c.talker)
             .join(conversations, conversations.c.id == inbox.c.conversation_id)
@@ -91,7 +94,7 @@ class Ingress:
                 "talker": r.talker,
                 "channel": r.channel,
                 "text": " ".join(p["text"] for p in r.message["parts"]),
-                "route": r.route,
+                "reply_address": r.reply_address,
                 "external_id": r.external_id,
             }
             for r in rows
@@ -121,7 +124,7 @@ def assert_recorded_once(ingress: Ingress, text: str, **route: Any) -> dict[str,
     assert row["talker"] == TALKER
     assert row["channel"] == "slack"
     assert row["text"] == text
-    assert row["route"] == {"channel": "C0001", **route}
+    assert row["reply_address"] == {"channel": "C0001", **route}
     assert ingress.rung() == [(PROCESS, [row["conversation_id"]])]
     return row
 
@@ -422,7 +425,8 @@ def test_another_team_is_another_talker(ingress):
 def test_without_slack_port_there_is_no_events_endpoint(tmp_path):
     config = config_from_dict({"memory_path": f"sqlite:///{tmp_path}/z.db"})
     store = Store.from_url(config.database_url)
-    app = create_app(config, store, create_celery(config), LocalBus())
+    dispatch = CeleryDispatch(create_celery(config))
+    app = create_app(config, store, dispatch, LocalBus())
     body = json.dumps(event_callback()).encode()
     answer = app.test_client().post("/slack/events", data=body)
     assert answer.status_code == 404
@@ -546,3 +550,10 @@ def test_a_chunked_signed_event_under_the_limit_is_accepted(server, fake):
         conn.close()
     [call] = fake.wait_for("chat.postMessage")
     assert call.params["text"] == "echo: chunked"
+
+
+def test_a_signed_deeply_nested_body_is_400_and_logged(ingress, caplog):
+    depth = 100_000  # far past Python's recursion limit, well under 1 MiB
+    assert ingress.post(b"[" * depth + b"]" * depth).status_code == 400
+    assert "slack request with invalid JSON refused" in caplog.text
+    ingress.assert_nothing_happened()

@@ -14,7 +14,14 @@ import websocket
 from websocket import ABNF
 
 from ingress import websocket as ws_endpoint
-from tests.ingress.wsclient import ASK, GREETING, Server, embedded_server
+from tests.ingress.wsclient import (
+    ASK,
+    GREETING,
+    Server,
+    assert_handshakes_guarded,
+    bytes_after_close,
+    embedded_server,
+)
 from tests.plugins.wire import BIG_TEXT, SLOW_SECONDS, SLOW_TEXTS
 from zoozl.config import DEFAULT_EXTENSIONS
 from zoozl.plugins.bullgame import START
@@ -22,7 +29,8 @@ from zoozl.plugins.bullgame import START
 START_FRAMES = [{"author": "zoozl", "text": text} for text in START]
 SCORE = re.compile(r"You have [0-3] bulls and [0-4] cows|Congrats\. You guessed right")
 COOKIE = re.compile(
-    r"zoozl_talker=([0-9a-f]{32}); Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax"
+    r"zoozl_talker=([0-9a-f]{32}\.[0-9a-f]{32}); Path=/; Max-Age=31536000; HttpOnly; "
+    r"SameSite=Lax"
 )
 #: A message may carry this many bytes (the default max_frame_bytes).
 FRAME_LIMIT = 1024 * 1024
@@ -82,6 +90,7 @@ def list_messages(client, **paging):
 
 def token(claims=None, key=SECRET, algorithm="HS256"):
     claims = {"email": EMAIL} if claims is None else claims
+    claims = {"exp": time.time() + 3600, **claims}  # `exp` is required
     return jwt.encode(claims, key, algorithm=algorithm)
 
 
@@ -151,12 +160,29 @@ class TestOneServer:
 
     @pytest.mark.parametrize(
         "value",
-        ["garbage", "0" * 31, "A" * 32, "0" * 33, "../../etc/passwd", "x' OR 1=1"],
+        [
+            "garbage",
+            "0" * 31,
+            "A" * 32,
+            "0" * 33,
+            "../../etc/passwd",
+            "x' OR 1=1",
+            "0" * 32,  # an old unsigned cookie, or one a client made up
+            "0" * 32 + "." + "0" * 32,  # a forged signature
+        ],
     )
     def test_a_garbage_cookie_is_a_new_talker_with_a_new_cookie(self, server, value):
         client = server.connect(cookie=f"zoozl_talker={value}")
         assert COOKIE.fullmatch(client.cookie)
         assert client.talker != value
+        assert client.frames(2) == GREETING
+
+    def test_a_cookie_with_another_talkers_signature_is_a_new_talker(self, server):
+        ann, bob = server.greeted(), server.greeted()
+        forged = ann.talker.split(".")[0] + "." + bob.talker.split(".")[1]
+        client = server.connect(cookie=f"zoozl_talker={forged}")
+        assert COOKIE.fullmatch(client.cookie)
+        assert client.talker not in (ann.talker, forged)
         assert client.frames(2) == GREETING
 
     def test_two_new_clients_are_two_talkers(self, server):
@@ -182,6 +208,29 @@ class TestOneServer:
         client.ws.send(raw)
         assert client.frames(1) == [{"error": f"Invalid JSON format '{raw}'"}]
         client.assert_quiet()
+        assert_session_works(client)
+
+    def test_an_error_frame_repeats_200_characters_and_the_length(self, server):
+        client = server.greeted()
+        raw = "{" + "x" * (FRAME_LIMIT - 100)
+        client.ws.send(raw)
+        error = f"Invalid JSON format '{raw[:200]}... ({len(raw)} characters)'"
+        assert client.frames(1) == [{"error": error}]
+        client.send({"operation": "x" * 10_000})
+        [frame] = client.frames(1)
+        assert frame["error"].endswith(" (10002 characters)")
+        assert len(frame["error"]) < 300
+        assert_session_works(client)
+
+    @pytest.mark.parametrize("page", [2**62, 2**63, 10**100, 1_000_001])
+    def test_an_out_of_range_page_is_one_error_and_the_session_lives(
+        self, server, page
+    ):
+        client = server.greeted()
+        client.send({"operation": "list_messages", "page": page, "page_size": 100})
+        assert client.frames(1) == [{"error": "'page' must be at most 1000000"}]
+        client.assert_quiet()
+        assert list_messages(client, page=1_000_000, page_size=100)["data"] == []
         assert_session_works(client)
 
     @pytest.mark.parametrize("payload", [{}, {"txt": "hi"}, {"Text": "hi"}])
@@ -338,7 +387,7 @@ class TestOneServer:
             2,
         )
         assert [item["message"] for item in answer["data"]] == ["yes", "play games"]
-        assert {item["user"] for item in answer["data"]} == {ann.talker}
+        [ann_user] = {item["user"] for item in answer["data"]}
         assert answer["data"][0]["response"] == "\n".join(START)
         assert answer["data"][1]["response"] == ASK["text"]
         for item in answer["data"]:
@@ -349,9 +398,14 @@ class TestOneServer:
 
         answer = list_messages(bob)
         assert answer["total_count"] == 1
-        assert [(i["user"], i["message"]) for i in answer["data"]] == [
-            (bob.talker, "big reply")
-        ]
+        [(bob_user, text)] = [(i["user"], i["message"]) for i in answer["data"]]
+        assert text == "big reply"
+        # a stable display id, never the HttpOnly cookie or the id it signs
+        assert ann_user != bob_user
+        for client, user in ((ann, ann_user), (bob, bob_user)):
+            assert user == list_messages(client)["data"][0]["user"]
+            for secret in (client.talker, *client.talker.split(".")):
+                assert secret not in user
 
     def test_list_messages_pages_newest_first(self, server):
         client = server.greeted()
@@ -391,6 +445,20 @@ class TestOneServer:
         client = server.connect(origin=f"http://{server.host}")
         assert client.frames(2) == GREETING
 
+    # Host (DNS rebinding: Host and Origin both the attacker's name)
+
+    @pytest.mark.parametrize("host", ["evil.example", "evil.example:80", "[::2]"])
+    def test_a_foreign_host_is_refused_before_the_upgrade(self, server, host):
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            server.connect(host=host, origin=f"http://{host}")
+        assert refused.value.status_code == 403
+
+    @pytest.mark.parametrize("name", ["localhost", "127.0.0.1", "LOCALHOST"])
+    def test_the_configured_host_and_localhost_are_allowed(self, server, name):
+        host = f"{name}:{server.port}"
+        client = server.connect(host=host, origin=f"http://{host}")
+        assert client.frames(2) == GREETING
+
     def test_no_origin_is_allowed(self, server):
         client = server.connect(suppress_origin=True)
         assert client.frames(2) == GREETING
@@ -413,6 +481,10 @@ class TestOneServer:
 
     # The server survives all of the above
 
+    def test_nothing_follows_the_close_frame_on_the_socket(self, server):
+        for _ in range(5):  # the stray response used to race the close frame
+            assert bytes_after_close(server.port) == b""
+
     def test_hostile_connections_leave_the_server_serving(self, server):
         address = ("127.0.0.1", server.port)
         with socket.create_connection(address, timeout=5) as raw:
@@ -420,7 +492,7 @@ class TestOneServer:
             assert b"Error code: 400" in raw.recv(4096)
         with socket.create_connection(address, timeout=5) as raw:
             raw.sendall(  # no Sec-WebSocket-Key, no Sec-WebSocket-Version
-                b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
                 b"Connection: Upgrade\r\n\r\n"
             )
             assert raw.recv(1024).startswith(b"HTTP/1.1 400 ")
@@ -497,6 +569,15 @@ class TestAuthRequired:
             ),
             (token({"email": EMAIL, "exp": time.time() - 60}), "Token has expired"),
             (token({"sub": "ann"}), "Token has no 'email' claim"),
+            (
+                jwt.encode({"email": EMAIL}, SECRET, algorithm="HS256"),
+                "Token has no 'exp' claim",
+            ),
+            (token({"exp": time.time() - 3600}), "Token has expired"),
+            (
+                token({"nbf": time.time() + 3600}),
+                "Invalid token: The token is not yet valid (nbf)",
+            ),
             (token({"email": ""}), "Token has no 'email' claim"),
             (token({"email": [EMAIL]}), "Token has no 'email' claim"),
             (
@@ -514,6 +595,9 @@ class TestAuthRequired:
             "forged",
             "expired",
             "no-email",
+            "no-exp",
+            "expired-long-ago",
+            "not-yet-valid",
             "empty-email",
             "email-list",
             "alg-none",
@@ -529,6 +613,13 @@ class TestAuthRequired:
         authenticate(client, value)
         assert client.frames(1) == [{"error": error}]
         assert client.close_code() == CLOSE_POLICY
+
+    @pytest.mark.parametrize(("claim", "skew"), [("exp", -10), ("nbf", 10)])
+    def test_the_clock_leeway_applies_to_exp_and_nbf(self, auth_server, claim, skew):
+        client = auth_server.connect()
+        email = f"{claim}@example.com"  # a new talker: greeted
+        authenticate(client, token({"email": email, claim: time.time() + skew}))
+        assert client.frames(2) == GREETING
 
     def test_the_server_still_greets_a_good_token(self, auth_server):
         client = auth_server.connect()
@@ -573,3 +664,61 @@ def test_a_message_just_under_the_frame_limit_is_answered(tmp_path):
         client.ws.send(raw)
         assert client.frames(1) == [{"author": "zoozl", "text": text}]
         client.assert_quiet()
+
+
+def test_allowed_hosts_replace_the_default(tmp_path):
+    with embedded_server(tmp_path, allowed_hosts=["chat.example.com"]) as guarded:
+        origin = "https://chat.example.com"
+        listed = guarded.connect(host="chat.example.com", origin=origin)
+        assert listed.frames(2) == GREETING
+        with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+            guarded.connect()  # 127.0.0.1 is no longer listed
+        assert refused.value.status_code == 403
+
+
+def test_slow_and_silent_handshakes_are_closed_and_capped(tmp_path, caplog):
+    settings = {"handshake_timeout": 1, "max_handshakes": 2}
+    with embedded_server(tmp_path, **settings) as guarded:
+        assert_handshakes_guarded(guarded.port, lambda: caplog.text)
+        client = guarded.greeted()
+        time.sleep(1.5)  # a session outlives the handshake deadline
+        assert_session_works(client)
+
+
+def test_the_cookie_secret_is_kept_beside_the_store(tmp_path):
+    with embedded_server(tmp_path) as first:
+        talker = first.greeted().talker
+        first.clients[0].say("play games")
+        assert first.clients[0].frames(1) == [ASK]
+    secret = tmp_path / "z.db.cookie_secret"
+    assert secret.stat().st_mode & 0o077 == 0 and len(secret.read_bytes()) == 64
+    with embedded_server(tmp_path) as restarted:  # the same secret: same talker
+        again = restarted.connect(cookie=f"zoozl_talker={talker}")
+        assert again.cookie is None
+        again.say("yes")
+        assert again.frames(2) == START_FRAMES
+    with embedded_server(tmp_path, cookie_secret="another-secret-" * 3) as other:
+        stranger = other.connect(cookie=f"zoozl_talker={talker}")
+        assert COOKIE.fullmatch(stranger.cookie)
+        assert stranger.frames(2) == GREETING
+
+
+def test_auth_max_age_seconds_bounds_iat_instead_of_exp(tmp_path):
+    settings = {
+        "auth_required": True,
+        "auth_jwt_secret": SECRET,
+        "auth_max_age_seconds": 600,
+    }
+    no_exp = {"email": EMAIL}
+    with embedded_server(tmp_path, **settings) as bounded:
+        fresh = bounded.connect()
+        authenticate(fresh, jwt.encode({**no_exp, "iat": time.time()}, SECRET))
+        assert fresh.frames(2) == GREETING
+        for claims, error in [
+            ({**no_exp, "iat": time.time() - 3600}, "Token has expired"),
+            (no_exp, "Token has no 'iat' claim"),
+        ]:
+            client = bounded.connect()
+            authenticate(client, jwt.encode(claims, SECRET))
+            assert client.frames(1) == [{"error": error}]
+            assert client.close_code() == CLOSE_POLICY

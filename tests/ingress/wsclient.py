@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import select
+import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -153,3 +157,72 @@ class Client:
 
     def close(self) -> None:
         self.ws.close(timeout=1)
+
+
+def raw_handshake(port: int, path: str = "/ws") -> socket.socket:
+    """A websocket opened on a plain socket, past the 101 (which must arrive)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    key = base64.b64encode(b"zoozl-test-key!!").decode()
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    head = b""
+    while not head.endswith(b"\r\n\r\n"):
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    return sock
+
+
+def after_close_frame(data: bytes) -> bytes:
+    """What follows the server's close frame; every byte before it must be frames."""
+    while data:
+        first, second = data[0], data[1]
+        assert not first & 0x70 and not second & 0x80, f"not a frame: {data[:80]!r}"
+        length, start = second & 0x7F, 2
+        if length > 125:
+            start = 4 if length == 126 else 10
+            length = int.from_bytes(data[2:start], "big")
+        data = data[start + length :]
+        if first & 0x0F == ABNF.OPCODE_CLOSE:
+            return data
+    raise AssertionError("the server sent no close frame")
+
+
+def bytes_after_close(port: int) -> bytes:
+    """Close a websocket from the client; the bytes the server sends after its close."""
+    with raw_handshake(port) as sock:
+        sock.sendall(b"\x88\x82\x00\x00\x00\x00\x03\xe8")  # close 1000, masked
+        data = b""
+        while chunk := sock.recv(65536):  # until the server closes the connection
+            data += chunk
+    return after_close_frame(data)
+
+
+def closed_while_dripping(sock: socket.socket, limit: float = TIMEOUT) -> bool:
+    """Send a header byte every 0.2 s; True once the server closes the connection."""
+    for _ in range(int(limit / 0.2)):
+        if select.select([sock], [], [], 0.2)[0]:
+            return sock.recv(1) == b""
+        try:
+            sock.send(b"x")
+        except OSError:
+            return True
+    return False
+
+
+def assert_handshakes_guarded(port: int, logged: Any) -> None:
+    """With handshake_timeout 1 and max_handshakes 2: over the cap is refused (and
+    `logged()` says so), and slow or silent handshakes are closed."""
+    address = ("127.0.0.1", port)
+    silent = socket.create_connection(address, timeout=TIMEOUT)
+    dripping = socket.create_connection(address, timeout=TIMEOUT)
+    with silent, dripping:
+        dripping.sendall(b"GET /ws HTTP/1.1\r\nX-Slow: ")
+        time.sleep(0.3)  # both are accepted and waiting for their headers
+        with socket.create_connection(address, timeout=TIMEOUT) as refused:
+            assert refused.recv(1) == b""
+        assert "max_handshakes" in logged()
+        assert closed_while_dripping(dripping)
+        assert silent.recv(1) == b""

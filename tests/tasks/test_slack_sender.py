@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tasks.bus import LocalBus
-from tasks.names import DELIVER
+from tasks.contract import DELIVER
 from tasks.senders import DeliveryError, PermanentDeliveryError
 from tasks.slack_files import FileSkipped, SlackFiles
 from tasks.worker import build_worker_app
@@ -305,7 +305,7 @@ def file_ref(url: str, **fields: Any) -> dict[str, Any]:
 
 def answer(app: Any, conversation_id: int) -> list[str]:
     """Process the conversation as the `process` task does; the reply texts."""
-    app.zoozl.processor().process(conversation_id)
+    app.zoozl.processor.process(conversation_id)
     [row] = app.zoozl.store.pending_outbox(conversation_id)
     return [m.text for m in row.replies]
 

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from tasks.factory import create_celery
-from tasks.names import DELIVER
+from tasks.contract import DELIVER
 from tasks.senders import DeliveryError, PermanentDeliveryError
 from tasks.senders.smtp import SmtpSender, reply_subject
 from tasks.worker import build_worker_app
@@ -216,7 +215,6 @@ def test_email_sender_is_registered_only_with_email_port(tmp_path, config):
 def test_a_worker_retries_with_backoff_until_the_relay_is_back(tmp_path):
     sink = MailSink(free_port())  # not started: the relay is down
     config = email_config(tmp_path, sink.port)
-    create_celery(config).control.purge()  # rings other tests left behind
     server = EmbeddedServer(config)
     server.start()
     store = Store.from_url(config.database_url)

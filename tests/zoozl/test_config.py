@@ -95,6 +95,8 @@ def test_documented_defaults_when_keys_are_absent():
     assert config.host == "127.0.0.1"
     assert config.auth_required is False
     assert config.cookie_secure is False
+    assert config.fallback_text == "Sorry, I did not understand that."
+    assert (config.email_host, config.lmtp_host) == ("", "127.0.0.1")
 
 
 @pytest.mark.parametrize(
@@ -109,7 +111,15 @@ def test_documented_defaults_when_keys_are_absent():
         ('auth_required = "yes"', "auth_required"),
         ("cookie_secure = 1", "cookie_secure"),
         ("author = 7", "author"),
+        ("fallback_text = 1", "fallback_text"),
+        ("email_host = false", "email_host"),
         ('route_request_gate = "0.5"', "route_request_gate"),
+        ('allowed_hosts = "localhost"', "allowed_hosts"),
+        ("cookie_secret = 5", "cookie_secret"),
+        ('handshake_timeout = "10"', "handshake_timeout"),
+        ("max_handshakes = 1.5", "max_handshakes"),
+        ('auth_max_age_seconds = "1h"', "auth_max_age_seconds"),
+        ("auth_leeway_seconds = true", "auth_leeway_seconds"),
     ],
 )
 def test_a_wrong_type_is_an_error_naming_the_key(line, key):
@@ -146,6 +156,10 @@ def test_the_router_takes_the_configured_request_gate(conf, gate):
         ('slack_port = 8082\nslack_app_token = "t"', "slack_signing_secret"),
         ("email_port = 8083", "email_address"),
         ("auth_required = true", "auth_jwt_secret"),
+        (
+            'websocket_port = 1\nstore_url = "postgresql://127.0.0.1/z"',
+            "cookie_secret",
+        ),
     ],
 )
 def test_a_missing_mandatory_key_is_an_error_naming_it(text, key):
@@ -224,3 +238,52 @@ def test_a_bad_config_stops_start_up_with_one_line(tmp_path, text, named):
 def test_a_short_jwt_secret_is_refused_naming_the_key() -> None:
     with pytest.raises(ConfigError, match="'auth_jwt_secret' must be at least 32"):
         config_from_dict({"auth_required": True, "auth_jwt_secret": "short"})
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ('cookie_secret = "short"', "cookie_secret"),
+        ("handshake_timeout = 0", "handshake_timeout"),
+        ("max_handshakes = 0", "max_handshakes"),
+        ("auth_max_age_seconds = -1", "auth_max_age_seconds"),
+        ("auth_leeway_seconds = -1", "auth_leeway_seconds"),
+    ],
+)
+def test_a_bad_hardening_value_is_one_line_naming_the_key(line, key):
+    error = config_error(line)
+    assert f"'{key}'" in error and "\n" not in error
+
+
+def test_hardening_keys_reach_the_config():
+    config = config_from_dict(
+        {
+            "allowed_hosts": ["Chat.Example.com"],
+            "handshake_timeout": 3,
+            "max_handshakes": 8,
+            "auth_max_age_seconds": 600,
+        }
+    )
+    assert config.websocket_hosts == {"chat.example.com"}
+    assert (config.handshake_timeout, config.max_handshakes) == (3.0, 8)
+    assert config.auth_max_age_seconds == 600.0
+    assert config_from_dict({"host": "::1"}).websocket_hosts == {"::1", "localhost"}
+
+
+def test_an_app_level_slack_token_is_refused_naming_the_key() -> None:
+    with pytest.raises(ConfigError, match="'slack_app_token' holds an app-level"):
+        config_from_dict(
+            {
+                "slack_port": 8080,
+                "slack_app_token": "xapp-1-A0-1-abc",
+                "slack_signing_secret": "s",
+            }
+        )
+
+
+def test_fallback_text_and_email_host_reach_the_config() -> None:
+    config = config_from_dict(
+        {"fallback_text": "Pardon?", "host": "0.0.0.0", "email_host": "127.0.0.1"}
+    )
+    assert config.fallback_text == "Pardon?"
+    assert (config.host, config.lmtp_host) == ("0.0.0.0", "127.0.0.1")

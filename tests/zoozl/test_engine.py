@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -10,7 +11,7 @@ import pytest
 
 from tests.plugins import raising
 from tests.plugins.settings_reader import SettingsReader
-from zoozl.chatbot import Message, MessagePart
+from zoozl.chatbot import MESSAGES_KEPT, Message, MessagePart
 from zoozl.config import DEFAULT_EXTENSIONS, load_config
 from zoozl.engine import APOLOGY, TIMEOUT_APOLOGY
 from zoozl.errors import MessageRejected
@@ -230,6 +231,29 @@ def test_a_message_matching_no_alias_gets_help():
     assert bot.conversation["subject"] == ""
 
 
+def own_plugin_only(**conf: object) -> BotHarness:
+    extensions = ["tests.plugins.my_plugin_module"]
+    return BotHarness({"embedder": "char", "extensions": extensions, **conf})
+
+
+def test_without_a_help_plugin_an_unrouted_message_gets_the_fallback_text():
+    bot = own_plugin_only()
+    assert bot.say("9876") == ["Sorry, I did not understand that."]
+    assert bot.conversation["subject"] == ""
+    assert bot.say("call myplugin") == ["Hello this is my plugin response"]
+
+
+def test_fallback_text_is_configurable():
+    bot = own_plugin_only(fallback_text="Try 'call myplugin'.")
+    assert bot.say("9876") == ["Try 'call myplugin'."]
+
+
+def test_a_help_plugin_answers_instead_of_the_fallback_text():
+    replies = harness(fallback_text="never said").say("9876")
+    assert len(replies) == 1
+    assert replies[0] in helpers.HELPS
+
+
 # one error boundary: plugin failures ------------------------------------------
 
 
@@ -316,9 +340,29 @@ def test_a_rejected_first_message_leaves_nothing_stored():
     assert bot.say("play games") == [bullgame.ASK]
 
 
-def test_stored_conversation_keeps_file_names_but_not_file_contents() -> None:
+def test_stored_conversation_state_holds_no_messages_and_no_file_contents() -> None:
     bot = BotHarness({"extensions": ["zoozl.plugins.pong"], "embedder": "char"})
     big = MessagePart(binary=b"x" * 100_000, media_type="text/plain", filename="a.txt")
     bot.say_message(Message([MessagePart("file"), big]))
-    stored = bot.conversation["messages"][-1]["parts"]
-    assert stored[1] == {"text": "", "media_type": "text/plain", "filename": "a.txt"}
+    assert "messages" not in bot.conversation
+    assert len(json.dumps(bot.conversation)) < 500
+
+
+def test_a_plugin_reads_the_earlier_messages_of_its_conversation() -> None:
+    bot = BotHarness({"extensions": ["tests.plugins.recall"], "embedder": "char"})
+    assert bot.say("one") == ["1: one"]
+    file = MessagePart(binary=b"x", media_type="text/plain", filename="a.txt")
+    assert [m.text for m in bot.say_message(Message([file]))] == ["2: one | a.txt"]
+    assert bot.say("three") == ["3: one | a.txt | three"]
+    assert bot.say("done") == ["4: one | a.txt | three | done"]
+    assert bot.say("afresh") == ["1: afresh"]
+
+
+def test_a_plugin_sees_at_most_the_last_messages_kept() -> None:
+    bot = BotHarness({"extensions": ["tests.plugins.recall"], "embedder": "char"})
+    for i in range(MESSAGES_KEPT + 5):
+        (reply,) = bot.say(f"m{i}")
+    count, texts = reply.split(": ")
+    assert int(count) == MESSAGES_KEPT
+    assert texts.split(" | ")[0] == "m5"
+    assert texts.split(" | ")[-1] == f"m{MESSAGES_KEPT + 4}"

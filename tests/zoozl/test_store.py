@@ -152,7 +152,7 @@ def test_pending_rows_come_in_id_order(store: Store) -> None:
 
 def test_commit_turn_stores_state_and_one_outbox_row(store: Store) -> None:
     cid = store.conversation_for("slack", "alice")
-    first = store.record(cid, Message("hi"), route={"thread": "t1"})
+    first = store.record(cid, Message("hi"), reply_address={"thread": "t1"})
     second = store.record(cid, Message("again"))
     lease = store.acquire_lease(cid, "worker", LEASE)
     assert lease is not None
@@ -165,7 +165,11 @@ def test_commit_turn_stores_state_and_one_outbox_row(store: Store) -> None:
     assert store.next_pending(cid).id == second
     [row] = store.pending_outbox(cid)
     assert row.id == outbox_id
-    assert (row.inbox_id, row.channel, row.route) == (first, "slack", {"thread": "t1"})
+    assert (row.inbox_id, row.channel, row.reply_address) == (
+        first,
+        "slack",
+        {"thread": "t1"},
+    )
     assert texts(row.replies) == ["one", "two"]
     assert (row.state, row.attempts, row.progress) == (PENDING, 0, 0)
 
@@ -473,13 +477,17 @@ def test_a_version_1_store_is_migrated_keeping_its_rows(store: Store) -> None:
     store.record(cid, Message("kept"))
     with store.engine.begin() as conn:  # back to what version 1 created
         conn.execute(sa.text("ALTER TABLE inbox DROP COLUMN attempts"))
+        for table in ("inbox", "outbox"):
+            rename = f"ALTER TABLE {table} RENAME COLUMN reply_address TO route"
+            conn.execute(sa.text(rename))
         conn.execute(schema_version.delete())
         conn.execute(schema_version.insert().values(version=1))
     create_schema(store.engine)
-    assert versions(store) == [1, SCHEMA_VERSION]
+    assert versions(store) == list(range(1, SCHEMA_VERSION + 1))
     row = store.next_pending(cid)
     assert row is not None and row.message.text == "kept"
     assert store.count_attempt(row.id) == 1
+    assert row.reply_address == {}
 
 
 def test_schema_newer_than_the_code_is_refused(store: Store) -> None:
@@ -510,3 +518,38 @@ def test_processes_creating_the_schema_at_once_do_not_collide(pg_engine_url) -> 
     finally:
         for engine in engines:
             engine.dispose()
+
+
+def test_opening_a_fresh_sqlite_store_waits_for_the_process_creating_it(
+    tmp_path,
+) -> None:
+    """Another process is mid-creation (it holds `<db>.lock` and SQLite's write
+    lock before the switch to WAL): opening the store waits, it does not fail with
+    "database is locked" (SQLite answers a journal-mode change that at once).
+    """
+    import fcntl
+    import sqlite3
+
+    path = tmp_path / "fresh.db"
+    creating, opened = threading.Event(), []
+
+    def peer() -> None:
+        with open(f"{path}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            conn = sqlite3.connect(path, isolation_level=None)
+            conn.execute("BEGIN IMMEDIATE")
+            creating.set()
+            time.sleep(0.5)  # (only how long the opener waits)
+            conn.execute("ROLLBACK")
+            conn.close()
+
+    other = threading.Thread(target=peer)
+    other.start()
+    creating.wait(10)
+    try:
+        store = Store.from_url(f"sqlite:///{path}")
+        opened.append(store.conversation_for("websocket", "ann"))
+        store.close()
+    finally:
+        other.join()
+    assert opened

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -9,6 +12,9 @@ from sqlalchemy import event, pool
 
 #: Seconds a SQLite writer waits for the lock before giving up.
 SQLITE_BUSY_SECONDS = 30
+#: Execution option of a connection that only reads (`Store.reading`).
+READ_ONLY = "zoozl_read_only"
+_HOLDS_WRITER = "zoozl_holds_writer"
 
 
 def normalise_url(url: str) -> str:
@@ -33,11 +39,33 @@ def _sqlite_setup(engine: sa.Engine, memory: bool) -> None:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
         cursor.close()
 
+    # One writer at a time in this process (in memory: one transaction at a
+    # time, on the one shared connection), queued on a Python lock: SQLite's
+    # busy handler makes a blocked writer sleep up to 100 ms between tries,
+    # which under load cost more than the transactions themselves.
+    writer = threading.RLock()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        # IMMEDIATE takes the write lock up front: two writers never deadlock
-        # upgrading a read lock, they queue on busy_timeout instead.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if not memory and conn.get_execution_options().get(READ_ONLY):
+            conn.exec_driver_sql("BEGIN")  # WAL readers never wait for writers
+            return
+        writer.acquire()
+        conn.info[_HOLDS_WRITER] = True
+        try:
+            # IMMEDIATE takes the write lock up front: two writers never deadlock
+            # upgrading a read lock, they queue on busy_timeout instead.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(conn)
+            raise
+
+    def _release(conn: sa.Connection) -> None:
+        if conn.info.pop(_HOLDS_WRITER, False):
+            writer.release()
+
+    event.listen(engine, "commit", _release)
+    event.listen(engine, "rollback", _release)
 
 
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
@@ -54,3 +82,12 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     engine = sa.create_engine(url, connect_args=connect_args, **kwargs)
     _sqlite_setup(engine, memory)
     return engine
+
+
+@contextlib.contextmanager
+def reading(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A transaction that only reads: on SQLite it waits for no writer."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(**{READ_ONLY: True})
+        with conn.begin():
+            yield conn

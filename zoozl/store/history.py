@@ -1,4 +1,4 @@
-"""A talker's message history for `list_messages`: their own messages, newest first."""
+"""Reading back what a conversation said: `list_messages` pages and earlier messages."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from zoozl.chatbot import Message
+from zoozl.store.database import reading
 from zoozl.store.schema import conversations, inbox, outbox
 from zoozl.store.store import Store
 
@@ -31,7 +32,7 @@ def list_messages(
         .limit(page_size)
         .offset((page - 1) * page_size)
     )
-    with store.engine.begin() as conn:
+    with reading(store.engine) as conn:
         total = int(conn.execute(count).scalar_one())
         found = conn.execute(rows).all()
         ids = [row.id for row in found]
@@ -55,3 +56,20 @@ def list_messages(
             }
         )
     return items, total
+
+
+def earlier_messages(
+    store: Store, conversation_id: int, since: int, before: int, limit: int
+) -> list[Message]:
+    """The talker's messages with inbox ids in [since, before), the last `limit`."""
+    query = (
+        sa.select(inbox.c.message)
+        .where(inbox.c.conversation_id == conversation_id)
+        .where(inbox.c.kind == "message")
+        .where(inbox.c.id >= since, inbox.c.id < before)
+        .order_by(inbox.c.id.desc())
+        .limit(limit)
+    )
+    with reading(store.engine) as conn:
+        found = conn.execute(query).scalars().all()
+    return [Message.from_dict(m) for m in reversed(found)]

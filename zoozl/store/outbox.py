@@ -7,7 +7,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from zoozl.store.rows import FAILED, PENDING, SENT, OutboxRow, outbox_row
+from zoozl.store import statements as sql
+from zoozl.store.database import reading
+from zoozl.store.rows import FAILED, PENDING, OutboxRow, outbox_row
 from zoozl.store.schema import outbox
 
 
@@ -20,20 +22,15 @@ class OutboxStore:
     def outbox_row(self, outbox_id: int) -> OutboxRow | None:
         """Load one outbox row."""
         query = sa.select(outbox).where(outbox.c.id == outbox_id)
-        with self.engine.begin() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(query).first()
         return outbox_row(row) if row else None
 
     def pending_outbox(self, conversation_id: int) -> list[OutboxRow]:
         """Undelivered replies of a conversation, oldest first."""
-        query = (
-            sa.select(outbox)
-            .where(outbox.c.conversation_id == conversation_id)
-            .where(outbox.c.state == PENDING)
-            .order_by(outbox.c.id)
-        )
-        with self.engine.begin() as conn:
-            return [outbox_row(r) for r in conn.execute(query)]
+        with reading(self.engine) as conn:
+            found = conn.execute(sql.PENDING_OUTBOX, {"cid": conversation_id})
+            return [outbox_row(r) for r in found]
 
     def _update_outbox(self, outbox_id: int, only_pending: bool, **values: Any) -> bool:
         update = outbox.update().where(outbox.c.id == outbox_id)
@@ -49,14 +46,19 @@ class OutboxStore:
 
     def mark_sent(self, outbox_id: int) -> bool:
         """Mark a row delivered; False when it was not pending (already sent)."""
-        now = self.clock()
-        return self._update_outbox(outbox_id, True, state=SENT, sent_at=now)
+        with self.engine.begin() as conn:
+            params = {"oid": outbox_id, "now": self.clock()}
+            return conn.execute(sql.MARK_SENT, params).rowcount == 1
 
     def mark_attempt(self, outbox_id: int, error: str) -> None:
         """Count a failed delivery attempt that will be retried."""
         self._update_outbox(
             outbox_id, True, attempts=outbox.c.attempts + 1, last_error=error[:2000]
         )
+
+    def count_notice(self, outbox_id: int) -> None:
+        """Count a repeated "replies are ready" notice of a websocket row."""
+        self._update_outbox(outbox_id, True, attempts=outbox.c.attempts + 1)
 
     def mark_failed(self, outbox_id: int, error: str) -> None:
         """Give a row up for good (permanent error or attempts exhausted)."""
@@ -85,5 +87,5 @@ class OutboxStore:
         )
         if max_attempts is not None:
             query = query.where(outbox.c.attempts < max_attempts)
-        with self.engine.begin() as conn:
+        with reading(self.engine) as conn:
             return [int(i) for i in conn.execute(query).scalars()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -40,9 +41,38 @@ class InboxRow:
     channel: str
     kind: str
     message: Message
-    route: dict[str, Any]
+    reply_address: dict[str, Any]
     state: str
     received_at: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """A conversation's lease with the message to handle under it (`Store.claim`)."""
+
+    lease: Lease
+    row: InboxRow
+    conversation: ConversationRow
+    attempts: int  # runs started on `row`, this one included
+
+
+@dataclasses.dataclass(frozen=True)
+class Done:
+    """What a handled message commits: new state and the replies (`Store.finish`)."""
+
+    inbox_id: int
+    channel: str
+    state: dict[str, Any]
+    replies: Sequence[Message]
+    reply_address: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class Finished:
+    """The outcome of `Store.finish`: the outbox row, and whether more is pending."""
+
+    outbox_id: int | None
+    more: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +83,7 @@ class OutboxRow:
     conversation_id: int
     inbox_id: int | None
     channel: str
-    route: dict[str, Any]
+    reply_address: dict[str, Any]
     replies: list[Message]
     state: str
     attempts: int
@@ -76,7 +106,7 @@ def inbox_row(row: sa.Row[Any]) -> InboxRow:
         channel=row.channel,
         kind=row.kind,
         message=Message.from_dict(row.message),
-        route=dict(row.route or {}),
+        reply_address=dict(row.reply_address or {}),
         state=row.state,
         received_at=row.received_at,
     )
@@ -89,7 +119,7 @@ def outbox_row(row: sa.Row[Any]) -> OutboxRow:
         conversation_id=row.conversation_id,
         inbox_id=row.inbox_id,
         channel=row.channel,
-        route=dict(row.route or {}),
+        reply_address=dict(row.reply_address or {}),
         replies=[Message.from_dict(m) for m in row.replies],
         state=row.state,
         attempts=row.attempts,

@@ -7,10 +7,15 @@ import sqlalchemy as sa
 from zoozl.errors import ZoozlError
 
 #: Bump with every change of the tables below and add a step to `MIGRATIONS`.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: version -> SQL statements that bring the schema from version-1 to version.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: ("ALTER TABLE inbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",),
+    # "route" meant where to reply, and was confused with routing to a plugin.
+    3: (
+        "ALTER TABLE inbox RENAME COLUMN route TO reply_address",
+        "ALTER TABLE outbox RENAME COLUMN route TO reply_address",
+    ),
 }
 
 #: PostgreSQL advisory lock key held while the schema is created or migrated.
@@ -48,7 +53,8 @@ inbox = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),  # message | greet
     sa.Column("external_id", sa.String(512)),
     sa.Column("message", sa.JSON, nullable=False),
-    sa.Column("route", sa.JSON, nullable=False, default=dict),
+    # Where replies go on the channel (web process, Slack channel, mail headers).
+    sa.Column("reply_address", sa.JSON, nullable=False, default=dict),
     sa.Column("state", sa.String(16), nullable=False),  # pending | done
     # Runs that started on this row; processing gives up on a row that keeps failing.
     sa.Column("attempts", sa.Integer, nullable=False, default=0, server_default="0"),
@@ -66,7 +72,7 @@ outbox = sa.Table(
     sa.Column("conversation_id", sa.ForeignKey("conversations.id"), nullable=False),
     sa.Column("inbox_id", sa.ForeignKey("inbox.id")),
     sa.Column("channel", sa.String(32), nullable=False),
-    sa.Column("route", sa.JSON, nullable=False, default=dict),
+    sa.Column("reply_address", sa.JSON, nullable=False, default=dict),
     sa.Column("replies", sa.JSON, nullable=False),  # list of Message dicts
     sa.Column("state", sa.String(16), nullable=False),  # pending | sent | failed
     sa.Column("attempts", sa.Integer, nullable=False, default=0),

@@ -10,18 +10,26 @@ import sqlalchemy as sa
 
 from zoozl.chatbot import Message
 from zoozl.errors import DuplicateMessage, LeaseLost
-from zoozl.store.database import make_engine
+from zoozl.store import statements as sql
+from zoozl.store.database import make_engine, reading
 from zoozl.store.outbox import OutboxStore
 from zoozl.store.rows import (
-    DONE,
     PENDING,
+    Claim,
     ConversationRow,
+    Done,
+    Finished,
     InboxRow,
     Lease,
     inbox_row,
     new_id,
 )
-from zoozl.store.schema import conversations, create_schema, inbox, outbox
+from zoozl.store.schema import conversations, create_schema, inbox
+from zoozl.store.sqlite_file import creation_lock
+
+
+def _lease_params(lease: Lease) -> dict[str, Any]:
+    return {"cid": lease.conversation_id, "owner": lease.owner, "token": lease.token}
 
 
 class Store(OutboxStore):
@@ -35,8 +43,11 @@ class Store(OutboxStore):
     def from_url(cls, url: str, create: bool = True) -> Store:
         """Open (and by default create or migrate) the store at `url`."""
         store = cls(make_engine(url))
-        if create:
-            create_schema(store.engine)
+        with creation_lock(url):  # the first connection switches SQLite to WAL
+            if create:
+                create_schema(store.engine)
+            else:
+                store.engine.connect().close()
         return store
 
     def close(self) -> None:
@@ -47,12 +58,9 @@ class Store(OutboxStore):
 
     def conversation_for(self, channel: str, talker: str) -> int:
         """Return the id of the talker's conversation on a channel, creating it."""
-        where = (conversations.c.channel == channel) & (
-            conversations.c.talker == talker
-        )
-        query = sa.select(conversations.c.id).where(where)
-        with self.engine.begin() as conn:
-            found = conn.execute(query).scalar()
+        params = {"channel": channel, "talker": talker}
+        with reading(self.engine) as conn:
+            found = conn.execute(sql.CONVERSATION_ID, params).scalar()
             if found is not None:
                 return int(found)
         now = self.clock()
@@ -64,19 +72,19 @@ class Store(OutboxStore):
                 return new_id(conn.execute(insert))
         except sa.exc.IntegrityError:  # another ingress created it meanwhile
             with self.engine.begin() as conn:
-                return int(conn.execute(query).scalar_one())
+                return int(conn.execute(sql.CONVERSATION_ID, params).scalar_one())
 
     def conversation(self, conversation_id: int) -> ConversationRow:
         """Load a conversation's identity and state."""
         query = sa.select(conversations).where(conversations.c.id == conversation_id)
-        with self.engine.begin() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(query).one()
         return ConversationRow(row.id, row.channel, row.talker, dict(row.state or {}))
 
     def has_messages(self, conversation_id: int) -> bool:
         """Whether anything was ever recorded for this conversation."""
         query = sa.select(inbox.c.id).where(inbox.c.conversation_id == conversation_id)
-        with self.engine.begin() as conn:
+        with reading(self.engine) as conn:
             return conn.execute(query.limit(1)).first() is not None
 
     # leases ------------------------------------------------------------------
@@ -85,55 +93,31 @@ class Store(OutboxStore):
         self, conversation_id: int, owner: str, seconds: float
     ) -> Lease | None:
         """Take the conversation's lease if it is free or expired, else None."""
-        now = self.clock()
-        c = conversations.c
-        update = (
-            conversations.update()
-            .where(c.id == conversation_id)
-            .where(sa.or_(c.lease_owner.is_(None), c.lease_expires < now))
-            .values(
-                lease_owner=owner,
-                lease_expires=now + seconds,
-                lease_token=c.lease_token + 1,
-            )
-            .returning(c.lease_token)
-        )
         with self.engine.begin() as conn:
-            token = conn.execute(update).scalar()
-        if token is None:
-            return None
-        return Lease(conversation_id, owner, int(token))
+            return self._take_lease(conn, conversation_id, owner, seconds)[0]
 
-    def _held(self, lease: Lease) -> sa.ColumnElement[bool]:
-        c = conversations.c
-        return sa.and_(
-            c.id == lease.conversation_id,
-            c.lease_owner == lease.owner,
-            c.lease_token == lease.token,
-            c.lease_expires >= self.clock(),
-        )
+    def _take_lease(
+        self, conn: sa.Connection, conversation_id: int, owner: str, seconds: float
+    ) -> tuple[Lease | None, sa.Row[Any] | None]:
+        now = self.clock()
+        params = {"cid": conversation_id, "owner": owner, "now": now}
+        found = conn.execute(sql.TAKE_LEASE, {**params, "expires": now + seconds})
+        row = found.first()
+        if row is None:
+            return None, None
+        return Lease(conversation_id, owner, int(row.lease_token)), row
 
     def renew_lease(self, lease: Lease, seconds: float) -> bool:
         """Extend a lease still held; False when it was lost (expired and taken)."""
-        update = (
-            conversations.update()
-            .where(self._held(lease))
-            .values(lease_expires=self.clock() + seconds)
-        )
+        now = self.clock()
+        params = {**_lease_params(lease), "now": now, "expires": now + seconds}
         with self.engine.begin() as conn:
-            return conn.execute(update).rowcount == 1
+            return conn.execute(sql.RENEW_LEASE, params).rowcount == 1
 
     def release_lease(self, lease: Lease) -> None:
         """Give the lease up (a no-op when someone else holds it now)."""
-        c = conversations.c
-        update = (
-            conversations.update()
-            .where(c.id == lease.conversation_id, c.lease_token == lease.token)
-            .where(c.lease_owner == lease.owner)
-            .values(lease_owner=None, lease_expires=None)
-        )
         with self.engine.begin() as conn:
-            conn.execute(update)
+            conn.execute(sql.RELEASE_LEASE, _lease_params(lease))
 
     # inbox -------------------------------------------------------------------
 
@@ -141,29 +125,29 @@ class Store(OutboxStore):
         self,
         conversation_id: int,
         message: Message,
-        route: dict[str, Any] | None = None,
+        reply_address: dict[str, Any] | None = None,
         kind: str = "message",
         external_id: str | None = None,
     ) -> int:
         """Commit an incoming message; DuplicateMessage for a known external id."""
-        channel = self.conversation(conversation_id).channel
-        insert = inbox.insert().values(
-            conversation_id=conversation_id,
-            channel=channel,
-            kind=kind,
-            external_id=external_id,
-            message=message.to_dict(),
-            route=route or {},
-            state=PENDING,
-            received_at=self.clock(),
-        )
+        params = {
+            "cid": conversation_id,
+            "conversation_id": conversation_id,
+            "kind": kind,
+            "external_id": external_id,
+            "message": message.to_dict(),
+            "reply_address": reply_address or {},
+            "state": PENDING,
+            "attempts": 0,
+            "received_at": self.clock(),
+        }
         try:
             with self.engine.begin() as conn:
-                return new_id(conn.execute(insert))
+                return new_id(conn.execute(sql.RECORD, params))
         except sa.exc.IntegrityError as exc:
             if external_id is None:
                 raise
-            raise DuplicateMessage(f"{channel} message {external_id!r}") from exc
+            raise DuplicateMessage(f"message {external_id!r}") from exc
 
     def next_pending(self, conversation_id: int) -> InboxRow | None:
         """The oldest unprocessed message of a conversation (inbox id order)."""
@@ -174,7 +158,7 @@ class Store(OutboxStore):
             .order_by(inbox.c.id)
             .limit(1)
         )
-        with self.engine.begin() as conn:
+        with reading(self.engine) as conn:
             row = conn.execute(query).first()
         return inbox_row(row) if row else None
 
@@ -195,42 +179,77 @@ class Store(OutboxStore):
         inbox_id: int,
         state: dict[str, Any],
         replies: Sequence[Message],
-        route: dict[str, Any],
+        reply_address: dict[str, Any],
     ) -> int | None:
         """Atomically: new state, inbox row done, replies into the outbox.
 
         Raises LeaseLost (and commits nothing) when the lease is no longer held.
         Returns the outbox id, or None when there were no replies.
         """
-        now = self.clock()
         with self.engine.begin() as conn:
-            fenced = conversations.update().where(self._held(lease))
-            done = conn.execute(fenced.values(state=state, updated_at=now))
-            if done.rowcount != 1:
-                raise LeaseLost(f"conversation {lease.conversation_id}")
-            conn.execute(
-                inbox.update()
-                .where(inbox.c.id == inbox_id)
-                .values(state=DONE, processed_at=now)
-            )
-            if not replies:
-                return None
             channel = conn.execute(
                 sa.select(inbox.c.channel).where(inbox.c.id == inbox_id)
             ).scalar_one()
-            insert = outbox.insert().values(
-                conversation_id=lease.conversation_id,
-                inbox_id=inbox_id,
-                channel=channel,
-                route=route,
-                replies=[m.to_dict() for m in replies],
-                state=PENDING,
-                attempts=0,
-                progress=0,
-                created_at=now,
-                updated_at=now,
-            )
-            return new_id(conn.execute(insert))
+            done = Done(inbox_id, channel, state, replies, reply_address)
+            return self._commit(conn, lease, done, release=False)
+
+    # the two transactions of a turn ------------------------------------------
+
+    def claim(self, conversation_id: int, owner: str, seconds: float) -> Claim | None:
+        """One transaction: take the lease and the oldest pending message.
+
+        None when another worker holds the lease, or nothing is pending (then the
+        lease is not kept). The message's run is counted in its `attempts`.
+        """
+        with self.engine.begin() as conn:
+            lease, found = self._take_lease(conn, conversation_id, owner, seconds)
+            if lease is None or found is None:
+                return None
+            params = {"cid": conversation_id}
+            counted = conn.execute(sql.COUNT_NEXT_PENDING, params).first()
+            if counted is None:
+                conn.execute(sql.RELEASE_LEASE, _lease_params(lease))
+                return None
+        stored = ConversationRow(
+            conversation_id, found.channel, found.talker, dict(found.state or {})
+        )
+        return Claim(lease, inbox_row(counted), stored, int(counted.attempts))
+
+    def finish(self, lease: Lease, done: Done) -> Finished:
+        """One transaction: commit the turn, release the lease, look for more.
+
+        Raises LeaseLost (and commits nothing) when the lease is no longer held.
+        """
+        with self.engine.begin() as conn:
+            outbox_id = self._commit(conn, lease, done, release=True)
+            params = {"cid": lease.conversation_id}
+            more = conn.execute(sql.ANY_PENDING, params).first()
+        return Finished(outbox_id, more is not None)
+
+    def _commit(
+        self, conn: sa.Connection, lease: Lease, done: Done, release: bool
+    ) -> int | None:
+        now = self.clock()
+        params = {**_lease_params(lease), "now": now, "new_state": done.state}
+        commit = sql.COMMIT_STATE_AND_RELEASE if release else sql.COMMIT_STATE
+        if conn.execute(commit, params).rowcount != 1:
+            raise LeaseLost(f"conversation {lease.conversation_id}")
+        conn.execute(sql.INBOX_DONE, {"iid": done.inbox_id, "now": now})
+        if not done.replies:
+            return None
+        replies = {
+            "conversation_id": lease.conversation_id,
+            "inbox_id": done.inbox_id,
+            "channel": done.channel,
+            "reply_address": done.reply_address,
+            "replies": [m.to_dict() for m in done.replies],
+            "state": PENDING,
+            "attempts": 0,
+            "progress": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        return new_id(conn.execute(sql.ADD_REPLIES, replies))
 
     def stalled_conversations(self, older_than: float) -> list[int]:
         """Conversations with messages pending longer than `older_than` seconds
@@ -245,5 +264,5 @@ class Store(OutboxStore):
             .where(sa.or_(c.lease_owner.is_(None), c.lease_expires < now))
             .distinct()
         )
-        with self.engine.begin() as conn:
+        with reading(self.engine) as conn:
             return [int(i) for i in conn.execute(query).scalars()]

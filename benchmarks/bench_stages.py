@@ -1,0 +1,94 @@
+"""Server CPU per message, stage by stage, in one thread (no network, no load).
+
+Runs the embedded message path's own calls on a file SQLite store with the
+configured embedder, warm cache (every text seen once before timing):
+
+    .venv/bin/python benchmarks/bench_stages.py [--messages 2000] [--embedder minilm]
+
+Stages: record (ingress inbox commit), claim (lease + next message), route
+(the routing decision for a text seen before), turn (engine and plugin call),
+finish (state, outbox, release), flush (read the reply, mark it sent).
+Websocket frames and dispatch are not here: bench_ws.py measures them end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from zoozl.chatbot import Message
+from zoozl.config import config_from_dict
+from zoozl.engine import Bot
+from zoozl.processing import Processor
+from zoozl.store import Store
+
+TEXTS = ["hello", "hi there", "help me", "how are you", "what can you do", "hey"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--embedder", default="minilm")
+    args = parser.parse_args()
+    config = config_from_dict(
+        {
+            "extensions": ["zoozl.plugins.greeter", "zoozl.plugins.helpers"],
+            "embedder": args.embedder,
+        }
+    )
+    bot = Bot(config)
+    bot.load()
+    for text in TEXTS:
+        bot.router.route(text)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store.from_url(f"sqlite:///{Path(tmp) / 'z.db'}")
+        times = run(store, bot, args.messages)
+        store.close()
+    print(f"{'stage':<8} {'median µs':>10} {'mean µs':>10}")
+    total = 0.0
+    for stage, samples in times.items():
+        mean = statistics.fmean(samples) * 1e6
+        total += mean
+        median = statistics.median(samples) * 1e6
+        print(f"{stage:<8} {median:>10.0f} {mean:>10.0f}")
+    print(f"{'total':<8} {'':>10} {total:>10.0f}")
+
+
+def run(store: Store, bot: Bot, messages: int) -> dict[str, list[float]]:
+    processor = Processor(store, bot, "bench", 30.0)
+    cid = store.conversation_for("websocket", "bench")
+    times: dict[str, list[float]] = defaultdict(list)
+    clock = time.process_time  # CPU of this process: other load does not count
+    for i in range(messages):
+        text = TEXTS[i % len(TEXTS)]
+        t0 = clock()
+        store.record(cid, Message(text), {"web": "w"})
+        t1 = clock()
+        claim = store.claim(cid, "bench", 30.0)
+        assert claim is not None
+        t2 = clock()
+        bot._decide(text)  # the engine's routing decision (remembered per text)
+        t3 = clock()
+        done = processor._done(claim)
+        t4 = clock()
+        finished = store.finish(claim.lease, done)
+        t5 = clock()
+        for row in store.pending_outbox(cid):
+            store.mark_sent(row.id)
+        t6 = clock()
+        assert finished.outbox_id is not None
+        for stage, took in zip(
+            ("record", "claim", "route", "turn", "finish", "flush"),
+            (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5),
+            strict=True,
+        ):
+            times[stage].append(took)
+    return times
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The `web` process under a real gunicorn: clean websocket ends, handshake limits."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.procs import (
+    Proc,
+    base_config,
+    free_port,
+    http_ok,
+    process_env,
+    process_set,
+    wait_until,
+    web_argv,
+    write_config,
+)
+from tests.ingress.wsclient import assert_handshakes_guarded, bytes_after_close
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proc, int]]:
+    """One gunicorn worker (the cap is per process) on a SQLite store, no workers."""
+    log_dir = tmp_path_factory.mktemp("gunicorn")
+    port = free_port()
+    settings = {"handshake_timeout": 1, "max_handshakes": 2}
+    store = f"sqlite:///{log_dir}/z.db"
+    config = base_config(port, store, "memory://", **settings)
+    conf = write_config(log_dir / "zoozl.toml", config)
+    with process_set(log_dir) as procs:
+        proc = procs.start("web", [*web_argv(), "-w", "1"], process_env(conf))
+        health = f"http://127.0.0.1:{port}/healthz"
+        wait_until(lambda: http_ok(health), 60, "gunicorn /healthz", 0.1)
+        yield proc, port
+
+
+def test_nothing_follows_the_close_frame_on_the_socket(web: tuple[Proc, int]) -> None:
+    for _ in range(5):
+        assert bytes_after_close(web[1]) == b""
+
+
+def test_slow_and_silent_handshakes_are_closed_and_capped(
+    web: tuple[Proc, int],
+) -> None:
+    proc, port = web
+    assert_handshakes_guarded(port, proc.log)
+    assert http_ok(f"http://127.0.0.1:{port}/healthz")
