@@ -9,7 +9,6 @@ thresholds (kept only under the committed rule).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,11 +16,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.plugins.blind4 import entries  # noqa: E402
+from tests.routing_sets import BLIND4_SET, blind4_router, load_rows  # noqa: E402
 from zoozl.embeddings import CachedEmbedder, MiniLMEmbedder  # noqa: E402
 from zoozl.routing import Router  # noqa: E402
 
-BLIND4 = ROOT / "tests/data/routing_blind4.jsonl"
 # Fitted by scripts/blind4_dev.py on development data only (committed before the
 # blind set was read); the global threshold for every other plugin.
 PLUGIN_THRESHOLDS = {
@@ -34,18 +32,6 @@ PLUGIN_THRESHOLDS = {
     "recipes": 0.28,
     "calendar": 0.48,
 }
-
-
-def blind4_router(embedder: CachedEmbedder, examples: bool) -> Router:
-    """The router of the twelve plugins (keys as plugin names), default rule."""
-    plugins = entries()
-    return Router(
-        [(alias, p["key"]) for p in plugins for alias in p["aliases"]],
-        embedder,
-        examples=[(e, p["key"]) for p in plugins for e in p["examples"]]
-        if examples
-        else (),
-    )
 
 
 def answer(router: Router, text: str, thresholds: Mapping[str, float]) -> str | None:
@@ -86,8 +72,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--misses", action="store_true", help="list every miss")
     args = parser.parse_args(argv)
-    lines = BLIND4.read_text("utf-8").splitlines()
-    rows = [json.loads(line) for line in lines if line.strip()]
+    rows = load_rows(BLIND4_SET)
     embedder = CachedEmbedder(MiniLMEmbedder())
     with_examples = blind4_router(embedder, examples=True)
     aliases_only = blind4_router(embedder, examples=False)

@@ -1,5 +1,6 @@
 """Command line: `python -m zoozl --conf FILE` serves, `... chat` talks in a terminal,
-`... slack-event TEXT` posts a signed test event to a running server.
+`... slack-event TEXT` posts a signed test event to a running server, `... route
+MESSAGE` (or `--file`) explains how messages are routed.
 
 This is the composition root: the only module of `zoozl` that may import
 `ingress` and `tasks`. Embedded mode runs everything in this one process:
@@ -10,6 +11,7 @@ in-process reply bus and the SQLite store.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import signal
 import sys
@@ -164,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["slack-event"]:  # its own arguments: zoozl/slack_event.py
         return _slack_event(argv[1:])
+    if argv[:1] == ["route"]:  # its own arguments: zoozl/explain.py
+        return _own_command("zoozl.explain", argv[1:])
     args = _parser().parse_args(argv)
     level = args.log_level or ("WARNING" if args.command == "chat" else "INFO")
     logging.basicConfig(
@@ -177,6 +181,14 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_chat(config)
         return serve(config)
+    except ConfigError as exc:
+        print(f"zoozl: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _own_command(module: str, argv: list[str]) -> int:
+    try:
+        return int(importlib.import_module(module).run(argv))
     except ConfigError as exc:
         print(f"zoozl: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -41,9 +41,7 @@ class Bot:
         self.root = InterfaceRoot(config)
         self.plugins = load_plugins(config, self.root)
         self._by_key = {p.key: p for p in self.plugins}
-        self._by_alias = {
-            normalise_text(a): p for p in self.plugins for a in p.aliases
-        }
+        self._by_alias = {normalise_text(a): p for p in self.plugins for a in p.aliases}
         self._embedder = embedder
         self._router: Router | None = None
         self._router_lock = threading.Lock()

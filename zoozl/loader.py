@@ -56,7 +56,9 @@ def _texts(key: str, cls: type[Interface], name: str) -> tuple[str, ...]:
     if isinstance(texts, str) or not isinstance(texts, tuple | list | set | frozenset):
         raise ConfigError(f"plugin {key}: '{name}' must be a tuple or set of strings")
     if not all(isinstance(t, str) and t.strip() for t in texts):
-        raise ConfigError(f"plugin {key}: every one of '{name}' must be a non-empty string")
+        raise ConfigError(
+            f"plugin {key}: every one of '{name}' must be a non-empty string"
+        )
     return tuple(sorted(texts)) if not isinstance(texts, tuple | list) else tuple(texts)
 
 

@@ -151,7 +151,9 @@ class Router:
         self.plugins = (*(plugin for _, plugin in aliases), *self.examples)
         self._owners = _owner_ids(self.plugins)
         self._texts = tuple(normalise_text(alias) for alias in self.aliases)
-        self._matrix = np.vstack([self.embedder.encode(self._texts), *self._centroids()])
+        self._matrix = np.vstack(
+            [self.embedder.encode(self._texts), *self._centroids()]
+        )
         self.background = tuple(normalise_text(text) for text in background)
         self._background = self.embedder.encode(self.background)
         self.probe = self._probe() if request_gate > 0.0 else None
@@ -190,7 +192,9 @@ class Router:
         """Statements against requests; plugins' examples are requests too."""
         statements = self.embedder.encode([normalise_text(t) for t in STATEMENTS])
         requests = self.embedder.encode([normalise_text(t) for t in REQUESTS])
-        return RequestProbe(statements, np.vstack([requests, *self._encoded_examples()]))
+        return RequestProbe(
+            statements, np.vstack([requests, *self._encoded_examples()])
+        )
 
     def compared(self, text: str) -> str:
         """The form of a message that is encoded: normalised, typos corrected."""
