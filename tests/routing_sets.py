@@ -63,6 +63,11 @@ def routing_aliases() -> list[tuple[str, str]]:
     return [(alias, plugin_key(cls)) for cls in plugins for alias in cls.aliases]
 
 
+def routing_examples() -> list[tuple[str, str]]:
+    """(example, plugin key) pairs of the bundled plugins (everyday ones have none)."""
+    return [(e, plugin_key(cls)) for cls in BUNDLED_PLUGINS for e in cls.examples]
+
+
 def expected(label: str | None) -> str:
     """The plugin that should answer an utterance labelled label (null: help)."""
     return label if label is not None else HELP_KEY

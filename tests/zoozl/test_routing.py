@@ -30,6 +30,7 @@ from tests.routing_sets import (
     outcome,
     plugin_key,
     routing_aliases,
+    routing_examples,
     same_answer,
 )
 from zoozl.chatter import CHATTER as DEFAULT_BACKGROUND
@@ -78,6 +79,9 @@ CONTRACT_ALIASES = {
 # Blind set 4 (304 messages, tests/data/routing_blind4_RULE.md), one below the
 # single scoring: 253 with the plugins' examples, 233 with aliases only.
 BLIND4_FLOORS = {"examples": 252, "aliases only": 232}
+# The same sets with the bundled plugins' examples (measured: development
+# 378/405, sealed 185, sealed3 178; aliases only 367, 176, 174), one below.
+EXAMPLE_FLOORS = {SEALED_SET.name: 184, SEALED3_SET.name: 177}
 BLIND_FLOORS = {
     SEALED_SET.name: {"all": 176, "everyday": 83},
     SEALED3_SET.name: {"all": 172, "everyday": 81},
@@ -592,3 +596,17 @@ def test_minilm_blind4_accuracy_with_and_without_examples() -> None:
             hits += (route.plugin if route else None) == row["label"]
         print(f"blind set 4, {name}: {hits}/{len(rows)} = {hits / len(rows):.3f}")
         assert hits >= BLIND4_FLOORS[name], name
+
+
+@pytest.mark.model
+def test_minilm_the_bundled_examples_pay(minilm_router: Router) -> None:
+    router = Router(
+        routing_aliases(), minilm_router.embedder, examples=routing_examples()
+    )
+    assert {p for p in router.examples} == {
+        plugin_key(c) for c in (Help, Hello, BullGame, Cancel)
+    }
+    for name, floor in EXAMPLE_FLOORS.items():
+        hits, count = outcome_accuracy(router, SEALED_SET.parent / name)["all"]
+        print(f"{name} with the bundled examples: {hits}/{count}")
+        assert hits >= floor, name
