@@ -13,7 +13,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.routing_sets import DEV_SETS, load_rows, routing_aliases  # noqa: E402
 from zoozl.embeddings import MiniLMEmbedder  # noqa: E402
-from zoozl.routing import DEFAULT_MARGIN, DEFAULT_THRESHOLD, Router  # noqa: E402
+from zoozl.routing import Router  # noqa: E402
 
 
 def messages() -> list[str]:
@@ -48,7 +48,7 @@ def main() -> None:
     print(
         summary("encode one message", timings_ms(lambda t: embedder.encode([t]), texts))
     )
-    router = Router(routing_aliases(), embedder, DEFAULT_THRESHOLD, DEFAULT_MARGIN)
+    router = Router(routing_aliases(), embedder)
     fresh = [f"{text} ." for text in texts]  # distinct from the encodes above
     print(summary("route() uncached", timings_ms(router.route, fresh)))
     print(summary("route() cached", timings_ms(router.route, fresh)))
