@@ -29,12 +29,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import random
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,8 +42,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import websocket  # noqa: E402
-
+from benchmarks import wsload  # noqa: E402
+from benchmarks.wsload import (  # noqa: E402
+    START_TIMEOUT,
+    Result,
+    Session,
+    run_load,
+)
 from tests.bulls import SCORE, SECRETS, WON, bulls_and_cows  # noqa: E402
 from tests.e2e.procs import (  # noqa: E402
     BIN,
@@ -62,59 +65,16 @@ from tests.e2e.procs import (  # noqa: E402
 )
 from zoozl.config import DEFAULT_EXTENSIONS  # noqa: E402
 
-RECV_TIMEOUT = 60.0
-START_TIMEOUT = 120.0
-
-
 # the load ---------------------------------------------------------------------
 
 
-class Session:
-    """One websocket conversation."""
-
-    def __init__(self, url: str) -> None:
-        self.ws = websocket.create_connection(url, timeout=RECV_TIMEOUT)
-
-    def recv(self) -> dict[str, Any]:
-        frame: dict[str, Any] = json.loads(self.ws.recv())
-        return frame
-
-    def ask(self, text: str) -> tuple[str, float]:
-        """Send one message; return the first reply frame's text and the round trip."""
-        start = time.perf_counter()
-        self.ws.send(json.dumps({"text": text}))
-        frame = self.recv()
-        return frame.get("text", ""), (time.perf_counter() - start) * 1000.0
-
-    def drain(self, seconds: float) -> int:
-        """Read (and drop) frames that arrive within `seconds`."""
-        count = 0
-        self.ws.settimeout(seconds)
-        with contextlib.suppress(websocket.WebSocketTimeoutException):
-            while True:
-                self.ws.recv()
-                count += 1
-        self.ws.settimeout(RECV_TIMEOUT)
-        return count
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.ws.close(timeout=1)
-
-
-class Dialogue:
-    """What a session says; `prepare` is not timed, `next_text` is."""
+class Dialogue(wsload.Dialogue):
+    """Drains the greeting for a while instead of counting its frames."""
 
     greets = True
 
     def prepare(self, session: Session) -> None:
         session.drain(1.0 if self.greets else 0.2)  # the greeting
-
-    def next_text(self, session: Session, i: int) -> str:
-        raise NotImplementedError
-
-    def heard(self, session: Session, reply: str) -> None:
-        """React to the reply of the timed message."""
 
 
 class Hello(Dialogue):
@@ -171,90 +131,7 @@ class Bulls(Dialogue):
 DIALOGUES = {"hello": Hello, "bulls": Bulls, "pong": Pong}
 
 
-@dataclass
-class Result:
-    sessions: int
-    messages: int
-    seconds: float
-    samples: list[float]
-    errors: int
-
-    @property
-    def rate(self) -> float:
-        return self.messages / self.seconds if self.seconds else 0.0
-
-    def pct(self, q: float) -> float:
-        ordered = sorted(self.samples)
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def run_load(url: str, sessions: int, messages: int, dialogue: Dialogue) -> Result:
-    """`sessions` threads, each: connect, prepare, then `messages` timed round trips."""
-    ready = threading.Barrier(sessions + 1, timeout=START_TIMEOUT)
-    done = threading.Barrier(sessions + 1, timeout=START_TIMEOUT + 600)
-    samples: list[float] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def one() -> None:
-        session, mine = None, []
-        try:
-            session = Session(url)
-            dialogue.prepare(session)
-            ready.wait()
-            for i in range(messages):
-                reply, took = session.ask(dialogue.next_text(session, i))
-                mine.append(took)
-                dialogue.heard(session, reply)
-        except threading.BrokenBarrierError:
-            return
-        except Exception as exc:
-            with lock:
-                errors.append(exc)
-            with contextlib.suppress(threading.BrokenBarrierError):
-                ready.wait()
-        finally:
-            with lock:
-                samples.extend(mine)
-            with contextlib.suppress(threading.BrokenBarrierError):
-                done.wait()
-            if session:
-                session.close()
-
-    threads = [threading.Thread(target=one, daemon=True) for _ in range(sessions)]
-    for thread in threads:
-        thread.start()
-    ready.wait()
-    began = time.perf_counter()
-    done.wait()
-    seconds = time.perf_counter() - began
-    for error in errors[:3]:
-        print(f"  session error: {type(error).__name__}: {error}", file=sys.stderr)
-    return Result(sessions, len(samples), seconds, samples, len(errors))
-
-
 # the servers ------------------------------------------------------------------
-
-
-def first_greeting(url: str, probe: str | None, timeout: float) -> float:
-    """Connect until the server answers; the time the first reply frame came."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            ws = websocket.create_connection(url, timeout=timeout)
-        except OSError:
-            time.sleep(0.02)
-            continue
-        try:
-            if probe is not None:
-                ws.send(json.dumps({"text": probe}))
-            ws.recv()
-            return time.monotonic()
-        finally:
-            ws.close()
-    raise TimeoutError(f"no reply from {url} in {timeout:g} s")
 
 
 def config_values(dialogue: str, port: int) -> dict[str, Any]:
@@ -320,7 +197,7 @@ def embedded(work: Path, dialogue: str) -> Iterator[Server]:
         )
         url = f"ws://127.0.0.1:{port}/ws"
         probe = "ping" if dialogue == "pong" else None
-        ready = first_greeting(url, probe, START_TIMEOUT)
+        ready = wsload.first_reply(url, probe, START_TIMEOUT)
         yield Server(url, ready - spawned, {"embedded (web+worker)": proc.pid})
 
 
@@ -347,7 +224,7 @@ def scaled(
         worker = procs.start("worker", worker_argv(), process_env(conf))
         url = setup.ws_url
         probe = "ping" if dialogue == "pong" else None
-        ready = first_greeting(url, probe, START_TIMEOUT)
+        ready = wsload.first_reply(url, probe, START_TIMEOUT)
         processes = {"web master (gunicorn)": web.pid}
         for i, pid in enumerate(sorted(descendants(web.pid)), 1):
             processes[f"web process {i}"] = pid

@@ -29,7 +29,7 @@ from zoozl.chatbot import Message
 from zoozl.config import Config
 from zoozl.errors import DuplicateMessage
 from zoozl.store.history import list_messages
-from zoozl.store.transcript import recent
+from zoozl.store.recent import recent
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +237,6 @@ def websocket_view() -> Response:
         log.exception("websocket session failed")
     with contextlib.suppress(ConnectionClosed):
         ws.close()
-    ws.shutdown()  # nothing after the close frame, not even werkzeug's response
     response = _Upgraded()
     response.mode = ws.mode
     return response

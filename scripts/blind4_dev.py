@@ -26,8 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.plugins.blind4 import entries  # noqa: E402
 from tests.routing_sets import BLIND_SETS, DEV_SETS, load_rows  # noqa: E402
-from zoozl.embeddings import CachedEmbedder, MiniLMEmbedder  # noqa: E402
+from zoozl.embeddings import CachedEmbedder  # noqa: E402
 from zoozl.routing import Route, Router  # noqa: E402
+from zoozl.torch_embedder import MiniLMEmbedder  # noqa: E402
 
 KEPT = {"Weather", "Translate", "Calculator", "Timer", "Reminder", "News"}
 RELABEL = {

@@ -42,8 +42,9 @@ from tests.routing_sets import (  # noqa: E402
     same_answer,
 )
 from zoozl.config import ROUTE_NAMED_BONUS, ROUTE_REQUEST_GATE  # noqa: E402
-from zoozl.embeddings import CachedEmbedder, MiniLMEmbedder  # noqa: E402
+from zoozl.embeddings import CachedEmbedder  # noqa: E402
 from zoozl.routing import Route, Router  # noqa: E402
+from zoozl.torch_embedder import MiniLMEmbedder  # noqa: E402
 
 GATES = (0.0, 0.1, 0.2, 0.3, 0.4)
 THRESHOLDS = np.round(np.arange(0.10, 0.70 + 1e-9, 0.01), 2)

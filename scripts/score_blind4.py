@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.routing_sets import BLIND4_SET, blind4_router, load_rows  # noqa: E402
-from zoozl.embeddings import CachedEmbedder, MiniLMEmbedder  # noqa: E402
+from zoozl.embeddings import CachedEmbedder  # noqa: E402
 from zoozl.routing import Router  # noqa: E402
+from zoozl.torch_embedder import MiniLMEmbedder  # noqa: E402
 
 # Fitted by scripts/blind4_dev.py on development data only (committed before the
 # blind set was read); the global threshold for every other plugin.

@@ -1,8 +1,9 @@
 """The module-level app of `celery -A tasks.app worker` (scaled mode).
 
 The config comes from $ZOOZL_CONF. The parent process loads the plugins and
-the model once, with torch on one thread, before it forks the pool, so the
-children share the weights; each child drops inherited connections.
+the model once (ONNX on one thread; the torch reference limited to one thread)
+before it forks the pool, so the children share the weights; each child drops
+inherited connections.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ _sweeper: list[Sweeper] = []
 
 
 def _one_torch_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)
+    """One torch thread, if torch is loaded: only the minilm-torch reference loads
+    it; the serving embedder (ONNX) runs on one thread of its own accord."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
 
 
 @signals.worker_init.connect
@@ -39,7 +42,6 @@ def load_before_fork(**_: Any) -> None:
     Celery logs and swallows what a signal handler raises: a worker that cannot
     load its plugins would report "ready" and fail every task. Exit instead.
     """
-    _one_torch_thread()
     try:
         app.zoozl.load_model()
     except ConfigError as exc:
@@ -49,6 +51,7 @@ def load_before_fork(**_: Any) -> None:
         traceback.print_exc()
         print("zoozl: the worker could not load plugins and model", file=sys.stderr)
         raise SystemExit(1) from None
+    _one_torch_thread()
     log.info("zoozl worker: plugins and model ready")
 
 

@@ -1,8 +1,12 @@
-"""Fixtures shared by the whole suite: PostgreSQL, Redis, and a config's store."""
+"""Fixtures shared by the whole suite: PostgreSQL, Redis, a config's store, and
+the session's model cache."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +34,33 @@ def store(config) -> Iterator[Store]:
     found = Store.from_url(config.database_url)
     yield found
     found.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """This session's model cache: never the user's home, exported once a session.
+
+    $XDG_CACHE_HOME points at it too, so a bot built with the default config, and
+    every process the end-to-end tests start, use the same cache.
+    """
+    base = tmp_path_factory.mktemp("xdg-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(base))
+        yield base / "zoozl"
+
+
+@pytest.fixture(scope="session")
+def exported_model(model_cache_dir: Path) -> subprocess.CompletedProcess[str]:
+    """`python -m zoozl model export` into the session's cache (the ONNX int8 file)."""
+    conf = model_cache_dir.parent / "export.toml"
+    conf.write_text(f"model_cache_dir = {str(model_cache_dir)!r}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "zoozl", "model", "export", "--conf", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 0, done.stderr
+    return done

@@ -2,6 +2,9 @@
 `... slack-event TEXT` posts a signed test event to a running server, `... route
 MESSAGE` (or `--file`) explains how messages are routed.
 
+`python -m zoozl model export [--conf FILE]` exports the ONNX model into the
+model cache (zoozl.model_export); serving does it on first start otherwise.
+
 This is the composition root: the only module of `zoozl` that may import
 `ingress` and `tasks`. Embedded mode runs everything in this one process:
 werkzeug's threaded server, worker threads fed in-process (no broker), an
@@ -168,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         return _slack_event(argv[1:])
     if argv[:1] == ["route"]:  # its own arguments: zoozl/explain.py
         return _own_command("zoozl.explain", argv[1:])
+    if argv[:1] == ["model"]:  # `model export`: zoozl.model_export
+        from zoozl.model_export import main as model_main
+
+        return model_main(argv[1:])
     args = _parser().parse_args(argv)
     level = args.log_level or ("WARNING" if args.command == "chat" else "INFO")
     logging.basicConfig(

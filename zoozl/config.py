@@ -96,6 +96,7 @@ class Config:
     plugin_timeout: float = 20.0
     # routing
     embedder: str = "minilm"
+    model_cache_dir: str = ""  # empty: default_model_cache_dir()
     route_threshold: float = ROUTE_THRESHOLD
     route_margin: float = ROUTE_MARGIN
     route_request_gate: float | None = None  # None: ROUTE_REQUEST_GATE (0 with "char")
@@ -118,9 +119,23 @@ class Config:
         hosts = self.allowed_hosts or (self.host, "localhost")
         return frozenset(h.lower().strip("[]") for h in hosts)
 
+    @property
     def lmtp_host(self) -> str:
         """Bind address of the LMTP listener: `email_host`, else `host`."""
         return self.email_host or self.host
+
+    @property
+    def model_cache_path(self) -> Path:
+        """Directory of the exported ONNX model: `model_cache_dir`, else the default."""
+        if self.model_cache_dir:
+            return Path(self.model_cache_dir).expanduser()
+        return default_model_cache_dir()
+
+
+def default_model_cache_dir() -> Path:
+    """The user's cache: $XDG_CACHE_HOME/zoozl, else ~/.cache/zoozl."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "zoozl"
 
 
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -149,6 +164,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "reply_bus_url": (str,),
     "embedder": (str,),
     "fallback_text": (str,),
+    "model_cache_dir": (str,),
     "auth_required": (bool,),
     "cookie_secure": (bool,),
     "email_smtp_starttls": (bool,),
@@ -180,7 +196,7 @@ _POSITIVE = (
     "handshake_timeout",
     "max_handshakes",
 )
-_EMBEDDERS = ("minilm", "char")
+_EMBEDDERS = ("minilm", "minilm-int8", "minilm-torch", "char")
 
 
 def _type_name(types: tuple[type, ...]) -> str:

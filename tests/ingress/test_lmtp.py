@@ -497,8 +497,8 @@ def test_email_host_is_the_bind_address_of_lmtp_alone(
         "email_host": email_host,
     }
     config = config_from_dict(settings)
-    celery = create_celery(config)
-    controller = start_lmtp(config, Acceptor(config, store, celery))
+    dispatch = CeleryDispatch(create_celery(config))
+    controller = start_lmtp(config, Acceptor(store, dispatch))
     try:
         assert controller.server.sockets[0].getsockname()[0] == bound
     finally:

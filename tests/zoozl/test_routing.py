@@ -39,18 +39,14 @@ from zoozl.config import ROUTE_BACKGROUND_MARGIN as DEFAULT_BACKGROUND_MARGIN
 from zoozl.config import ROUTE_MARGIN as DEFAULT_MARGIN
 from zoozl.config import ROUTE_NAMED_BONUS as DEFAULT_NAMED_BONUS
 from zoozl.config import ROUTE_THRESHOLD as DEFAULT_THRESHOLD
-from zoozl.embeddings import (
-    CachedEmbedder,
-    CharEmbedder,
-    MiniLMEmbedder,
-    _embedding_dimension,
-    make_embedder,
-)
+from zoozl.embeddings import CachedEmbedder, CharEmbedder, make_embedder
+from zoozl.onnx_embedder import OnnxMiniLMEmbedder
 from zoozl.plugins.bullgame import BullGame
 from zoozl.plugins.cancel import Cancel
 from zoozl.plugins.greeter import Greeter
 from zoozl.plugins.helpers import Hello, Help
 from zoozl.routing import Router
+from zoozl.torch_embedder import MiniLMEmbedder, _embedding_dimension
 from zoozl.wording import (
     alias_vocabulary,
     correct_typos,
@@ -478,7 +474,9 @@ def test_embedding_dimension_prefers_the_new_name() -> None:
 
 def test_make_embedder_by_name() -> None:
     assert isinstance(make_embedder("char"), CharEmbedder)
-    assert isinstance(make_embedder("minilm"), MiniLMEmbedder)  # lazy: no model yet
+    # Lazy: no model loads, nothing is exported yet.
+    assert isinstance(make_embedder("minilm"), OnnxMiniLMEmbedder)
+    assert isinstance(make_embedder("minilm-torch"), MiniLMEmbedder)
     with pytest.raises(ValueError, match="unknown embedder 'nope'"):
         make_embedder("nope")
 

@@ -8,10 +8,10 @@ import pytest
 from tests.routing_sets import routing_aliases
 from zoozl.chatter import REQUESTS, STATEMENTS
 from zoozl.config import ROUTE_REQUEST_GATE
-from zoozl.embeddings import MiniLMEmbedder
 from zoozl.routing import Route, Router
 from zoozl.speech_acts import RequestProbe
 from zoozl.testing import BotHarness
+from zoozl.torch_embedder import MiniLMEmbedder
 
 CALCULATOR = "tests.plugins.everyday:Calculator"
 

@@ -25,6 +25,12 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def _driver(conn: sa.Connection) -> Any:
+    """The sqlite3 connection under `conn`: BEGIN without SQLAlchemy's execution
+    machinery, which cost more than the statement (no result, nothing to map)."""
+    return conn.connection.driver_connection
+
+
 def _sqlite_setup(engine: sa.Engine, memory: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -48,14 +54,14 @@ def _sqlite_setup(engine: sa.Engine, memory: bool) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         if not memory and conn.get_execution_options().get(READ_ONLY):
-            conn.exec_driver_sql("BEGIN")  # WAL readers never wait for writers
+            _driver(conn).execute("BEGIN")  # WAL readers never wait for writers
             return
         writer.acquire()
         conn.info[_HOLDS_WRITER] = True
         try:
             # IMMEDIATE takes the write lock up front: two writers never deadlock
             # upgrading a read lock, they queue on busy_timeout instead.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            _driver(conn).execute("BEGIN IMMEDIATE")
         except BaseException:
             _release(conn)
             raise

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from zoozl.chatbot import Message
+from zoozl.store.database import reading
 from zoozl.store.schema import inbox, outbox
 from zoozl.store.store import Store
 
@@ -46,7 +47,7 @@ def recent(
         .limit(limit)
     )
     prefix = f"{conversation_id}:"
-    with store.engine.begin() as conn:
+    with reading(store.engine) as conn:
         ids = list(conn.execute(last).scalars())
         # The last `limit` messages, and the greetings between and after them.
         since = min(ids) if len(ids) == limit else 0

@@ -1,0 +1,1 @@
+"""Benchmarks of zoozl: websocket load, the comparison with zoozl 0.3.0, RESULTS.md."""

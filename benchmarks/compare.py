@@ -1,0 +1,97 @@
+"""Run zoozl 0.3.0 and this zoozl side by side and write benchmarks/RESULTS.md.
+
+    /work/main/.venv/bin/python -m benchmarks.compare            # full run
+    /work/main/.venv/bin/python -m benchmarks.compare --quick    # smoke run
+
+(from the repository root, with the project's virtualenv). The first run creates
+benchmarks/.old-venv with zoozl==0.3.0 from the package index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import measure, oldserver, results, servers
+from benchmarks.report import Figures
+
+HELPERS = ["zoozl.plugins.greeter", "zoozl.plugins.helpers"]
+PONG = ["zoozl.plugins.pong"]
+SLEEPY = ["benchmarks.sleepy"]
+CLIENT_CPU = 1
+OUTPUT = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+BEGAN = time.monotonic()
+
+
+def step(title: str) -> None:
+    print(f"-- {time.monotonic() - BEGAN:5.0f} s  {title}", file=sys.stderr, flush=True)
+
+
+def run_old(work: Path, sizes: measure.Sizes) -> Figures:
+    step("zoozl 0.3.0: helpers bot")
+    with servers.old_embedded(work / "helpers", HELPERS, None) as server:
+        figures = measure.helpers_bot(server, sizes)
+    step("zoozl 0.3.0: pong, long conversation")
+    with servers.old_embedded(work / "pong", PONG, "ping") as server:
+        figures |= measure.long_conversation(server, sizes)
+    return figures
+
+
+def run_new(work: Path, sizes: measure.Sizes) -> Figures:
+    # pong first: a one-time model export (if any) then falls outside the timed start.
+    step("this zoozl, embedded: pong, long conversation")
+    with servers.new_embedded(work / "pong", PONG, "ping") as server:
+        figures = measure.long_conversation(server, sizes)
+    step("this zoozl, embedded: helpers bot")
+    with servers.new_embedded(work / "helpers", HELPERS, None) as server:
+        figures |= measure.helpers_bot(server, sizes)
+    step("this zoozl, scaled: helpers bot")
+    with servers.scaled(work / "scaled", HELPERS, None) as stack:
+        figures |= measure.scaled_helpers(stack.start(2), sizes)
+    step("this zoozl, scaled: 20 ms plugin, 1 then 2 worker processes")
+    with servers.scaled(work / "scaleout", SLEEPY, "ping") as stack:
+        for workers in (1, 2):
+            server = stack.start(workers)
+            figures |= measure.scale_out(server, sizes, workers)
+            stack.stop_worker()
+    return figures
+
+
+def total_errors(figures: Figures) -> Figures:
+    errors = sum(v for k, v in figures.items() if k.endswith(".errors"))
+    return figures | {"errors": errors}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run (~1 min)")
+    parser.add_argument("--output", type=Path, default=OUTPUT, help="RESULTS.md")
+    args = parser.parse_args(argv)
+    sizes = measure.QUICK if args.quick else measure.Sizes()
+    load = os.getloadavg()
+    if len(os.sched_getaffinity(0)) < 2:
+        parser.error("needs two CPUs: the servers on CPU 0, the load client on CPU 1")
+    os.sched_setaffinity(0, {CLIENT_CPU})  # the load client (and what it spawns)
+    oldserver.ensure_venv()
+    with tempfile.TemporaryDirectory(prefix="bench-compare-") as tmp:
+        work = Path(tmp)
+        for name in ("old", "new"):
+            for sub in ("helpers", "pong", "scaled", "scaleout"):
+                (work / name / sub).mkdir(parents=True)
+        old = total_errors(run_old(work / "old", sizes))
+        new = total_errors(run_new(work / "new", sizes))
+    step("done")
+    described = ", ".join(f"{k} {v}" for k, v in dataclasses.asdict(sizes).items())
+    print(results.write(args.output, old, new, load, described))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

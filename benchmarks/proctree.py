@@ -1,0 +1,50 @@
+"""CPU time and resident memory of a server's process tree, read from /proc."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from tests.e2e.procs import descendants
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree(roots: Iterable[int]) -> list[int]:
+    """The roots and every process below them."""
+    found: list[int] = []
+    for root in roots:
+        found += [root, *descendants(root)]
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (all its threads), 0 when it is gone."""
+    with contextlib.suppress(OSError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        # The command name may hold spaces: the fields start after the last ")".
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return 0.0
+
+
+def tree_cpu_seconds(roots: Iterable[int]) -> float:
+    """CPU seconds spent so far by the roots and their descendants."""
+    return sum(cpu_seconds(pid) for pid in tree(roots))
+
+
+def rss_kib(pid: int) -> int:
+    """VmRSS of one process in KiB, 0 when it is gone."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def tree_rss_mib(roots: Iterable[int]) -> float:
+    """Resident memory of the roots and their descendants, in MiB (shared pages
+    are counted once per process, so a forked tree is overstated)."""
+    return sum(rss_kib(pid) for pid in tree(roots)) / 1024

@@ -1,0 +1,103 @@
+"""benchmarks/RESULTS.md: the machine, the date, the commit, the command, the tables."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.report import Figures, figures_table, targets_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+METHOD = """\
+## How it is measured
+
+- Both servers run one after the other in this one run, each pinned to CPU 0
+  (`taskset -c 0`, every process of the server); the load client runs on CPU 1.
+  zoozl 0.3.0 comes from the package index into `benchmarks/.old-venv`, in memory
+  (no `memory_path`), plugins `zoozl.plugins.greeter` and `zoozl.plugins.helpers`.
+  This zoozl: `python -m zoozl --conf FILE` (embedded, the SQLite store, the default
+  embedder), same plugins; scaled mode is the Procfile's `web` and `worker` on a
+  private Redis and a fresh PostgreSQL schema.
+- Load: real websockets; each session sends its next message after the previous
+  reply; the texts are `benchmarks/data/corpus.txt` (200 utterances), sent once to
+  each server before any timed run, so embeddings are cached. "Every text new"
+  appends a counter as words ("... number one two"), so no cache can help.
+- Server CPU per message: utime + stime of the server's process tree (from
+  `/proc/<pid>/stat`) after the run minus before, divided by the messages.
+  Resident memory: VmRSS summed over the tree after the load. In scaled mode the
+  tree is Redis, gunicorn and the Celery worker (PostgreSQL, a shared service,
+  is left out). Start-up: spawn to the first greeting frame received; the pong
+  server of this zoozl starts first, so a one-time model export is not in it.
+- Cost flat: `zoozl.plugins.pong` (alias `help`, never completes; 0.3.0 has the
+  same plugin) answers one long conversation and many 10-message ones; and ten
+  consecutive 1-session runs on the helpers bot, tenth against first. The cost
+  checked is server CPU per message (other work on the machine moves it less than
+  wall time); the wall-time ratio is shown beside it.
+- Scale-out: a plugin that sleeps 20 ms (`benchmarks/sleepy.py`), 20 sessions,
+  the Procfile worker with `--concurrency 1`, then 2. All server processes share
+  CPU 0, so CPU-bound work cannot scale here: compare the scaled run's CPU per
+  message with its messages/s.
+- Figures are printed, never asserted; a busy machine (see the load average)
+  moves them.
+"""
+
+
+def git_commit() -> str:
+    def git(*args: str) -> str:
+        found = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        return found.stdout.strip()
+
+    dirty = " (with uncommitted changes)" if git("status", "--porcelain") else ""
+    return f"{git('rev-parse', 'HEAD') or 'unknown'}{dirty}"
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def header(command: str, load: tuple[float, float, float], sizes: str) -> str:
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        "# Benchmarks: this zoozl against zoozl 0.3.0\n\n"
+        f"- date: {now}\n"
+        f"- command: `{command}`\n"
+        f"- git commit: {git_commit()}\n"
+        f"- machine: {cpu_model()}, {os.cpu_count()} cores, Linux "
+        f"{platform.release()}, Python {platform.python_version()}\n"
+        f"- load average when the run began: {load[0]:.2f} {load[1]:.2f} "
+        f"{load[2]:.2f} (other work shares this machine)\n"
+        f"- messages per run: {sizes}\n"
+    )
+
+
+def command_line() -> str:
+    """The exact command this process was started with."""
+    return shlex.join(getattr(sys, "orig_argv", sys.argv))
+
+
+def write(
+    path: Path,
+    old: Figures,
+    new: Figures,
+    load: tuple[float, float, float],
+    sizes: str,
+) -> str:
+    """Write RESULTS.md and return its text."""
+    text = (
+        f"{header(command_line(), load, sizes)}\n"
+        f"## Targets\n\n{targets_table(old, new)}\n\n"
+        f"## All figures\n\n{figures_table(old, new)}\n\n{METHOD}"
+    )
+    path.write_text(text, encoding="utf-8")
+    return text

@@ -1,0 +1,197 @@
+"""The servers under test, each started pinned to CPU 0 with `taskset`.
+
+- `old_embedded`: zoozl 0.3.0, `python -m zoozl --conf FILE` from its own venv.
+- `new_embedded`: this checkout, `python -m zoozl --conf FILE` (SQLite store).
+- `ScaledStack`: this checkout as the Procfile runs it: gunicorn `web` and a
+  `celery -A tasks.app worker` on a private Redis and a fresh PostgreSQL schema.
+
+Every context manager yields a `Server` and stops its processes on exit (their logs
+are printed when something failed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import oldserver
+from benchmarks.wsload import START_TIMEOUT, first_reply
+from tests.e2e.procs import (
+    Proc,
+    Procs,
+    free_port,
+    postgres_store,
+    process_env,
+    wait_until,
+    write_config,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The virtualenv this runner runs in (the project's); its console scripts too.
+BIN = Path(sys.executable).parent
+SERVER_CPU = "0"
+PIN = ["taskset", "-c", SERVER_CPU]
+
+
+@dataclass
+class Server:
+    """A started server: where to connect and what to measure."""
+
+    url: str
+    startup: float  # seconds from spawn to the first reply frame
+    roots: list[int]  # pids whose process trees are the server
+
+
+def env(conf: Path) -> dict[str, str]:
+    """This checkout first on PYTHONPATH, this venv first on PATH, $ZOOZL_CONF."""
+    found = process_env(conf)
+    found["PATH"] = f"{BIN}:{found['PATH']}"
+    return found
+
+
+@contextlib.contextmanager
+def logs_on_error(work: Path) -> Iterator[Procs]:
+    """A process set that is stopped at the end; its logs printed on failure."""
+    procs = Procs(work)
+    try:
+        yield procs
+    except BaseException:
+        print(procs.logs(40), file=sys.stderr)
+        raise
+    finally:
+        procs.close()
+
+
+def started(procs: Procs, name: str, argv: list[str], environ: dict[str, str]) -> Proc:
+    return procs.start(name, [*PIN, *argv], environ)
+
+
+@contextlib.contextmanager
+def old_embedded(
+    work: Path, extensions: list[str], probe: str | None
+) -> Iterator[Server]:
+    """zoozl 0.3.0 in memory. `-I`: nothing of this checkout is on its sys.path."""
+    port = free_port()
+    conf = oldserver.config(work / "old.toml", port, extensions)
+    argv = [str(oldserver.PYTHON), "-I", *oldserver.argv(conf)[1:]]
+    with logs_on_error(work) as procs:
+        proc = started(procs, "old", argv, {"PATH": "/usr/bin:/bin"})
+        url = f"ws://127.0.0.1:{port}/"
+        ready = first_reply(url, probe, START_TIMEOUT)
+        yield Server(url, ready - proc.started_at, [proc.pid])
+
+
+@contextlib.contextmanager
+def new_embedded(
+    work: Path, extensions: list[str], probe: str | None, **more: Any
+) -> Iterator[Server]:
+    """`python -m zoozl --conf FILE` with the durable SQLite store, default embedder."""
+    port = free_port()
+    values = {
+        "extensions": extensions,
+        "host": "127.0.0.1",
+        "websocket_port": port,
+        "memory_path": f"sqlite:///{work / 'zoozl.db'}",
+        **more,
+    }
+    conf = write_config(work / "new.toml", values)
+    argv = [str(BIN / "python"), "-m", "zoozl", "--conf", str(conf)]
+    with logs_on_error(work) as procs:
+        proc = started(procs, "new", argv, env(conf))
+        url = f"ws://127.0.0.1:{port}/ws"
+        ready = first_reply(url, probe, START_TIMEOUT)
+        yield Server(url, ready - proc.started_at, [proc.pid])
+
+
+def procfile_argv(name: str, **options: str) -> list[str]:
+    """The Procfile's command `name`, console script from this venv, options set."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            argv = shlex.split(line.split(":", 1)[1])
+            break
+    else:
+        raise KeyError(f"no {name!r} in the Procfile")
+    if (BIN / argv[0]).exists():
+        argv[0] = str(BIN / argv[0])
+    for option, value in options.items():
+        flag = f"--{option}"
+        if flag in argv:
+            argv[argv.index(flag) + 1] = value
+        else:
+            argv += [flag, value]
+    return argv
+
+
+def redis_argv(port: int, work: Path) -> list[str]:
+    return [
+        "redis-server",
+        *("--port", str(port), "--bind", "127.0.0.1"),
+        *("--save", "", "--appendonly", "no", "--dir", str(work)),
+    ]
+
+
+class ScaledStack:
+    """Redis, PostgreSQL, gunicorn `web` and one Celery `worker`, restartable."""
+
+    def __init__(self, procs: Procs, conf: Path, url: str, probe: str | None) -> None:
+        self.procs, self.conf, self.url, self.probe = procs, conf, url, probe
+        self.web: Proc | None = None
+        self.worker: Proc | None = None
+        self.redis: Proc | None = None
+
+    def start(self, concurrency: int) -> Server:
+        """Start web (once) and a worker of `concurrency` processes; await a reply."""
+        environ = env(self.conf)
+        if self.web is None:
+            self.web = started(self.procs, "web", procfile_argv("web"), environ)
+        spawned = time.monotonic()
+        argv = procfile_argv("worker", concurrency=str(concurrency))
+        self.worker = started(self.procs, f"worker-c{concurrency}", argv, environ)
+        ready = first_reply(self.url, self.probe, START_TIMEOUT)
+        roots = [p.pid for p in (self.redis, self.web, self.worker) if p]
+        return Server(self.url, ready - spawned, roots)
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+
+
+@contextlib.contextmanager
+def scaled(
+    work: Path, extensions: list[str], probe: str | None
+) -> Iterator[ScaledStack]:
+    """A scaled stack on its own Redis and PostgreSQL schema (web not started yet)."""
+    with postgres_store() as store_url, logs_on_error(work) as procs:
+        redis_port, port = free_port(), free_port()
+        redis = started(procs, "redis", redis_argv(redis_port, work), process_env())
+        values = {
+            "extensions": extensions,
+            "host": "127.0.0.1",
+            "websocket_port": port,
+            "broker_url": f"redis://127.0.0.1:{redis_port}/0",
+            "store_url": store_url,
+        }
+        conf = write_config(work / "scaled.toml", values)
+        stack = ScaledStack(procs, conf, f"ws://127.0.0.1:{port}/ws", probe)
+        stack.redis = redis
+        wait_until(lambda: redis.alive() and _redis_up(redis_port), 30, "redis")
+        yield stack
+
+
+def _redis_up(port: int) -> bool:
+    import redis as redis_client
+
+    client = redis_client.Redis(port=port, socket_connect_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except redis_client.RedisError:
+        return False
+    finally:
+        client.close()
