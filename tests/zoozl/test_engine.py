@@ -175,6 +175,23 @@ def test_cancel_in_the_middle_of_a_game_releases_it():
     assert replies[0] in helpers.HELPS
 
 
+@pytest.mark.parametrize(
+    "typed", ["Stop!", "please stop", "Never mind.", "hey, cancel"]
+)
+def test_cancel_is_read_with_the_routers_normaliser_inside_a_game(typed):
+    bot = harness()
+    start_game(bot)
+    assert bot.say(typed) == [cancel.CANCELLED]
+    assert bot.conversation["subject"] == ""
+
+
+def test_a_typed_alias_with_punctuation_or_filler_is_still_exact():
+    bot = harness()
+    assert bot.say("Play games, please!") == [bullgame.ASK]
+    assert bot.say("Cancel!") == [cancel.CANCELLED]
+    assert bot.say("Help?")[0] in helpers.HELPS
+
+
 # defect 9.12: the best alias wins -------------------------------------------
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from tests.routing_sets import (
+    BLIND4_SET,
     BLIND_SETS,
     BUNDLED_PLUGINS,
     DEV_SETS,
@@ -22,33 +23,34 @@ from tests.routing_sets import (
     ROUTING_SET,
     SEALED3_SET,
     SEALED_SET,
+    blind4_router,
     expected,
     group,
     load_rows,
     outcome,
     plugin_key,
     routing_aliases,
+    routing_examples,
     same_answer,
 )
+from zoozl.chatter import CHATTER as DEFAULT_BACKGROUND
+from zoozl.chatter import STATEMENTS
+from zoozl.config import ROUTE_BACKGROUND_MARGIN as DEFAULT_BACKGROUND_MARGIN
+from zoozl.config import ROUTE_MARGIN as DEFAULT_MARGIN
+from zoozl.config import ROUTE_NAMED_BONUS as DEFAULT_NAMED_BONUS
+from zoozl.config import ROUTE_THRESHOLD as DEFAULT_THRESHOLD
 from zoozl.embeddings import CachedEmbedder, CharEmbedder, make_embedder
 from zoozl.onnx_embedder import OnnxMiniLMEmbedder
 from zoozl.plugins.bullgame import BullGame
 from zoozl.plugins.cancel import Cancel
 from zoozl.plugins.greeter import Greeter
 from zoozl.plugins.helpers import Hello, Help
-from zoozl.routing import (
-    DEFAULT_BACKGROUND,
-    DEFAULT_BACKGROUND_MARGIN,
-    DEFAULT_MARGIN,
-    DEFAULT_NAMED_BONUS,
-    DEFAULT_THRESHOLD,
-    Router,
-)
+from zoozl.routing import Router
 from zoozl.torch_embedder import MiniLMEmbedder, _embedding_dimension
 from zoozl.wording import (
     alias_vocabulary,
     correct_typos,
-    english_words,
+    known_words,
     names,
     normalise_text,
     one_edit_apart,
@@ -70,6 +72,12 @@ CONTRACT_ALIASES = {
 # all-MiniLM-L6-v2 with one- to four-word aliases does not reach on these sets (see
 # the note in zoozl/routing.py). Raise the floors when routing improves; never
 # above a measurement.
+# Blind set 4 (304 messages, tests/data/routing_blind4_RULE.md), one below the
+# single scoring: 253 with the plugins' examples, 233 with aliases only.
+BLIND4_FLOORS = {"examples": 252, "aliases only": 232}
+# The same sets with the bundled plugins' examples (measured: development
+# 378/405, sealed 185, sealed3 178; aliases only 367, 176, 174), one below.
+EXAMPLE_FLOORS = {SEALED_SET.name: 184, SEALED3_SET.name: 177}
 BLIND_FLOORS = {
     SEALED_SET.name: {"all": 176, "everyday": 83},
     SEALED3_SET.name: {"all": 172, "everyday": 81},
@@ -107,7 +115,6 @@ def char_router(
         margin,
         named_bonus,
         background=(),
-        typos=False,
         request_gate=0.0,
     )
 
@@ -254,7 +261,7 @@ def test_a_named_alias_wins_a_near_tie_by_the_bonus() -> None:
 def test_the_bonus_cannot_lift_a_named_alias_over_a_clearly_closer_one() -> None:
     aliases = [("ab", "a:Short"), ("ab cdefgh", "b:Long")]
     router = char_router(aliases, named_bonus=DEFAULT_NAMED_BONUS)
-    route = router.route("ab cdefghh")  # names "ab" only, yet is far closer to "b"
+    route = router.route("ab cdefghxx")  # names "ab" only, yet is far closer to "b"
     assert route is not None
     assert route.plugin == "b:Long"
     assert not route.named
@@ -305,7 +312,6 @@ def test_router_corrects_typos_before_encoding() -> None:
         0.9,
         0.0,
         background=(),
-        known_words=frozenset(),
         request_gate=0.0,
     )
     assert router.compared("Please set a tiemr") == "set a timer"
@@ -316,13 +322,14 @@ def test_router_corrects_typos_before_encoding() -> None:
 
 
 def test_known_words_are_never_typos() -> None:
-    words = english_words()
-    assert {"times", "about", "show", "games"} <= words
+    words = known_words()  # the tokenizer's whole words
+    assert {"times", "about", "show", "what", "game"} <= words
     assert not {"tiemr", "remnd", "newz"} & words
     router = Router([("set a timer", "a:Timer")], CharEmbedder(), background=())
     assert router.compared("times tiemr") == "times timer"
-    off = Router([("set a timer", "a:Timer")], CharEmbedder(), typos=False)
-    assert off.compared("times tiemr") == "times tiemr"
+    # A known word plus "s" is known too: plurals, and "whats" from "what's".
+    what = Router([("what time is it", "a:Time")], CharEmbedder(), background=())
+    assert what.compared("What's the tiem?") == "whats the time"
 
 
 def test_a_closer_background_sentence_stops_a_route() -> None:
@@ -371,7 +378,8 @@ def test_without_background_sentences_nothing_is_stopped() -> None:
 
 
 def test_the_default_background_is_chat_not_requests_or_greetings() -> None:
-    assert 40 <= len(DEFAULT_BACKGROUND) <= 80
+    assert 30 <= len(DEFAULT_BACKGROUND) <= 80
+    assert not set(DEFAULT_BACKGROUND) & set(STATEMENTS)  # one list each
     assert len(set(DEFAULT_BACKGROUND)) == len(DEFAULT_BACKGROUND)
     for cls in BUNDLED_PLUGINS:
         assert not set(cls.aliases) & set(DEFAULT_BACKGROUND), plugin_key(cls)
@@ -571,3 +579,32 @@ def test_minilm_blind_routing_accuracy(minilm_router: Router) -> None:
         for group_name, floor in floors.items():
             hits, _ = results[name][group_name]
             assert hits >= floor, (name, group_name)
+
+
+@pytest.mark.model
+def test_minilm_blind4_accuracy_with_and_without_examples() -> None:
+    embedder = CachedEmbedder(MiniLMEmbedder())
+    rows = load_rows(BLIND4_SET)
+    assert len(rows) == 304
+    for name, examples in (("examples", True), ("aliases only", False)):
+        router = blind4_router(embedder, examples)
+        hits = 0
+        for row in rows:
+            route = router.route(str(row["text"]))
+            hits += (route.plugin if route else None) == row["label"]
+        print(f"blind set 4, {name}: {hits}/{len(rows)} = {hits / len(rows):.3f}")
+        assert hits >= BLIND4_FLOORS[name], name
+
+
+@pytest.mark.model
+def test_minilm_the_bundled_examples_pay(minilm_router: Router) -> None:
+    router = Router(
+        routing_aliases(), minilm_router.embedder, examples=routing_examples()
+    )
+    assert {p for p in router.examples} == {
+        plugin_key(c) for c in (Help, Hello, BullGame, Cancel)
+    }
+    for name, floor in EXAMPLE_FLOORS.items():
+        hits, count = outcome_accuracy(router, SEALED_SET.parent / name)["all"]
+        print(f"{name} with the bundled examples: {hits}/{count}")
+        assert hits >= floor, name

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from tests.routing_sets import routing_aliases
-from zoozl.routing import DEFAULT_REQUEST_GATE, Route, Router
-from zoozl.speech_acts import REQUESTS, STATEMENTS, RequestProbe
+from zoozl.chatter import REQUESTS, STATEMENTS
+from zoozl.config import ROUTE_REQUEST_GATE
+from zoozl.routing import Route, Router
+from zoozl.speech_acts import RequestProbe
 from zoozl.testing import BotHarness
 from zoozl.torch_embedder import MiniLMEmbedder
 
@@ -72,13 +74,13 @@ def test_minilm_a_statement_on_a_plugins_topic_is_not_routed(
     minilm_routers: tuple[Router, Router], statement: str
 ) -> None:
     gated, ungated = minilm_routers
-    assert gated.request_gate == DEFAULT_REQUEST_GATE > 0.0
+    assert gated.request_gate == ROUTE_REQUEST_GATE > 0.0
     without_gate = ungated.route(statement)
     assert without_gate is not None  # the topic alone would route it
     assert without_gate.addressed == 1.0
     best = gated.best(statement)
     assert best is not None
-    assert best.addressed < DEFAULT_REQUEST_GATE
+    assert best.addressed < ROUTE_REQUEST_GATE
     assert gated.route(statement) is None
 
 
@@ -98,11 +100,11 @@ def test_minilm_requests_pass_the_gate(
     found = minilm_routers[0].route(request_text)
     assert found is not None
     assert found.plugin == plugin
-    assert found.addressed >= DEFAULT_REQUEST_GATE
+    assert found.addressed >= ROUTE_REQUEST_GATE
 
 
 @pytest.mark.model
 def test_minilm_the_gate_is_on_in_a_default_bot() -> None:
     router = BotHarness({}).bot.router
-    assert router.request_gate == DEFAULT_REQUEST_GATE
+    assert router.request_gate == ROUTE_REQUEST_GATE
     assert router.probe is not None

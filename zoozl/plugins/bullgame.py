@@ -74,6 +74,12 @@ class BullGame(Interface):
     # "play games" is the contract of PROTOCOL.md section 5; the game's own name was
     # not an alias, so "bulls and cows" alone routed nowhere.
     aliases = ("play games", "bulls and cows")
+    # Sentences that should reach this plugin: see README, Writing a plugin.
+    examples = (
+        "let's play a game",
+        "i want to play bulls and cows",
+        "can we play a guessing game",
+    )
 
     def consume(self, context: InterfaceRoot, package: Package) -> None:
         data = package.conversation.data

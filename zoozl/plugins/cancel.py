@@ -12,6 +12,13 @@ class Cancel(Interface):
     """Typed at any point, ends the current subject; the engine clears its state."""
 
     aliases = ("cancel", "stop", "abort", "never mind")
+    # Sentences that should reach this plugin: see README, Writing a plugin.
+    examples = (
+        "stop this",
+        "i want to quit",
+        "forget it, never mind",
+        "exit the game",
+    )
 
     def consume(self, context: InterfaceRoot, package: Package) -> None:
         package.callback(CANCELLED if package.conversation.subject else NOTHING)

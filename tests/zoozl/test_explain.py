@@ -1,0 +1,101 @@
+"""`python -m zoozl route`: one message explained, a file of messages scored."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from zoozl.errors import ConfigError
+from zoozl.explain import run
+
+ROOT = Path(__file__).resolve().parents[2]
+CONF = 'extensions = ["tests.plugins.blind4_aliases", "zoozl.plugins.helpers"]\n'
+CONF += 'embedder = "char"\n'
+
+
+@pytest.fixture
+def conf(tmp_path: Path) -> Path:
+    path = tmp_path / "bot.toml"
+    path.write_text(CONF, encoding="utf-8")
+    return path
+
+
+def route(*argv: str) -> str:
+    out = io.StringIO()
+    assert run(list(argv), out) == 0
+    return out.getvalue()
+
+
+def test_a_message_is_explained_plugin_by_plugin(conf: Path) -> None:
+    text = route("--conf", str(conf), "Weather forecast, please!")
+    lines = text.splitlines()
+    assert lines[0] == (
+        "message 'Weather forecast, please!' is compared as 'weather forecast'"
+    )
+    plugins = [line.split()[1] for line in lines[1:] if line.startswith("  ")]
+    assert len(plugins) == 14  # twelve plugins and the two helpers
+    assert plugins[0] == "tests.plugins.blind4_aliases:Weather"
+    assert "'forecast'" in lines[1] or "'weather'" in lines[1]
+    assert "margin +" in text and "closest chatter" in text
+    assert text.rstrip().endswith(
+        "routed to tests.plugins.blind4_aliases:Weather: every rule passed"
+    )
+
+
+def test_an_exact_alias_is_said_to_answer(conf: Path) -> None:
+    text = route("--conf", str(conf), "Set  Timer")
+    assert "exact alias of tests.plugins.blind4_aliases:Timer: it answers" in text
+
+
+def test_the_rule_that_stops_a_route_is_named(conf: Path) -> None:
+    text = route("--conf", str(conf), "qqqq")
+    assert "stopped by the " in text
+    assert text.rstrip().endswith("zoozl.plugins.helpers:Help answers")
+
+
+def test_a_file_is_scored_with_its_misses(conf: Path, tmp_path: Path) -> None:
+    messages = tmp_path / "messages.txt"
+    messages.write_text(
+        "Weather\tweather forecast\n"
+        "tests.plugins.blind4_aliases:Timer\tset timer\n"
+        "\n"
+        "-\tqqqq\n"
+        "Music\tweather\n",
+        encoding="utf-8",
+    )
+    text = route("--conf", str(conf), "--file", str(messages))
+    assert text.splitlines() == [
+        "miss: want Music, got tests.plugins.blind4_aliases:Weather: weather",
+        "accuracy 3/4 = 0.750",
+    ]
+
+
+def test_a_bad_line_names_its_number(conf: Path, tmp_path: Path) -> None:
+    messages = tmp_path / "messages.txt"
+    messages.write_text("Weather\tweather\nno tab here\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="line 2: want expected<TAB>message"):
+        run(["--conf", str(conf), "--file", str(messages)], io.StringIO())
+
+
+def test_the_command_line_hook_answers_and_errors_in_one_line(conf: Path) -> None:
+    command = [sys.executable, "-m", "zoozl", "route", "--conf", str(conf)]
+    done = subprocess.run(
+        [*command, "set timer"], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    assert done.returncode == 0
+    assert "exact alias of tests.plugins.blind4_aliases:Timer" in done.stdout
+    both = subprocess.run(
+        [*command, "x", "--file", "f"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert both.returncode == 2
+    assert both.stderr.strip().splitlines() == [
+        "zoozl: configuration error: route: give either a message or --file"
+    ]
