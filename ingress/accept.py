@@ -1,4 +1,4 @@
-"""Record an incoming message durably, then ring its processing."""
+"""The ingress seam to the store: record a message durably, ring it, read history."""
 
 from __future__ import annotations
 
@@ -7,18 +7,20 @@ from typing import Any
 from tasks.contract import Dispatch
 from zoozl.chatbot import Message
 from zoozl.store import Store
+from zoozl.store.history import list_messages
+from zoozl.store.recent import DEFAULT_LIMIT, recent
 
 
 class Acceptor:
-    """The one way every channel hands a message to the workers."""
+    """Everything ingress needs of the store: every channel's way to the workers."""
 
     def __init__(self, store: Store, dispatch: Dispatch) -> None:
-        self.store = store
-        self.dispatch = dispatch
+        self._store = store
+        self._dispatch = dispatch
 
     def conversation(self, channel: str, talker: str) -> int:
         """The id of a talker's conversation on a channel."""
-        return self.store.conversation_for(channel, talker)
+        return self._store.conversation_for(channel, talker)
 
     def accept(
         self,
@@ -33,8 +35,24 @@ class Acceptor:
         Once the row is committed the message is safe: the dispatch never
         raises for a broker outage, the sweep rings the conversation later.
         """
-        inbox_id = self.store.record(
+        inbox_id = self._store.record(
             conversation_id, message, reply_address, kind, external_id
         )
-        self.dispatch.process(conversation_id)
+        self._dispatch.process(conversation_id)
         return inbox_id
+
+    def has_messages(self, conversation_id: int) -> bool:
+        """Whether anything was ever recorded for this conversation."""
+        return self._store.has_messages(conversation_id)
+
+    def recent(
+        self, conversation_id: int, limit: int = DEFAULT_LIMIT
+    ) -> list[dict[str, Any]]:
+        """The conversation's last messages with their replies, oldest first."""
+        return recent(self._store, conversation_id, limit)
+
+    def list_messages(
+        self, conversation_id: int, page: int, page_size: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of the conversation's messages and the total count."""
+        return list_messages(self._store, conversation_id, page, page_size)

@@ -28,8 +28,6 @@ from ingress.wsserver import WebsocketServer
 from zoozl.chatbot import Message
 from zoozl.config import Config
 from zoozl.errors import DuplicateMessage
-from zoozl.store.history import list_messages
-from zoozl.store.recent import recent
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +67,7 @@ def origin_allowed(config: Config) -> bool:
     return origin.rstrip("/") in {o.rstrip("/") for o in config.allowed_origins}
 
 
-class Chat:
+class ChatSession:
     """One websocket session: authenticate, greet, then serve frames until it closes."""
 
     def __init__(
@@ -115,7 +113,7 @@ class Chat:
         conversation_id = self.acceptor.conversation(CHANNEL, talker)
         self.sessions.add(conversation_id, self.ws)
         try:
-            if not self.acceptor.store.has_messages(conversation_id):
+            if not self.acceptor.has_messages(conversation_id):
                 self.acceptor.accept(
                     conversation_id, Message(), self.reply_address, kind="greet"
                 )
@@ -138,7 +136,7 @@ class Chat:
         elif isinstance(request_, History):
             # Held so that every reply is either in the list or sent after it.
             with self.sessions.holding(conversation_id):
-                data = recent(self.acceptor.store, conversation_id, request_.limit)
+                data = self.acceptor.recent(conversation_id, request_.limit)
                 self.send({"operation": "history", "data": data})
         else:
             self.list_messages(conversation_id, request_)
@@ -160,8 +158,8 @@ class Chat:
             self.send({"ack": client_id})
 
     def list_messages(self, conversation_id: int, request_: ListMessages) -> None:
-        items, total = list_messages(
-            self.acceptor.store, conversation_id, request_.page, request_.page_size
+        items, total = self.acceptor.list_messages(
+            conversation_id, request_.page, request_.page_size
         )
         for item in items:
             item["user"] = self.user
@@ -220,7 +218,7 @@ def websocket_view() -> Response:
     except RemoteProtocolError as exc:  # e.g. no Sec-WebSocket-Key or -Version
         log.info("bad websocket handshake: %s", exc)
         abort(400)
-    chat = Chat(
+    chat = ChatSession(
         ws,
         config,
         current_app.extensions["zoozl.acceptor"],
