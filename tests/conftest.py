@@ -1,17 +1,66 @@
-"""Fixtures shared by the whole suite: PostgreSQL, Redis, a config's store, and
-the session's model cache."""
+"""Fixtures shared by the whole suite: the tests' bot config, an embedded server,
+a fake Slack, free ports, PostgreSQL, Redis, a config's store, the model cache.
+
+`bot_config` and `free_port` are plain functions too (import them from here).
+"""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests import services
+from tests.fakeslack import FakeSlack
+from zoozl.__main__ import EmbeddedServer
+from zoozl.config import Config, config_from_dict
 from zoozl.store import Store
+
+
+def bot_config(tmp_path: Any, **settings: Any) -> Config:
+    """The tests' bot: the char embedder, SQLite in `tmp_path`, `settings` on top."""
+    return config_from_dict(
+        {
+            "embedder": "char",
+            "memory_path": f"sqlite:///{tmp_path}/z.db",
+            **settings,
+        }
+    )
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def embedded_server() -> Iterator[Callable[[Config], EmbeddedServer]]:
+    """Start a real EmbeddedServer for a config; every one started stops afterwards."""
+    started: list[EmbeddedServer] = []
+
+    def start(config: Config) -> EmbeddedServer:
+        server = EmbeddedServer(config)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in reversed(started):
+        server.stop()
+
+
+@pytest.fixture
+def fake_slack() -> Iterator[FakeSlack]:
+    """A fake Slack Web API on a free port (the edge of the internet)."""
+    with FakeSlack() as found:
+        yield found
 
 
 @pytest.fixture

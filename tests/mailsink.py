@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import smtplib
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -15,34 +14,25 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from zoozl.config import Config, config_from_dict
+from tests.conftest import bot_config, free_port
+from zoozl.config import Config
 
 BOT = "bot@example.test"
 
 
 def email_config(directory: Any, sink_port: int, **more: Any) -> Config:
     """A bot on LMTP (any free port) replying to a sink, its store in `directory`."""
-    return config_from_dict(
-        {
-            "email_port": 0,
-            "email_address": BOT,
-            "email_smtp_host": "127.0.0.1",
-            "email_smtp_port": sink_port,
-            "embedder": "char",
-            "memory_path": f"sqlite:///{directory}/z.db",
-            **more,
-        }
+    return bot_config(
+        directory,
+        email_port=0,
+        email_address=BOT,
+        email_smtp_host="127.0.0.1",
+        email_smtp_port=sink_port,
+        **more,
     )
 
 
 ANN = "ann@example.test"
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _Collector:

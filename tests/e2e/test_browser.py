@@ -15,7 +15,7 @@ import jwt
 import pytest
 
 from tests.e2e.procs import wait_until
-from tests.ingress.wsclient import embedded_server
+from tests.ingress.wsserver import serving
 from tests.services import in_ci
 from zoozl.plugins.bullgame import START
 
@@ -143,7 +143,7 @@ def shows(driver, mine: list[tuple[str, str]], bot: list[str], what: str) -> Non
 
 
 def test_a_browser_is_greeted_plays_and_a_reload_keeps_the_game(browser, tmp_path):
-    with embedded_server(tmp_path) as server:
+    with serving(tmp_path) as server:
         browser.get(f"http://{server.host}/")
         assert browser.title == "zoozl chat"
         shows(browser, [], GREETING, "no greeting")
@@ -184,7 +184,7 @@ def test_a_browser_is_greeted_plays_and_a_reload_keeps_the_game(browser, tmp_pat
 
 
 def test_a_message_stays_sending_until_acked_and_is_resent_once(browser, tmp_path):
-    with embedded_server(tmp_path) as server:
+    with serving(tmp_path) as server:
         browser.get(f"http://{server.host}/")
         wait_for(browser, connected, "not connected")
         # The frame is lost on the way: no ack, so the page keeps it as sending.
@@ -242,7 +242,7 @@ def token(email: str = EMAIL, **claims: object) -> str:
 
 def test_with_auth_required_the_page_signs_in_with_a_token(browser, tmp_path):
     settings = {"auth_required": True, "auth_jwt_secret": SECRET}
-    with embedded_server(tmp_path, **settings) as server:
+    with serving(tmp_path, **settings) as server:
         browser.get(f"http://{server.host}/#token={token()}")
         shows(browser, [], GREETING, "not signed in with the #token")
         wait_for(browser, connected, "not connected")

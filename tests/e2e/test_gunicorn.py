@@ -17,7 +17,7 @@ from tests.e2e.procs import (
     web_argv,
     write_config,
 )
-from tests.ingress.wsclient import assert_handshakes_guarded, bytes_after_close
+from tests.ingress.wsserver import assert_handshakes_guarded, bytes_after_close
 
 pytestmark = pytest.mark.e2e
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.ingress.wsclient import ASK, GREETING, embedded_server
+from tests.ingress.wsserver import ASK, GREETING, serving
 from tests.plugins.wire import SLOW_TEXTS
 from zoozl.config import DEFAULT_EXTENSIONS
 
@@ -18,7 +18,7 @@ HELLO_FRAMES = [
 @pytest.fixture(scope="module")
 def shared_server(tmp_path_factory):
     settings = {"extensions": [*DEFAULT_EXTENSIONS, "tests.plugins.wire"]}
-    with embedded_server(tmp_path_factory.mktemp("acks"), **settings) as found:
+    with serving(tmp_path_factory.mktemp("acks"), **settings) as found:
         yield found
 
 

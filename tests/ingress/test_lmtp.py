@@ -22,16 +22,15 @@ from ingress.mailtext import html_to_text, strip_reply
 from tasks.dispatch import CeleryDispatch
 from tasks.factory import create_celery
 from tests.bulls import solve
+from tests.conftest import bot_config, free_port
 from tests.mailsink import (
     ANN,
     BOT,
     MailSink,
     email_config,
-    free_port,
     lmtp_send,
     mail,
 )
-from zoozl.__main__ import EmbeddedServer
 from zoozl.chatbot import Message
 from zoozl.config import Config, config_from_dict
 from zoozl.plugins import bullgame
@@ -43,14 +42,8 @@ MAX_BYTES = 64 * 1024
 
 @pytest.fixture
 def config(tmp_path) -> Config:
-    return config_from_dict(
-        {
-            "email_port": 0,
-            "email_address": BOT,
-            "memory_path": f"sqlite:///{tmp_path}/z.db",
-            "embedder": "char",
-            "email_max_bytes": MAX_BYTES,
-        }
+    return bot_config(
+        tmp_path, email_port=0, email_address=BOT, email_max_bytes=MAX_BYTES
     )
 
 
@@ -401,10 +394,9 @@ def text(reply: EmailMessage) -> str:
     return reply.get_content().replace("\r\n", "\n").strip()
 
 
-def test_bulls_and_cows_by_mail_through_the_embedded_server(tmp_path):
+def test_bulls_and_cows_by_mail_through_the_embedded_server(tmp_path, embedded_server):
     sink = MailSink().start()
-    server = EmbeddedServer(email_config(tmp_path, sink.port))
-    server.start()
+    server = embedded_server(email_config(tmp_path, sink.port))
     try:
         port = server.ports[0]
 
@@ -425,7 +417,6 @@ def test_bulls_and_cows_by_mail_through_the_embedded_server(tmp_path):
         guesses = solve(lambda guess: text(ask(None, guess)), max_guesses=9)
         assert len(sink.mails) == len(guesses) + 2  # one reply per mail, no more
     finally:
-        server.stop()
         sink.stop()
 
 

@@ -22,12 +22,12 @@ from tasks.bus import LocalBus
 from tasks.contract import PROCESS
 from tasks.dispatch import CeleryDispatch
 from tasks.factory import create_celery
+from tests.conftest import bot_config
 from tests.fakeslack import (
     BOT_USER,
     SIGNING_SECRET,
     TEAM,
     TOKEN,
-    FakeSlack,
     event_callback,
     signed_headers,
 )
@@ -41,18 +41,15 @@ ONE_MIB = 1024 * 1024
 TALKER = f"{TEAM}:U0001"
 
 
-def slack_config(tmp_path: Any, **settings: Any) -> Config:
-    return config_from_dict(
-        {
-            "slack_port": 0,
-            "slack_app_token": TOKEN,
-            "slack_signing_secret": SIGNING_SECRET,
-            "memory_path": f"sqlite:///{tmp_path}/zoozl.db",
-            "embedder": "char",
-            "extensions": ["tests.plugins.fileecho"],
-            **settings,
-        }
-    )
+def events_config(tmp_path: Any, **settings: Any) -> Config:
+    """A bot receiving Slack events: requests signed with the test secret."""
+    slack = {
+        "slack_port": 0,
+        "slack_app_token": TOKEN,
+        "slack_signing_secret": SIGNING_SECRET,
+        "extensions": ["tests.plugins.fileecho"],
+    }
+    return bot_config(tmp_path, **{**slack, **settings})
 
 
 class Ingress:
@@ -114,7 +111,7 @@ class Ingress:
 
 @pytest.fixture
 def ingress(tmp_path: Any) -> Iterator[Ingress]:
-    found = Ingress(slack_config(tmp_path))
+    found = Ingress(events_config(tmp_path))
     yield found
     found.close()
 
@@ -437,18 +434,8 @@ def test_without_slack_port_there_is_no_events_endpoint(tmp_path):
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as found:
-        yield found
-
-
-@pytest.fixture
-def server(tmp_path, fake) -> Iterator[EmbeddedServer]:
-    config = slack_config(tmp_path, slack_api_url=fake.api_url)
-    found = EmbeddedServer(config)
-    found.start()
-    yield found
-    found.stop()
+def server(tmp_path, fake_slack, embedded_server) -> EmbeddedServer:
+    return embedded_server(events_config(tmp_path, slack_api_url=fake_slack.api_url))
 
 
 def send(server: EmbeddedServer, body: bytes, headers: dict[str, str]) -> int:
@@ -467,59 +454,59 @@ def send_event(server: EmbeddedServer, payload: dict[str, Any]) -> int:
     return send(server, body, signed_headers(body))
 
 
-def test_a_signed_event_gets_the_bots_answer_posted_to_its_channel(server, fake):
+def test_a_signed_event_gets_the_bots_answer_posted_to_its_channel(server, fake_slack):
     assert send_event(server, event_callback("hello")) == 200
-    [call] = fake.wait_for("chat.postMessage")
+    [call] = fake_slack.wait_for("chat.postMessage")
     assert call.params["channel"] == "C0001"
     assert call.params["text"] == "echo: hello"
     assert "thread_ts" not in call.params
     assert call.headers["Authorization"] == f"Bearer {TOKEN}"
 
 
-def test_a_message_in_a_thread_is_answered_in_that_thread(server, fake):
+def test_a_message_in_a_thread_is_answered_in_that_thread(server, fake_slack):
     payload = event_callback("in thread", ts="1700000001.000200")
     payload["event"]["thread_ts"] = "1700000000.000100"
     assert send_event(server, payload) == 200
-    [call] = fake.wait_for("chat.postMessage")
+    [call] = fake_slack.wait_for("chat.postMessage")
     assert call.params["thread_ts"] == "1700000000.000100"
     assert call.params["text"] == "echo: in thread"
 
 
-def test_a_retried_event_is_answered_once(server, fake):
+def test_a_retried_event_is_answered_once(server, fake_slack):
     payload = event_callback("only once")
     body = json.dumps(payload).encode()
     assert send(server, body, signed_headers(body)) == 200
     retry = {**signed_headers(body), "X-Slack-Retry-Num": "1"}
     assert send(server, body, retry) == 200
-    fake.wait_for("chat.postMessage")
+    fake_slack.wait_for("chat.postMessage")
     time.sleep(0.5)
-    assert [c.params["text"] for c in fake.calls("chat.postMessage")] == [
+    assert [c.params["text"] for c in fake_slack.calls("chat.postMessage")] == [
         "echo: only once"
     ]
 
 
-def test_a_file_in_reaches_the_plugin_as_a_binary_part(server, fake):
-    url = fake.serve_file("notes.txt", b"hello", "text/plain")
+def test_a_file_in_reaches_the_plugin_as_a_binary_part(server, fake_slack):
+    url = fake_slack.serve_file("notes.txt", b"hello", "text/plain")
     files = [{"id": "F1", "name": "notes.txt", "mimetype": "text/plain", "size": 5}]
     files[0]["url_private_download"] = url
     payload = event_callback("", subtype="file_share", files=files)
     assert send_event(server, payload) == 200
-    [call] = fake.wait_for("chat.postMessage")
+    [call] = fake_slack.wait_for("chat.postMessage")
     assert call.params["text"] == "got notes.txt text/plain 5 bytes"
-    [download] = fake.calls("download")
+    [download] = fake_slack.calls("download")
     assert download.headers["Authorization"] == f"Bearer {TOKEN}"
 
 
-def test_a_file_out_is_uploaded_with_files_upload_v2(server, fake):
+def test_a_file_out_is_uploaded_with_files_upload_v2(server, fake_slack):
     assert send_event(server, event_callback("send me a file")) == 200
-    [complete] = fake.wait_for("files.completeUploadExternal")
-    [url_call] = fake.calls("files.getUploadURLExternal")
+    [complete] = fake_slack.wait_for("files.completeUploadExternal")
+    [url_call] = fake_slack.calls("files.getUploadURLExternal")
     assert url_call.params["filename"] == "out.png"
     assert complete.params["channel_id"] == "C0001"
     assert complete.params["initial_comment"] == "here it is"
-    [file_id] = fake.uploads
-    assert fake.uploads[file_id] == b"\x89PNG fake image bytes"
-    assert fake.calls("chat.postMessage") == []
+    [file_id] = fake_slack.uploads
+    assert fake_slack.uploads[file_id] == b"\x89PNG fake image bytes"
+    assert fake_slack.calls("chat.postMessage") == []
 
 
 def test_a_chunked_body_over_the_limit_is_413(server):
@@ -534,7 +521,7 @@ def test_a_chunked_body_over_the_limit_is_413(server):
         conn.close()
 
 
-def test_a_chunked_signed_event_under_the_limit_is_accepted(server, fake):
+def test_a_chunked_signed_event_under_the_limit_is_accepted(server, fake_slack):
     body = json.dumps(event_callback("chunked")).encode()
     conn = http.client.HTTPConnection("127.0.0.1", server.ports[0], timeout=10)
     try:
@@ -548,7 +535,7 @@ def test_a_chunked_signed_event_under_the_limit_is_accepted(server, fake):
         assert conn.getresponse().status == 200
     finally:
         conn.close()
-    [call] = fake.wait_for("chat.postMessage")
+    [call] = fake_slack.wait_for("chat.postMessage")
     assert call.params["text"] == "echo: chunked"
 
 

@@ -14,17 +14,23 @@ import websocket
 from websocket import ABNF
 
 from ingress import websocket as ws_endpoint
-from tests.ingress.wsclient import (
+from ingress.app import create_app
+from tasks.bus import LocalBus
+from tasks.dispatch import CeleryDispatch
+from tasks.factory import create_celery
+from tests.conftest import bot_config
+from tests.ingress.wsserver import (
     ASK,
     GREETING,
     Server,
     assert_handshakes_guarded,
     bytes_after_close,
-    embedded_server,
+    serving,
 )
 from tests.plugins.wire import BIG_TEXT, SLOW_SECONDS, SLOW_TEXTS
 from zoozl.config import DEFAULT_EXTENSIONS
 from zoozl.plugins.bullgame import START
+from zoozl.store import Store
 
 START_FRAMES = [{"author": "zoozl", "text": text} for text in START]
 SCORE = re.compile(r"You have [0-3] bulls and [0-4] cows|Congrats\. You guessed right")
@@ -51,7 +57,7 @@ EMAIL = "ann@example.com"
 def shared_server(tmp_path_factory):
     """The default bot plus tests.plugins.wire, for a whole class of tests."""
     settings = {"extensions": [*DEFAULT_EXTENSIONS, "tests.plugins.wire"]}
-    with embedded_server(tmp_path_factory.mktemp("ws"), **settings) as found:
+    with serving(tmp_path_factory.mktemp("ws"), **settings) as found:
         yield found
 
 
@@ -65,7 +71,7 @@ def server(shared_server):
 @pytest.fixture(scope="class")
 def shared_auth_server(tmp_path_factory):
     settings = {"auth_required": True, "auth_jwt_secret": SECRET}
-    with embedded_server(tmp_path_factory.mktemp("auth"), **settings) as found:
+    with serving(tmp_path_factory.mktemp("auth"), **settings) as found:
         yield found
 
 
@@ -117,20 +123,6 @@ class TestOneServer:
         client = server.connect(path)
         assert client.frames(2) == GREETING
         assert_session_works(client)
-
-    def test_plain_get_of_ws_is_400(self, server):
-        status, _, _ = server.http("GET", "/ws")
-        assert status == 400
-
-    def test_post_to_ws_is_405(self, server):
-        status, _, _ = server.http("POST", "/ws")
-        assert status == 405
-
-    def test_plain_get_of_root_serves_the_chat_page(self, server):
-        status, content_type, body = server.http("GET", "/")
-        assert status == 200
-        assert content_type.startswith("text/html")
-        assert b"new WebSocket(" in body
 
     # Identity: the talker cookie
 
@@ -627,11 +619,39 @@ class TestAuthRequired:
         assert client.frames(2) == GREETING
 
 
+# Plain HTTP on the websocket routes: the Flask app alone, no server
+
+
+@pytest.fixture
+def web(tmp_path):
+    """A test client of `create_app` on a real store (nothing is dispatched)."""
+    config = bot_config(tmp_path)
+    store = Store.from_url(config.database_url)
+    app = create_app(config, store, CeleryDispatch(create_celery(config)), LocalBus())
+    yield app.test_client()
+    store.close()
+
+
+def test_plain_get_of_ws_is_400(web):
+    assert web.get("/ws").status_code == 400
+
+
+def test_post_to_ws_is_405(web):
+    assert web.post("/ws", data=b"{}").status_code == 405
+
+
+def test_plain_get_of_root_serves_the_chat_page(web):
+    answer = web.get("/", buffered=True)  # read (and closed) here
+    assert answer.status_code == 200
+    assert answer.content_type.startswith("text/html")
+    assert b"new WebSocket(" in answer.data
+
+
 # Settings that need a server of their own
 
 
 def test_cookie_secure_adds_secure(tmp_path):
-    with embedded_server(tmp_path, cookie_secure=True) as secure:
+    with serving(tmp_path, cookie_secure=True) as secure:
         client = secure.connect()
         assert client.cookie.endswith("; SameSite=Lax; Secure")
         assert COOKIE.fullmatch(client.cookie.removesuffix("; Secure"))
@@ -640,7 +660,7 @@ def test_cookie_secure_adds_secure(tmp_path):
 
 def test_allowed_origins_are_honoured(tmp_path):
     listed = "https://chat.example.com"
-    with embedded_server(tmp_path, allowed_origins=[listed]) as guarded:
+    with serving(tmp_path, allowed_origins=[listed]) as guarded:
         assert guarded.connect(origin=listed).frames(2) == GREETING
         # the server's own page (GET /) still works
         same_host = guarded.connect(origin=f"http://{guarded.host}")
@@ -656,7 +676,7 @@ def test_a_message_just_under_the_frame_limit_is_answered(tmp_path):
         "extensions": ["zoozl.plugins.greeter", "zoozl.plugins.pong"],
         "max_message_chars": 2 * FRAME_LIMIT,
     }
-    with embedded_server(tmp_path, **settings) as echo:
+    with serving(tmp_path, **settings) as echo:
         client = echo.greeted()
         text = "x" * (FRAME_LIMIT - 64)
         raw = json.dumps({"text": text})
@@ -667,7 +687,7 @@ def test_a_message_just_under_the_frame_limit_is_answered(tmp_path):
 
 
 def test_allowed_hosts_replace_the_default(tmp_path):
-    with embedded_server(tmp_path, allowed_hosts=["chat.example.com"]) as guarded:
+    with serving(tmp_path, allowed_hosts=["chat.example.com"]) as guarded:
         origin = "https://chat.example.com"
         listed = guarded.connect(host="chat.example.com", origin=origin)
         assert listed.frames(2) == GREETING
@@ -678,7 +698,7 @@ def test_allowed_hosts_replace_the_default(tmp_path):
 
 def test_slow_and_silent_handshakes_are_closed_and_capped(tmp_path, caplog):
     settings = {"handshake_timeout": 1, "max_handshakes": 2}
-    with embedded_server(tmp_path, **settings) as guarded:
+    with serving(tmp_path, **settings) as guarded:
         assert_handshakes_guarded(guarded.port, lambda: caplog.text)
         client = guarded.greeted()
         time.sleep(1.5)  # a session outlives the handshake deadline
@@ -686,18 +706,18 @@ def test_slow_and_silent_handshakes_are_closed_and_capped(tmp_path, caplog):
 
 
 def test_the_cookie_secret_is_kept_beside_the_store(tmp_path):
-    with embedded_server(tmp_path) as first:
+    with serving(tmp_path) as first:
         talker = first.greeted().talker
         first.clients[0].say("play games")
         assert first.clients[0].frames(1) == [ASK]
     secret = tmp_path / "z.db.cookie_secret"
     assert secret.stat().st_mode & 0o077 == 0 and len(secret.read_bytes()) == 64
-    with embedded_server(tmp_path) as restarted:  # the same secret: same talker
+    with serving(tmp_path) as restarted:  # the same secret: same talker
         again = restarted.connect(cookie=f"zoozl_talker={talker}")
         assert again.cookie is None
         again.say("yes")
         assert again.frames(2) == START_FRAMES
-    with embedded_server(tmp_path, cookie_secret="another-secret-" * 3) as other:
+    with serving(tmp_path, cookie_secret="another-secret-" * 3) as other:
         stranger = other.connect(cookie=f"zoozl_talker={talker}")
         assert COOKIE.fullmatch(stranger.cookie)
         assert stranger.frames(2) == GREETING
@@ -710,7 +730,7 @@ def test_auth_max_age_seconds_bounds_iat_instead_of_exp(tmp_path):
         "auth_max_age_seconds": 600,
     }
     no_exp = {"email": EMAIL}
-    with embedded_server(tmp_path, **settings) as bounded:
+    with serving(tmp_path, **settings) as bounded:
         fresh = bounded.connect()
         authenticate(fresh, jwt.encode({**no_exp, "iat": time.time()}, SECRET))
         assert fresh.frames(2) == GREETING

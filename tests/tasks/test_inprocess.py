@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from tests.ingress.wsclient import embedded_server
+from tests.ingress.wsserver import serving
 
 #: How long the test plugin works on each message.
 PLUGIN_SECONDS = 0.2
@@ -24,7 +24,7 @@ def test_no_talker_waits_behind_another_talkers_backlog(tmp_path) -> None:
         "worker_threads": 2,
         "tests.plugins.slow": {"seconds": PLUGIN_SECONDS},
     }
-    with embedded_server(tmp_path, **settings) as server:
+    with serving(tmp_path, **settings) as server:
         clients = [server.connect() for _ in range(5)]
         first_reply: list[float] = []
         replies: list[list[str]] = [[] for _ in clients]

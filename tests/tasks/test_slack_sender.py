@@ -23,11 +23,12 @@ from tasks.contract import DELIVER
 from tasks.senders import DeliveryError, PermanentDeliveryError
 from tasks.slack_files import FileSkipped, SlackFiles
 from tasks.worker import build_worker_app
+from tests.conftest import bot_config
 from tests.fakeslack import TEAM, TOKEN, Failure, FakeSlack
 from tests.memorybroker import drain, running_worker
 from tests.plugins.fileecho import FILE_OUT
 from zoozl.chatbot import Message, MessagePart
-from zoozl.config import Config, config_from_dict
+from zoozl.config import Config
 from zoozl.engine import Bot
 from zoozl.store import FAILED, PENDING, SENT, OutboxRow, Store
 
@@ -35,25 +36,16 @@ TALKER = f"{TEAM}:U0001"
 ROUTE = {"channel": "C0001"}
 
 
-def slack_config(tmp_path: Any, api_url: str, **settings: Any) -> Config:
-    return config_from_dict(
-        {
-            "slack_port": 0,
-            "slack_app_token": TOKEN,
-            "slack_signing_secret": "unused-here",
-            "slack_api_url": api_url,
-            "memory_path": f"sqlite:///{tmp_path}/zoozl.db",
-            "embedder": "char",
-            "extensions": ["tests.plugins.fileecho"],
-            **settings,
-        }
-    )
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    with FakeSlack() as found:
-        yield found
+def web_api_config(tmp_path: Any, api_url: str, **settings: Any) -> Config:
+    """A bot posting replies to the Slack Web API at `api_url`."""
+    slack = {
+        "slack_port": 0,
+        "slack_app_token": TOKEN,
+        "slack_signing_secret": "unused-here",
+        "slack_api_url": api_url,
+        "extensions": ["tests.plugins.fileecho"],
+    }
+    return bot_config(tmp_path, **{**slack, **settings})
 
 
 @pytest.fixture
@@ -64,8 +56,8 @@ def evil() -> Iterator[FakeSlack]:
 
 
 @pytest.fixture
-def worker_app(tmp_path, fake) -> Iterator[Any]:
-    config = slack_config(tmp_path, fake.api_url)
+def worker_app(tmp_path, fake_slack) -> Iterator[Any]:
+    config = web_api_config(tmp_path, fake_slack.api_url)
     store = Store.from_url(config.database_url)
     app = build_worker_app(config, store=store, bus=LocalBus(), bot=Bot(config))
     drain(app)
@@ -105,17 +97,17 @@ def wait_for_state(app: Any, row: OutboxRow, state: str) -> OutboxRow:
     return found
 
 
-def posted_texts(fake: FakeSlack) -> list[str]:
-    return [params["text"] for params in fake.posted()]
+def posted_texts(fake_slack: FakeSlack) -> list[str]:
+    return [params["text"] for params in fake_slack.posted()]
 
 
 # The sender
 
 
-def test_replies_are_posted_in_order_and_the_row_is_sent(worker_app, fake):
+def test_replies_are_posted_in_order_and_the_row_is_sent(worker_app, fake_slack):
     row = outbox(worker_app, ["first", "second"])
     sender(worker_app).send(row)
-    calls = fake.calls("chat.postMessage")
+    calls = fake_slack.calls("chat.postMessage")
     assert [c.params["text"] for c in calls] == ["first", "second"]
     assert all(c.params["channel"] == "C0001" for c in calls)
     assert all("thread_ts" not in c.params for c in calls)
@@ -124,32 +116,32 @@ def test_replies_are_posted_in_order_and_the_row_is_sent(worker_app, fake):
     assert (row.state, row.progress) == (SENT, 2)
 
 
-def test_a_reply_in_a_thread_passes_thread_ts(worker_app, fake):
+def test_a_reply_in_a_thread_passes_thread_ts(worker_app, fake_slack):
     route = {"channel": "C0001", "thread_ts": "1700000000.000100"}
     sender(worker_app).send(outbox(worker_app, ["in thread"], route))
-    [call] = fake.calls("chat.postMessage")
+    [call] = fake_slack.calls("chat.postMessage")
     assert call.params["thread_ts"] == "1700000000.000100"
 
 
-def test_slack_control_characters_are_escaped(worker_app, fake):
+def test_slack_control_characters_are_escaped(worker_app, fake_slack):
     sender(worker_app).send(outbox(worker_app, ["<!channel> a < b && c > d"]))
-    assert posted_texts(fake) == ["&lt;!channel&gt; a &lt; b &amp;&amp; c &gt; d"]
+    assert posted_texts(fake_slack) == ["&lt;!channel&gt; a &lt; b &amp;&amp; c &gt; d"]
 
 
-def test_a_retry_posts_only_the_replies_not_yet_posted(worker_app, fake):
+def test_a_retry_posts_only_the_replies_not_yet_posted(worker_app, fake_slack):
     row = outbox(worker_app, ["one", "two", "three"])
-    fake.fail_next("chat.postMessage", Failure(status=500), after=1)
+    fake_slack.fail_next("chat.postMessage", Failure(status=500), after=1)
     with pytest.raises(DeliveryError):
         sender(worker_app).send(row)
     row = reload(worker_app, row)
     assert (row.state, row.progress) == (PENDING, 1)
     sender(worker_app).send(row)
-    assert posted_texts(fake) == ["one", "two", "three"]
+    assert posted_texts(fake_slack) == ["one", "two", "three"]
     assert reload(worker_app, row).state == SENT
 
 
-def test_429_is_transient_with_the_retry_after_of_slack(worker_app, fake):
-    fake.fail_next("chat.postMessage", Failure(status=429, retry_after=7))
+def test_429_is_transient_with_the_retry_after_of_slack(worker_app, fake_slack):
+    fake_slack.fail_next("chat.postMessage", Failure(status=429, retry_after=7))
     with pytest.raises(DeliveryError) as raised:
         sender(worker_app).send(outbox(worker_app, ["hello"]))
     assert raised.value.retry_after == 7.0
@@ -160,8 +152,8 @@ def test_429_is_transient_with_the_retry_after_of_slack(worker_app, fake):
     [Failure(status=500), Failure(status=503), Failure(error="internal_error")],
     ids=["500", "503", "internal_error"],
 )
-def test_server_errors_are_transient(worker_app, fake, failure):
-    fake.fail_next("chat.postMessage", failure)
+def test_server_errors_are_transient(worker_app, fake_slack, failure):
+    fake_slack.fail_next("chat.postMessage", failure)
     with pytest.raises(DeliveryError) as raised:
         sender(worker_app).send(outbox(worker_app, ["hello"]))
     assert raised.value.retry_after is None
@@ -177,16 +169,16 @@ def test_server_errors_are_transient(worker_app, fake, failure):
     ],
     ids=["invalid_auth", "channel_not_found", "not_in_channel", "http_404"],
 )
-def test_client_errors_are_permanent(worker_app, fake, failure):
-    fake.fail_next("chat.postMessage", failure)
+def test_client_errors_are_permanent(worker_app, fake_slack, failure):
+    fake_slack.fail_next("chat.postMessage", failure)
     with pytest.raises(PermanentDeliveryError, match=failure.error):
         sender(worker_app).send(outbox(worker_app, ["hello"]))
 
 
-def test_a_route_without_a_channel_is_permanent(worker_app, fake):
+def test_a_route_without_a_channel_is_permanent(worker_app, fake_slack):
     with pytest.raises(PermanentDeliveryError):
         sender(worker_app).send(outbox(worker_app, ["hello"], route={}))
-    assert fake.calls() == []
+    assert fake_slack.calls() == []
 
 
 def test_network_errors_are_transient_and_not_retried_inside_the_client(tmp_path):
@@ -205,7 +197,7 @@ def test_network_errors_are_transient_and_not_retried_inside_the_client(tmp_path
 
     threading.Thread(target=hang_up, daemon=True).start()
     port = listener.getsockname()[1]
-    config = slack_config(tmp_path, f"http://127.0.0.1:{port}/api/")
+    config = web_api_config(tmp_path, f"http://127.0.0.1:{port}/api/")
     store = Store.from_url(config.database_url)
     app = build_worker_app(config, store=store, bus=LocalBus(), bot=Bot(config))
     try:
@@ -217,65 +209,65 @@ def test_network_errors_are_transient_and_not_retried_inside_the_client(tmp_path
         store.close()
 
 
-def test_a_file_out_is_uploaded_with_its_text_as_comment(worker_app, fake):
+def test_a_file_out_is_uploaded_with_its_text_as_comment(worker_app, fake_slack):
     route = {"channel": "C0001", "thread_ts": "1700000000.000100"}
     reply = Message([MessagePart("here it is"), FILE_OUT])
     row = outbox(worker_app, [reply], route)
     sender(worker_app).send(row)
-    [get_url] = fake.calls("files.getUploadURLExternal")
+    [get_url] = fake_slack.calls("files.getUploadURLExternal")
     assert get_url.params["filename"] == "out.png"
     assert get_url.params["length"] == str(len(FILE_OUT.binary))
-    [upload] = fake.calls("upload")
+    [upload] = fake_slack.calls("upload")
     assert upload.body == FILE_OUT.binary
-    [complete] = fake.calls("files.completeUploadExternal")
+    [complete] = fake_slack.calls("files.completeUploadExternal")
     assert complete.params["channel_id"] == "C0001"
     assert complete.params["thread_ts"] == "1700000000.000100"
     assert complete.params["initial_comment"] == "here it is"
-    assert fake.calls("chat.postMessage") == []
+    assert fake_slack.calls("chat.postMessage") == []
     assert reload(worker_app, row).state == SENT
 
 
-def test_a_failed_upload_is_transient_and_posts_nothing(worker_app, fake):
+def test_a_failed_upload_is_transient_and_posts_nothing(worker_app, fake_slack):
     row = outbox(worker_app, [Message([FILE_OUT])])
-    fake.fail_next("files.completeUploadExternal", Failure(status=500))
+    fake_slack.fail_next("files.completeUploadExternal", Failure(status=500))
     with pytest.raises(DeliveryError):
         sender(worker_app).send(row)
     sender(worker_app).send(reload(worker_app, row))
-    completed = [c for c in fake.calls("files.completeUploadExternal")]
+    completed = [c for c in fake_slack.calls("files.completeUploadExternal")]
     assert [("ok" in c.params) for c in completed] == [False, True]
 
 
 # The deliver task, in a real worker thread
 
 
-def test_a_429_is_retried_after_retry_after_and_delivered_once(worker_app, fake):
-    fake.fail_next("chat.postMessage", Failure(status=429, retry_after=1))
+def test_a_429_is_retried_after_retry_after_and_delivered_once(worker_app, fake_slack):
+    fake_slack.fail_next("chat.postMessage", Failure(status=429, retry_after=1))
     row = outbox(worker_app, ["hello"])
     with running_worker(worker_app):
         worker_app.send_task(DELIVER, [row.id])
-        limited, posted = fake.wait_for("chat.postMessage", 2)
+        limited, posted = fake_slack.wait_for("chat.postMessage", 2)
         row = wait_for_state(worker_app, row, SENT)
     assert posted.at - limited.at >= 0.95
-    assert posted_texts(fake) == ["hello"]
+    assert posted_texts(fake_slack) == ["hello"]
     assert row.attempts == 1
     assert "rate limited" in (row.last_error or "")
 
 
-def test_a_500_is_retried_with_backoff(worker_app, fake):
-    fake.fail_next("chat.postMessage", Failure(status=500))
+def test_a_500_is_retried_with_backoff(worker_app, fake_slack):
+    fake_slack.fail_next("chat.postMessage", Failure(status=500))
     row = outbox(worker_app, ["hello"])
     with running_worker(worker_app):
         worker_app.send_task(DELIVER, [row.id])
-        failed, posted = fake.wait_for("chat.postMessage", 2)
+        failed, posted = fake_slack.wait_for("chat.postMessage", 2)
         wait_for_state(worker_app, row, SENT)
     assert posted.at - failed.at >= 1.9  # backoff(0) = 2 s
-    assert posted_texts(fake) == ["hello"]
+    assert posted_texts(fake_slack) == ["hello"]
 
 
 def test_a_permanent_error_is_recorded_on_the_row_and_not_retried(
-    worker_app, fake, caplog
+    worker_app, fake_slack, caplog
 ):
-    fake.fail_next("chat.postMessage", Failure(error="invalid_auth"))
+    fake_slack.fail_next("chat.postMessage", Failure(error="invalid_auth"))
     row = outbox(worker_app, ["hello"])
     logs = caplog.at_level(logging.ERROR, logger="tasks.deliver")
     with logs, running_worker(worker_app):
@@ -284,7 +276,7 @@ def test_a_permanent_error_is_recorded_on_the_row_and_not_retried(
         time.sleep(0.5)
     assert "invalid_auth" in (row.last_error or "")
     assert row.attempts == 1
-    assert len(fake.calls("chat.postMessage")) == 1
+    assert len(fake_slack.calls("chat.postMessage")) == 1
     assert "invalid_auth" in caplog.text
 
 
@@ -311,18 +303,18 @@ def answer(app: Any, conversation_id: int) -> list[str]:
 
 
 def test_a_file_in_is_downloaded_with_the_token_and_reaches_the_plugin(
-    worker_app, fake
+    worker_app, fake_slack
 ):
-    url = fake.serve_file("notes.txt", b"hello", "text/plain")
+    url = fake_slack.serve_file("notes.txt", b"hello", "text/plain")
     conversation_id = slack_row(worker_app, "look", [file_ref(url)])
     replies = answer(worker_app, conversation_id)
     assert replies == ["got notes.txt text/plain 5 bytes", "echo: look"]
-    [download] = fake.calls("download")
+    [download] = fake_slack.calls("download")
     assert download.headers["Authorization"] == f"Bearer {TOKEN}"
 
 
 def test_a_file_on_another_host_is_skipped_and_gets_no_token(
-    worker_app, fake, evil, caplog
+    worker_app, fake_slack, evil, caplog
 ):
     url = evil.serve_file("notes.txt", b"hello", "text/plain")
     conversation_id = slack_row(worker_app, "look", [file_ref(url)])
@@ -332,42 +324,50 @@ def test_a_file_on_another_host_is_skipped_and_gets_no_token(
     assert "not a Slack file host" in caplog.text
 
 
-def test_a_redirect_to_another_host_is_not_followed(worker_app, fake, evil):
+def test_a_redirect_to_another_host_is_not_followed(worker_app, fake_slack, evil):
     target = evil.serve_file("notes.txt", b"hello", "text/plain")
-    url = fake.redirect_file("moved.txt", target)
+    url = fake_slack.redirect_file("moved.txt", target)
     conversation_id = slack_row(worker_app, "look", [file_ref(url)])
     assert answer(worker_app, conversation_id) == ["echo: look"]
-    assert len(fake.calls("download")) == 1
+    assert len(fake_slack.calls("download")) == 1
     assert evil.calls() == []
 
 
-def test_a_redirect_within_slack_is_followed(worker_app, fake):
-    target = fake.serve_file("notes.txt", b"hello", "text/plain")
-    url = fake.redirect_file("moved.txt", target)
+def test_a_redirect_within_slack_is_followed(worker_app, fake_slack):
+    target = fake_slack.serve_file("notes.txt", b"hello", "text/plain")
+    url = fake_slack.redirect_file("moved.txt", target)
     conversation_id = slack_row(worker_app, "", [file_ref(url)])
     assert answer(worker_app, conversation_id) == ["got notes.txt text/plain 5 bytes"]
 
 
-def test_files_over_slack_max_file_bytes_are_skipped(tmp_path, fake):
-    files = SlackFiles(slack_config(tmp_path, fake.api_url, slack_max_file_bytes=4))
-    declared = file_ref(fake.serve_file("big.txt", b"hello"), size=5)
-    undeclared = file_ref(fake.serve_file("big2.txt", b"hello"), size=None)
+def test_files_over_slack_max_file_bytes_are_skipped(tmp_path, fake_slack):
+    files = SlackFiles(
+        web_api_config(tmp_path, fake_slack.api_url, slack_max_file_bytes=4)
+    )
+    declared = file_ref(fake_slack.serve_file("big.txt", b"hello"), size=5)
+    undeclared = file_ref(fake_slack.serve_file("big2.txt", b"hello"), size=None)
     for ref in (declared, undeclared):
         with pytest.raises(FileSkipped, match="over"):
             files.download(ref)
-    assert [c.params["name"] for c in fake.calls("download")] == ["big2.txt"]
+    assert [c.params["name"] for c in fake_slack.calls("download")] == ["big2.txt"]
 
 
-def test_a_login_page_instead_of_the_file_is_skipped(tmp_path, fake, caplog):
-    config = slack_config(tmp_path, fake.api_url, slack_app_token="xoxb-no-scope")
+def test_a_login_page_instead_of_the_file_is_skipped(tmp_path, fake_slack, caplog):
+    config = web_api_config(
+        tmp_path, fake_slack.api_url, slack_app_token="xoxb-no-scope"
+    )
     files = SlackFiles(config)
-    url = fake.serve_file("notes.txt", b"hello", "text/plain")
+    url = fake_slack.serve_file("notes.txt", b"hello", "text/plain")
     with pytest.raises(FileSkipped, match="files:read"):
         files.download(file_ref(url))
 
 
-def test_a_missing_file_is_skipped_and_the_message_still_answered(worker_app, fake):
-    conversation_id = slack_row(worker_app, "look", [file_ref(fake.url + "/files/x")])
+def test_a_missing_file_is_skipped_and_the_message_still_answered(
+    worker_app, fake_slack
+):
+    conversation_id = slack_row(
+        worker_app, "look", [file_ref(fake_slack.url + "/files/x")]
+    )
     assert answer(worker_app, conversation_id) == ["echo: look"]
 
 
@@ -382,7 +382,7 @@ def test_a_missing_file_is_skipped_and_the_message_still_answered(worker_app, fa
     ],
 )
 def test_slack_file_hosts_over_https_get_the_token(tmp_path, url):
-    files = SlackFiles(slack_config(tmp_path, "http://127.0.0.1:9/api/"))
+    files = SlackFiles(web_api_config(tmp_path, "http://127.0.0.1:9/api/"))
     assert files.allowed(url)
 
 
@@ -405,7 +405,7 @@ def test_slack_file_hosts_over_https_get_the_token(tmp_path, url):
     ],
 )
 def test_other_urls_never_get_the_token(tmp_path, url):
-    files = SlackFiles(slack_config(tmp_path, "http://127.0.0.1:9/api/"))
+    files = SlackFiles(web_api_config(tmp_path, "http://127.0.0.1:9/api/"))
     assert not files.allowed(url)
 
 

@@ -12,16 +12,15 @@ from tasks.contract import DELIVER
 from tasks.senders import DeliveryError, PermanentDeliveryError
 from tasks.senders.smtp import SmtpSender, reply_subject
 from tasks.worker import build_worker_app
+from tests.conftest import free_port
 from tests.mailsink import (
     ANN,
     BOT,
     MailSink,
     email_config,
-    free_port,
     lmtp_send,
     mail,
 )
-from zoozl.__main__ import EmbeddedServer
 from zoozl.chatbot import Message, MessagePart
 from zoozl.config import Config, config_from_dict
 from zoozl.store import FAILED, PENDING, SENT, OutboxRow, Store
@@ -212,11 +211,12 @@ def test_email_sender_is_registered_only_with_email_port(tmp_path, config):
     assert "email" not in build_worker_app(plain).zoozl.senders
 
 
-def test_a_worker_retries_with_backoff_until_the_relay_is_back(tmp_path):
+def test_a_worker_retries_with_backoff_until_the_relay_is_back(
+    tmp_path, embedded_server
+):
     sink = MailSink(free_port())  # not started: the relay is down
     config = email_config(tmp_path, sink.port)
-    server = EmbeddedServer(config)
-    server.start()
+    server = embedded_server(config)
     store = Store.from_url(config.database_url)
     try:
         message = mail(None, subject="play games")
@@ -236,7 +236,6 @@ def test_a_worker_retries_with_backoff_until_the_relay_is_back(tmp_path):
         assert found.attempts == 1
         assert len(sink.mails) == 1
     finally:
-        server.stop()
         sink.stop()
         store.close()
 

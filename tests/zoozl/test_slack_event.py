@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fakeslack import SIGNING_SECRET, TOKEN, FakeSlack
-from tests.ingress.wsclient import embedded_server
+from tests.ingress.wsserver import serving
 from zoozl.__main__ import main
 from zoozl.config import config_from_dict
 from zoozl.errors import ConfigError
@@ -29,7 +29,7 @@ def test_the_event_is_accepted_and_the_bot_answers_in_slack(tmp_path, capsys):
             "slack_signing_secret": SIGNING_SECRET,
             "slack_api_url": slack.api_url,
         }
-        with embedded_server(tmp_path, **settings) as server:
+        with serving(tmp_path, **settings) as server:
             url = f"http://{server.host}/slack/events"
             conf = write_conf(tmp_path, SIGNING_SECRET)
             assert main(["slack-event", "--conf", conf, "--url", url, "hello"]) == 0
@@ -46,7 +46,7 @@ def test_a_wrong_secret_is_refused_and_exits_1(tmp_path, capsys):
         "slack_app_token": TOKEN,
         "slack_signing_secret": SIGNING_SECRET,
     }
-    with embedded_server(tmp_path, **settings) as server:
+    with serving(tmp_path, **settings) as server:
         url = f"http://{server.host}/slack/events"
         conf = write_conf(tmp_path, "not-the-secret")
         assert main(["slack-event", "--conf", conf, "--url", url, "hello"]) == 1
