@@ -41,7 +41,7 @@ browser-check:
 	fi
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_embed.py
+	$(PY) -m benchmarks.bench_embed
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

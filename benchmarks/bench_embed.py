@@ -1,6 +1,6 @@
 """Time MiniLM: export, start-up, memory and per-sentence encodes, torch vs ONNX.
 
-    python benchmarks/bench_embed.py [--cache-dir DIR] [--skip-export]
+    python -m benchmarks.bench_embed [--cache-dir DIR] [--skip-export]
 
 Without --cache-dir the exports go to a fresh temporary directory, so the
 export times are real first exports. Encodes are single sentences on one
@@ -19,13 +19,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tests.routing_sets import DATA, load_rows, routing_aliases
+from zoozl.embeddings import Embedder, make_embedder
+from zoozl.routing import Router
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.routing_sets import DATA, load_rows, routing_aliases  # noqa: E402
-from zoozl.embeddings import Embedder, make_embedder  # noqa: E402
-from zoozl.routing import Router  # noqa: E402
-
 EMBEDDERS = {"onnx-fp32": "minilm", "onnx-int8": "minilm-int8", "torch": "minilm-torch"}
 # A fresh process: import the embedder, encode one sentence, report, wait.
 FRESH = """

@@ -6,7 +6,7 @@ own sender, times the DATA command up to its 250 (the inbox row committed) and
 the whole way from MAIL FROM to the reply kept by the sink. A burst phase sends
 the same number of mails from several threads at once and reports throughput.
 
-    .venv/bin/python benchmarks/bench_lmtp.py [--mails 100] [--embedder char]
+    .venv/bin/python -m benchmarks.bench_lmtp [--mails 100] [--embedder char]
 """
 
 from __future__ import annotations
@@ -15,18 +15,13 @@ import argparse
 import logging
 import smtplib
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.mailsink import BOT, MailSink, email_config, mail  # noqa: E402
-from zoozl.__main__ import EmbeddedServer  # noqa: E402
+from tests.mailsink import BOT, MailSink, email_config, mail
+from zoozl.__main__ import EmbeddedServer
 
 BURST_THREADS = 8
 

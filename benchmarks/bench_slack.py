@@ -4,8 +4,8 @@ Sends N real signed Events API requests and prints p50/p99 of: request to the
 200 (the ack Slack waits for, 3 s at most), and request to the bot's
 chat.postMessage arriving at the fake (ingress, broker, worker, plugin, deliver).
 
-    .venv/bin/python benchmarks/bench_slack.py -n 200            # a burst
-    .venv/bin/python benchmarks/bench_slack.py -n 200 --rate 20  # paced
+    .venv/bin/python -m benchmarks.bench_slack -n 200            # a burst
+    .venv/bin/python -m benchmarks.bench_slack -n 200 --rate 20  # paced
 """
 
 from __future__ import annotations
@@ -15,25 +15,20 @@ import http.client
 import json
 import logging
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.fakeslack import (  # noqa: E402
+from tests.fakeslack import (
     SIGNING_SECRET,
     TOKEN,
     FakeSlack,
     event_callback,
     signed_headers,
 )
-from zoozl.__main__ import EmbeddedServer  # noqa: E402
-from zoozl.config import config_from_dict  # noqa: E402
+from zoozl.__main__ import EmbeddedServer
+from zoozl.config import config_from_dict
 
 
 def summary(name: str, samples_s: Sequence[float]) -> str:

@@ -5,13 +5,13 @@ round trips (client -> web -> inbox -> worker -> outbox -> bus -> web -> client)
 
 Against a running server:
 
-    .venv/bin/python benchmarks/bench_ws.py --url ws://127.0.0.1:8080/ws
+    .venv/bin/python -m benchmarks.bench_ws --url ws://127.0.0.1:8080/ws
 
 Starting the server itself (MiniLM embedder, the real model), which also measures
 startup (spawn -> first greeting received) and the resident memory of each process:
 
-    .venv/bin/python benchmarks/bench_ws.py --mode embedded --sessions 1,20
-    .venv/bin/python benchmarks/bench_ws.py --mode scaled --sessions 1,20
+    .venv/bin/python -m benchmarks.bench_ws --mode embedded --sessions 1,20
+    .venv/bin/python -m benchmarks.bench_ws --mode scaled --sessions 1,20
 
 Scaled mode runs gunicorn (2 web processes) and one Celery worker with 2 prefork
 processes against a private redis-server (or --redis-url) and a fresh PostgreSQL
@@ -39,18 +39,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks import wsload  # noqa: E402
-from benchmarks.wsload import (  # noqa: E402
+from benchmarks import wsload
+from benchmarks.wsload import (
     START_TIMEOUT,
     Result,
     Session,
     run_load,
 )
-from tests.bulls import SCORE, SECRETS, WON, bulls_and_cows  # noqa: E402
-from tests.e2e.procs import (  # noqa: E402
+from tests.bulls_solver import SCORE, SECRETS, WON, bulls_and_cows
+from tests.e2e.procs import (
     BIN,
     Procs,
     RedisServer,
@@ -63,7 +60,7 @@ from tests.e2e.procs import (  # noqa: E402
     worker_argv,
     write_config,
 )
-from zoozl.config import DEFAULT_EXTENSIONS  # noqa: E402
+from zoozl.config import DEFAULT_EXTENSIONS
 
 # the load ---------------------------------------------------------------------
 

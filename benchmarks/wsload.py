@@ -8,7 +8,6 @@ are not timed (`Dialogue.prepare`).
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import threading
 import time
@@ -16,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import websocket
+from tests.wsclient import Client
 
 RECV_TIMEOUT = 60.0
 START_TIMEOUT = 120.0
@@ -26,33 +25,27 @@ class Session:
     """One websocket conversation (a new talker: no cookie is sent)."""
 
     def __init__(self, url: str) -> None:
-        self.ws = websocket.create_connection(url, timeout=RECV_TIMEOUT)
+        self.client = Client.connect(url, timeout=RECV_TIMEOUT)
 
     def recv(self) -> dict[str, Any]:
-        frame: dict[str, Any] = json.loads(self.ws.recv())
+        frame = self.client.recv(RECV_TIMEOUT)
+        if frame is None:
+            raise TimeoutError(f"no frame in {RECV_TIMEOUT:g} s")
         return frame
 
     def ask(self, text: str) -> tuple[str, float]:
         """Send one message; return the first reply frame's text and the round trip."""
         start = time.perf_counter()
-        self.ws.send(json.dumps({"text": text}))
+        self.client.say(text)
         frame = self.recv()
         return frame.get("text", ""), (time.perf_counter() - start) * 1000.0
 
     def drain(self, seconds: float) -> int:
         """Read (and drop) frames that arrive within `seconds`."""
-        count = 0
-        self.ws.settimeout(seconds)
-        with contextlib.suppress(websocket.WebSocketTimeoutException):
-            while True:
-                self.ws.recv()
-                count += 1
-        self.ws.settimeout(RECV_TIMEOUT)
-        return count
+        return len(self.client.quiet(seconds))
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.ws.close(timeout=1)
+        self.client.close()
 
 
 class Dialogue:
@@ -155,15 +148,15 @@ def first_reply(url: str, probe: str | None, timeout: float) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            ws = websocket.create_connection(url, timeout=timeout)
+            client = Client.connect(url, timeout=timeout)
         except OSError:
             time.sleep(0.02)
             continue
         try:
             if probe is not None:
-                ws.send(json.dumps({"text": probe}))
-            ws.recv()
-            return time.monotonic()
+                client.say(probe)
+            if client.recv(timeout) is not None:
+                return time.monotonic()
         finally:
-            ws.close()
+            client.close()
     raise TimeoutError(f"no reply from {url} in {timeout:g} s")

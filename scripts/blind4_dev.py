@@ -10,25 +10,20 @@ Per-plugin thresholds (semantic-router fits one per route) are fitted by
 coordinate ascent, with nulls weighted to a quarter of the data as in the blind
 set, and checked by 2-fold cross-validation.
 
-    PYTHONPATH=. .venv/bin/python scripts/blind4_dev.py
+    .venv/bin/python -m scripts.blind4_dev
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.plugins.blind4 import entries  # noqa: E402
-from tests.routing_sets import BLIND_SETS, DEV_SETS, load_rows  # noqa: E402
-from zoozl.embeddings import CachedEmbedder  # noqa: E402
-from zoozl.routing import Route, Router  # noqa: E402
-from zoozl.torch_embedder import MiniLMEmbedder  # noqa: E402
+from tests.plugins.blind4 import entries
+from tests.routing_sets import BLIND_SETS, DEV_SETS, load_rows
+from zoozl.embeddings import CachedEmbedder
+from zoozl.routing import Route, Router
+from zoozl.torch_embedder import MiniLMEmbedder
 
 KEPT = {"Weather", "Translate", "Calculator", "Timer", "Reminder", "News"}
 RELABEL = {

@@ -14,24 +14,19 @@ routing_sealed3.jsonl, see tests/routing_sets.py for what each has judged) are
 scored with the constants in zoozl/config.py, with and without the request gate.
 Numbers from the blind sets are honest only the first time a rule meets them.
 
-    .venv/bin/python scripts/calibrate_routing.py [--dev-only] [--misses]
+    .venv/bin/python -m scripts.calibrate_routing [--dev-only] [--misses]
         [--blind-misses]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.routing_sets import (  # noqa: E402
+from tests.routing_sets import (
     BLIND_SETS,
     DEV_SETS,
     HELP_KEY,
@@ -41,10 +36,10 @@ from tests.routing_sets import (  # noqa: E402
     routing_aliases,
     same_answer,
 )
-from zoozl.config import ROUTE_NAMED_BONUS, ROUTE_REQUEST_GATE  # noqa: E402
-from zoozl.embeddings import CachedEmbedder  # noqa: E402
-from zoozl.routing import Route, Router  # noqa: E402
-from zoozl.torch_embedder import MiniLMEmbedder  # noqa: E402
+from zoozl.config import ROUTE_NAMED_BONUS, ROUTE_REQUEST_GATE
+from zoozl.embeddings import CachedEmbedder
+from zoozl.routing import Route, Router
+from zoozl.torch_embedder import MiniLMEmbedder
 
 GATES = (0.0, 0.1, 0.2, 0.3, 0.4)
 THRESHOLDS = np.round(np.arange(0.10, 0.70 + 1e-9, 0.01), 2)

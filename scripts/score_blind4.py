@@ -3,23 +3,18 @@ tests/data/routing_blind4_RULE.md: the twelve plugins of tests/plugins/blind4.py
 with their examples, the same plugins with aliases only, and per-plugin
 thresholds (kept only under the committed rule).
 
-    PYTHONPATH=. .venv/bin/python scripts/score_blind4.py [--misses]
+    .venv/bin/python -m scripts.score_blind4 [--misses]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.routing_sets import BLIND4_SET, blind4_router, load_rows  # noqa: E402
-from zoozl.embeddings import CachedEmbedder  # noqa: E402
-from zoozl.routing import Router  # noqa: E402
-from zoozl.torch_embedder import MiniLMEmbedder  # noqa: E402
+from tests.routing_sets import BLIND4_SET, blind4_router, load_rows
+from zoozl.embeddings import CachedEmbedder
+from zoozl.routing import Router
+from zoozl.torch_embedder import MiniLMEmbedder
 
 # Fitted by scripts/blind4_dev.py on development data only (committed before the
 # blind set was read); the global threshold for every other plugin.

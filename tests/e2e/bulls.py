@@ -1,28 +1,26 @@
-"""Bulls & cows over a websocket client: the dialogue, and tests.bulls to solve."""
+"""Bulls & cows over a websocket client: the dialogue, tests.bulls_solver to solve."""
 
 from __future__ import annotations
 
-from tests.bulls import solve
-from tests.e2e.procs import Client
+from tests.bulls_solver import solve
+from tests.wsclient import Client
+from zoozl.plugins import bullgame, greeter
 
-GREETING = [
-    "Hello!",
-    "I can do few things. Ask me for example to play games or something.",
-]
-ASK = "what game you want to play? bulls and cows?"
-START = ["OK. Let's play bulls and cows", "Guess 4 digit number"]
+GREETING = list(greeter.NEW)
+ASK = bullgame.ASK
+START = list(bullgame.START)
 MAX_GUESSES = 12
 
 
 def play(client: Client, timeout: float = 20) -> list[str]:
     """Start the game and guess until the bot congratulates; return the guesses."""
-    client.send("play games")
+    client.say("play games")
     assert client.texts(1, timeout) == [ASK]
-    client.send("bulls and cows")
+    client.say("bulls and cows")
     assert client.texts(2, timeout) == START
 
     def ask(guess: str) -> str:
-        client.send(guess)
+        client.say(guess)
         [reply] = client.texts(1, timeout)
         return reply
 

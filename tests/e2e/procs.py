@@ -1,4 +1,4 @@
-"""Real processes for the end-to-end tests, and a websocket client to talk to them.
+"""Real processes for the end-to-end tests (talk to them with tests.wsclient).
 
 Everything started here runs in its own process group (``start_new_session``), is
 tracked by a `Procs` set and killed (group and all) when the set closes, even when
@@ -9,7 +9,6 @@ a test fails. Every wait is bounded.
 - `Scaled`: gunicorn web and Celery prefork workers (the Procfile commands).
 - `embedded`: ``python -m zoozl --conf FILE``.
 - `honcho`: ``honcho start`` with the real Procfile.
-- `Client`: a websocket session that keeps its ``zoozl_talker`` cookie.
 - `Db`: reads the store (inbox, outbox, leases) to check what was committed.
 """
 
@@ -20,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -31,9 +29,9 @@ from typing import Any, TypeVar
 
 import redis
 import sqlalchemy as sa
-import websocket
 
 from tests import services
+from tests.conftest import free_port
 from zoozl.store import Store
 from zoozl.store.database import normalise_url
 
@@ -49,13 +47,6 @@ PONG_SLOW = ["zoozl.plugins.pong", "tests.plugins.slow"]
 EXACT_ONLY = 0.999
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(
@@ -447,65 +438,6 @@ class Db:
 
 
 # the websocket client -------------------------------------------------------
-
-
-class Client:
-    """A websocket chat session; `talker` is its cookie (pass it to reconnect)."""
-
-    def __init__(self, url: str, talker: str | None = None, timeout: float = 10):
-        cookie = f"zoozl_talker={talker}" if talker else None
-        self.ws = websocket.create_connection(url, timeout=timeout, cookie=cookie)
-        headers = self.ws.getheaders() or {}
-        set_cookie = headers.get("set-cookie", "")
-        if set_cookie.startswith("zoozl_talker="):
-            talker = set_cookie.split(";", 1)[0].split("=", 1)[1]
-        assert talker, f"no talker cookie in {headers}"
-        self.talker: str = talker
-        self.new = bool(set_cookie)
-
-    def send(self, text: str, client_id: str | None = None) -> None:
-        """A chat message; with `client_id` the server acks it (`{"ack": id}`)."""
-        frame = {"text": text} if client_id is None else {"text": text, "id": client_id}
-        self.ws.send(json.dumps(frame))
-
-    def recv(self, timeout: float) -> dict[str, Any] | None:
-        """The next frame, or None if nothing came within `timeout` seconds."""
-        self.ws.settimeout(max(timeout, 0.01))
-        try:
-            raw = self.ws.recv()
-        except websocket.WebSocketTimeoutException:
-            return None
-        frame: dict[str, Any] = json.loads(raw)
-        return frame
-
-    def texts(self, count: int, timeout: float) -> list[str]:
-        """The next `count` reply texts; AssertionError with what came if fewer."""
-        got: list[str] = []
-        deadline = time.monotonic() + timeout
-        while len(got) < count:
-            frame = self.recv(deadline - time.monotonic())
-            if frame is None:
-                raise AssertionError(
-                    f"{self.talker}: {len(got)} of {count} replies in {timeout:g} s: "
-                    f"{got}"
-                )
-            assert "text" in frame, frame
-            got.append(frame["text"])
-        return got
-
-    def quiet(self, seconds: float) -> list[dict[str, Any]]:
-        """Frames that arrive within `seconds` (expected: none)."""
-        extra, deadline = [], time.monotonic() + seconds
-        while (left := deadline - time.monotonic()) > 0:
-            frame = self.recv(left)
-            if frame is None:
-                break
-            extra.append(frame)
-        return extra
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.ws.close(timeout=1)
 
 
 # the servers ----------------------------------------------------------------

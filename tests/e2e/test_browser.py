@@ -17,7 +17,7 @@ import pytest
 from tests.e2e.procs import wait_until
 from tests.ingress.wsserver import serving
 from tests.services import in_ci
-from zoozl.plugins.bullgame import START
+from zoozl.plugins import bullgame, greeter
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -79,12 +79,9 @@ def browser(tmp_path: Path) -> Iterator[object]:
 #: 64 bytes, so PyJWT does not warn.
 SECRET = "zoozl-browser-secret-" * 3 + "0"
 EMAIL = "ann@example.com"
-GREETING = [
-    "zoozl: Hello!",
-    "zoozl: I can do few things. Ask me for example to play games or something.",
-]
-ASK = "zoozl: what game you want to play? bulls and cows?"
-STARTED = [f"zoozl: {text}" for text in START]
+GREETING = [f"zoozl: {text}" for text in greeter.NEW]
+ASK = f"zoozl: {bullgame.ASK}"
+STARTED = [f"zoozl: {text}" for text in bullgame.START]
 
 
 def bot_lines(driver) -> list[str]:

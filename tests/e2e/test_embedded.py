@@ -10,7 +10,6 @@ import pytest
 
 from tests.e2e.bulls import GREETING, play
 from tests.e2e.procs import (
-    Client,
     Proc,
     embedded,
     free_port,
@@ -19,6 +18,7 @@ from tests.e2e.procs import (
     wait_until,
     write_config,
 )
+from tests.wsclient import Client
 from zoozl.config import DEFAULT_EXTENSIONS
 from zoozl.plugins.helpers import HELLOS
 
@@ -65,7 +65,7 @@ def test_bulls_and_cows_against_the_embedded_server(tmp_path: Path) -> None:
     with process_set(tmp_path) as procs:
         server = embedded(procs, config(tmp_path, port, "char"), port)
         wait_until(lambda: listening(server, port), 30, "the embedded server", 0.1)
-        client = Client(f"ws://127.0.0.1:{port}/")
+        client = Client.connect(f"ws://127.0.0.1:{port}/")
         assert client.texts(2, 20) == GREETING
         guesses = play(client)
         print(f"won in {len(guesses)} guesses: {guesses}")
@@ -81,9 +81,9 @@ def test_messages_sent_before_the_model_is_ready_are_answered(
     with process_set(tmp_path) as procs:
         server = embedded(procs, config(tmp_path, port, "minilm"), port)
         wait_until(lambda: listening(server, port), 60, "the embedded server", 0.02)
-        client = Client(f"ws://127.0.0.1:{port}/ws", timeout=60)
-        client.send("hello")
-        client.send("hi")
+        client = Client.connect(f"ws://127.0.0.1:{port}/ws", timeout=60)
+        client.say("hello")
+        client.say("hi")
         # Accepted (recorded) while the model still loads: answered once it is up.
         assert READY not in server.log(), "the model was ready first: no test"
         replies = client.texts(4, 60)

@@ -20,7 +20,6 @@ import pytest
 from tests.e2e.bulls import GREETING, play
 from tests.e2e.procs import (
     PONG_SLOW,
-    Client,
     Db,
     RedisServer,
     Scaled,
@@ -36,6 +35,7 @@ from tests.e2e.procs import (
     wait_until,
     write_config,
 )
+from tests.wsclient import Client
 from zoozl.config import DEFAULT_EXTENSIONS
 from zoozl.engine import APOLOGY, TIMEOUT_APOLOGY
 
@@ -55,7 +55,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Scaled, D
 
 def connected(setup: Scaled, db: Db, talker: str | None = None) -> tuple[Client, int]:
     """A session whose conversation exists and has nothing pending (greet done)."""
-    client = Client(setup.ws_url, talker)
+    client = Client.connect(setup.ws_url, talker)
     conversation = wait_until(
         lambda: db.conversation(client.talker), 10, "the conversation row"
     )
@@ -82,7 +82,7 @@ def messages(db: Db, conversation: int) -> list[tuple[int, str, str]]:
 def test_worker_killed_mid_message_answers_it_exactly_once(tmp_path: Path) -> None:
     with scaled(tmp_path, **{SLOW: {"seconds": 4}}) as (setup, db):
         client, conversation = connected(setup, db)
-        client.send("slow job")
+        client.say("slow job")
         wait_until(
             lambda: db.lease_owner(conversation), 15, "a worker to take the lease"
         )
@@ -121,9 +121,9 @@ def test_web_killed_before_the_ack_answers_each_resent_message_once(
     """
     with scaled(tmp_path, **{SLOW: {"seconds": 3}}) as (setup, db):
         client, conversation = connected(setup, db)
-        client.send("slow job", "m1")
+        client.say("slow job", "m1")
         wait_until(lambda: messages(db, conversation), 10, "m1 to be recorded")
-        client.send("echo me", "m2")
+        client.say("echo me", "m2")
         web = setup.web
         assert web is not None
         web.signal_group(signal.SIGKILL)
@@ -132,10 +132,10 @@ def test_web_killed_before_the_ack_answers_each_resent_message_once(
         client.close()
 
         setup.start_web()
-        again = Client(setup.ws_url, client.talker)
+        again = Client.connect(setup.ws_url, client.talker)
         assert not again.new
-        again.send("slow job", "m1")
-        again.send("echo me", "m2")
+        again.say("slow job", "m1")
+        again.say("echo me", "m2")
         acks, texts = [], []
         deadline = time.monotonic() + 45
         while len(acks) < 2 or len(texts) < 2:
@@ -164,7 +164,7 @@ def test_bursts_of_20_conversations_arrive_in_order_once(
     start = threading.Barrier(CONVERSATIONS, timeout=30)
 
     def converse(i: int) -> tuple[str, list[str], list[str], list[dict]]:
-        client = Client(setup.ws_url, timeout=30)
+        client = Client.connect(setup.ws_url, timeout=30)
         sent: list[str] = []
         got: list[str] = []
         try:
@@ -172,7 +172,7 @@ def test_bursts_of_20_conversations_arrive_in_order_once(
             for burst in range(BURSTS):
                 batch = [f"c{i}-m{burst * BURST + j}" for j in range(BURST)]
                 for text in batch:
-                    client.send(text)
+                    client.say(text)
                 sent += batch
                 got += client.texts(BURST, 60)
             return client.talker, sent, got, client.quiet(1.0)
@@ -201,7 +201,7 @@ def test_reply_to_a_closed_socket_arrives_after_reconnecting(
 ) -> None:
     setup, db = shared
     client, conversation = connected(setup, db)
-    client.send("slow job")
+    client.say("slow job")
     wait_until(lambda: messages(db, conversation), 10, "the message to be recorded")
     client.close()
     row = wait_until(
@@ -211,7 +211,7 @@ def test_reply_to_a_closed_socket_arrives_after_reconnecting(
     )
     assert row[0].state == "pending"  # nobody to send it to
 
-    again = Client(setup.ws_url, client.talker)
+    again = Client.connect(setup.ws_url, client.talker)
     assert not again.new  # the same talker: no new cookie, no greeting
     assert again.texts(1, 10) == [DONE]
     assert again.quiet(1.0) == []
@@ -227,10 +227,10 @@ def test_reconnecting_while_the_plugin_runs_gets_the_reply(
 
     def one(_: int) -> tuple[list[str], list[dict]]:
         client, conversation = connected(setup, db)
-        client.send("slow job")
+        client.say("slow job")
         wait_until(lambda: messages(db, conversation), 10, "the message recorded")
         client.close()
-        again = Client(setup.ws_url, client.talker)
+        again = Client.connect(setup.ws_url, client.talker)
         try:
             # the plugin's 3 s, then at worst a re-notification by the sweep
             return again.texts(1, 30), again.quiet(0.5)
@@ -254,7 +254,7 @@ def test_redis_restart_loses_no_acknowledged_message(tmp_path: Path) -> None:
             for i, (client, _) in enumerate(clients[among]):
                 for j in range(count):
                     text = f"c{i}-{phase}{j}"
-                    client.send(text)
+                    client.say(text)
                     sent[client.talker].append(text)
 
         def recorded() -> bool:
@@ -305,15 +305,15 @@ def test_raising_and_overtime_plugins_get_an_apology(tmp_path: Path) -> None:
     }
     with scaled(tmp_path, **config) as (setup, db):
         client, conversation = connected(setup, db)
-        client.send("break things")
+        client.say("break things")
         assert client.texts(1, 20) == [APOLOGY]
 
         began = time.monotonic()
-        client.send("slow job")
+        client.say("slow job")
         assert client.texts(1, 20) == [TIMEOUT_APOLOGY]
         assert time.monotonic() - began < 4
 
-        client.send("still there?")
+        client.say("still there?")
         assert client.texts(1, 20) == ["still there?"]
         # the stopped plugin would have answered 5 s after it started: it never does
         assert client.quiet(max(0.5, began + 6 - time.monotonic())) == []
@@ -376,7 +376,7 @@ def test_bulls_and_cows_through_honcho_and_the_procfile(tmp_path: Path) -> None:
             left = descendants(runner.pid)
             assert len(left) >= 6  # web + 2, worker + 2, lmtp
 
-            client = Client(f"ws://127.0.0.1:{port}/")
+            client = Client.connect(f"ws://127.0.0.1:{port}/")
             assert client.texts(2, 20) == GREETING
             guesses = play(client)
             print(f"won in {len(guesses)} guesses: {guesses}")

@@ -21,7 +21,7 @@ from ingress.lmtp import LMTPController, start_lmtp
 from ingress.mailtext import html_to_text, strip_reply
 from tasks.dispatch import CeleryDispatch
 from tasks.factory import create_celery
-from tests.bulls import solve
+from tests.bulls_solver import solve
 from tests.conftest import bot_config, free_port
 from tests.mailsink import (
     ANN,

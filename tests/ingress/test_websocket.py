@@ -29,11 +29,14 @@ from tests.ingress.wsserver import (
 )
 from tests.plugins.wire import BIG_TEXT, SLOW_SECONDS, SLOW_TEXTS
 from zoozl.config import DEFAULT_EXTENSIONS
+from zoozl.plugins import bullgame
 from zoozl.plugins.bullgame import START
 from zoozl.store import Store
 
 START_FRAMES = [{"author": "zoozl", "text": text} for text in START]
-SCORE = re.compile(r"You have [0-3] bulls and [0-4] cows|Congrats\. You guessed right")
+SCORE = re.compile(
+    bullgame.SCORE.format(bulls="[0-3]", cows="[0-4]") + "|" + re.escape(bullgame.WON)
+)
 COOKIE = re.compile(
     r"zoozl_talker=([0-9a-f]{32}\.[0-9a-f]{32}); Path=/; Max-Age=31536000; HttpOnly; "
     r"SameSite=Lax"

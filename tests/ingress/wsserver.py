@@ -16,16 +16,11 @@ from websocket import ABNF
 from tests.conftest import bot_config
 from tests.wsclient import TIMEOUT, Client
 from zoozl.__main__ import EmbeddedServer
+from zoozl.plugins import bullgame, greeter
 
 #: The greeting of a brand-new conversation (PROTOCOL §5), exactly.
-GREETING = [
-    {"author": "zoozl", "text": "Hello!"},
-    {
-        "author": "zoozl",
-        "text": "I can do few things. Ask me for example to play games or something.",
-    },
-]
-ASK = {"author": "zoozl", "text": "what game you want to play? bulls and cows?"}
+GREETING = [{"author": "zoozl", "text": text} for text in greeter.NEW]
+ASK = {"author": "zoozl", "text": bullgame.ASK}
 
 
 @contextmanager

@@ -6,8 +6,11 @@ import itertools
 import re
 from collections.abc import Callable
 
-WON = "Congrats. You guessed right"
-SCORE = re.compile(r"You have (\d) bulls and (\d) cows")
+from zoozl.plugins import bullgame
+
+WON = bullgame.WON
+#: The plugin's score reply, its two numbers captured.
+SCORE = re.compile(bullgame.SCORE.format(bulls=r"(\d)", cows=r"(\d)"))
 #: Four distinct digits, the first not 0: every secret the game can pick.
 SECRETS = tuple(
     "".join(p) for p in itertools.permutations("0123456789", 4) if p[0] != "0"

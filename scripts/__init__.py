@@ -1,0 +1,1 @@
+"""Development scripts: run each as `python -m scripts.NAME` from the checkout."""
