@@ -1,0 +1,185 @@
+"""The labelled routing sets, and MiniLM's accuracy on them (regression floors)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.routing_sets import (
+    BLIND4_SET,
+    BLIND_SETS,
+    DEV_SETS,
+    FRESH_SET,
+    HELP_KEY,
+    PLUGIN_KEYS,
+    ROUTING_SET,
+    SEALED3_SET,
+    SEALED_SET,
+    blind4_router,
+    expected,
+    group,
+    load_rows,
+    outcome,
+    plugin_key,
+    routing_aliases,
+    routing_examples,
+    same_answer,
+)
+from tests.zoozl.routers import char_router
+from zoozl.config import ROUTE_MARGIN as DEFAULT_MARGIN
+from zoozl.config import ROUTE_NAMED_BONUS as DEFAULT_NAMED_BONUS
+from zoozl.config import ROUTE_THRESHOLD as DEFAULT_THRESHOLD
+from zoozl.embeddings import CachedEmbedder
+from zoozl.plugins.bullgame import BullGame
+from zoozl.plugins.cancel import Cancel
+from zoozl.plugins.greeter import Greeter
+from zoozl.plugins.helpers import Hello, Help
+from zoozl.routing import Router
+from zoozl.torch_embedder import MiniLMEmbedder
+
+# Regression floors, not the goal: hits of the rule of zoozl/routing.py on the two
+# blind sets (200 utterances each; everyday plugins 88 of them), one utterance
+# below the measurement. Measured: routing_sealed.jsonl 177 (everyday 84),
+# routing_sealed3.jsonl 173 (everyday 82). Issue 2 asks for 0.95 (190/200), which
+# all-MiniLM-L6-v2 with one- to four-word aliases does not reach on these sets (see
+# the note in zoozl/routing.py). Raise the floors when routing improves; never
+# above a measurement.
+# Blind set 4 (304 messages, tests/data/routing_blind4_RULE.md), one below the
+# single scoring: 253 with the plugins' examples, 233 with aliases only.
+BLIND4_FLOORS = {"examples": 252, "aliases only": 232}
+
+
+# The same sets with the bundled plugins' examples (measured: development
+# 378/405, sealed 185, sealed3 178; aliases only 367, 176, 174), one below.
+EXAMPLE_FLOORS = {SEALED_SET.name: 184, SEALED3_SET.name: 177}
+
+
+BLIND_FLOORS = {
+    SEALED_SET.name: {"all": 176, "everyday": 83},
+    SEALED3_SET.name: {"all": 172, "everyday": 81},
+}
+
+
+def test_routing_set_is_labelled_and_split() -> None:
+    rows = load_rows(ROUTING_SET)
+    assert len(rows) >= 200
+    assert sum(row["plugin"] is None for row in rows) >= 40
+    for plugin in PLUGIN_KEYS | {None}:
+        splits = {row["split"] for row in rows if row["plugin"] == plugin}
+        assert splits == {"tune", "heldout"}, plugin
+
+
+@pytest.mark.parametrize(
+    ("path", "split", "size"),
+    [
+        (ROUTING_SET, None, 245),
+        (FRESH_SET, "fresh", 160),
+        (SEALED_SET, "sealed", 200),
+        (SEALED3_SET, "sealed3", 200),
+    ],
+)
+def test_every_routing_set_labels_every_plugin_and_nothing_else(
+    path: Path, split: str | None, size: int
+) -> None:
+    rows = load_rows(path)
+    assert len(rows) == size
+    assert all(set(row) == {"text", "plugin", "split"} for row in rows)
+    assert len({str(row["text"]).casefold() for row in rows}) == len(rows)
+    assert {row["plugin"] for row in rows} == PLUGIN_KEYS | {None}
+    assert sum(row["plugin"] is None for row in rows) >= size // 5
+    if split is not None:
+        assert {row["split"] for row in rows} == {split}
+
+
+@pytest.fixture(scope="module")
+def minilm_router() -> Router:
+    return Router(
+        routing_aliases(),
+        MiniLMEmbedder(),
+        DEFAULT_THRESHOLD,
+        DEFAULT_MARGIN,
+        DEFAULT_NAMED_BONUS,
+    )
+
+
+def outcome_accuracy(router: Router, path: Path) -> dict[str, tuple[int, int]]:
+    """(hits, count) of a routing set, overall ("all") and per group."""
+    counts: dict[str, tuple[int, int]] = {}
+    for row in load_rows(path):
+        hit = same_answer(outcome(router, str(row["text"])), expected(row["plugin"]))
+        for name in ("all", group(row["plugin"])):
+            hits, count = counts.get(name, (0, 0))
+            counts[name] = (hits + hit, count + 1)
+    return counts
+
+
+def test_outcome_counts_no_route_as_the_help_answer() -> None:
+    router = char_router([("abc", HELP_KEY), ("xyz", "a:A")], threshold=0.9)
+    assert router.route("qqq") is None
+    assert outcome(router, "qqq") == HELP_KEY
+    assert outcome(router, "abc") == HELP_KEY
+    assert outcome(router, "xyz") == "a:A"
+
+
+def test_both_greeting_plugins_give_the_same_answer_unless_strict() -> None:
+    greeter, hello = plugin_key(Greeter), plugin_key(Hello)
+    assert same_answer(greeter, hello) and same_answer(hello, greeter)
+    assert not same_answer(greeter, hello, strict=True)
+    assert same_answer(HELP_KEY, HELP_KEY, strict=True)
+    assert not same_answer(hello, HELP_KEY)
+    assert not same_answer(plugin_key(Cancel), plugin_key(BullGame))
+
+
+@pytest.mark.model
+def test_minilm_routes_every_alias_to_its_own_plugin(minilm_router: Router) -> None:
+    for alias, plugin in zip(minilm_router.aliases, minilm_router.plugins, strict=True):
+        route = minilm_router.route(alias)
+        assert route is not None, alias
+        assert route.plugin == plugin, alias
+
+
+@pytest.mark.model
+def test_minilm_blind_routing_accuracy(minilm_router: Router) -> None:
+    results = {
+        path.name: outcome_accuracy(minilm_router, path)
+        for path in (*DEV_SETS, *BLIND_SETS)
+    }
+    for name, counts in results.items():
+        line = ", ".join(
+            f"{group} {h}/{n} = {h / n:.3f}" for group, (h, n) in counts.items()
+        )
+        print(f"{name} routing outcome accuracy: {line}")
+    for name, floors in BLIND_FLOORS.items():
+        for group_name, floor in floors.items():
+            hits, _ = results[name][group_name]
+            assert hits >= floor, (name, group_name)
+
+
+@pytest.mark.model
+def test_minilm_blind4_accuracy_with_and_without_examples() -> None:
+    embedder = CachedEmbedder(MiniLMEmbedder())
+    rows = load_rows(BLIND4_SET)
+    assert len(rows) == 304
+    for name, examples in (("examples", True), ("aliases only", False)):
+        router = blind4_router(embedder, examples)
+        hits = 0
+        for row in rows:
+            route = router.route(str(row["text"]))
+            hits += (route.plugin if route else None) == row["label"]
+        print(f"blind set 4, {name}: {hits}/{len(rows)} = {hits / len(rows):.3f}")
+        assert hits >= BLIND4_FLOORS[name], name
+
+
+@pytest.mark.model
+def test_minilm_the_bundled_examples_pay(minilm_router: Router) -> None:
+    router = Router(
+        routing_aliases(), minilm_router.embedder, examples=routing_examples()
+    )
+    assert {p for p in router.examples} == {
+        plugin_key(c) for c in (Help, Hello, BullGame, Cancel)
+    }
+    for name, floor in EXAMPLE_FLOORS.items():
+        hits, count = outcome_accuracy(router, SEALED_SET.parent / name)["all"]
+        print(f"{name} with the bundled examples: {hits}/{count}")
+        assert hits >= floor, name
