@@ -1,4 +1,4 @@
-"""The router: the best alias wins, thresholds, margins, the naming bonus, background."""
+"""The router: the best alias wins; thresholds, margins, naming bonus, background."""
 
 from __future__ import annotations
 

@@ -1,0 +1,138 @@
+"""The schema: created once, migrated, refused when newer; SQLite survives restarts."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tests.zoozl.stores import LEASE
+from zoozl.chatbot import Message
+from zoozl.store import Store
+from zoozl.store.database import make_engine
+from zoozl.store.schema import (
+    SCHEMA_VERSION,
+    SchemaError,
+    create_schema,
+    schema_version,
+)
+
+
+def test_sqlite_store_survives_a_restart(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path}/memory.db"
+    before = Store.from_url(url)
+    try:
+        cid = before.conversation_for("websocket", "alice")
+        played = before.record(cid, Message("guess 1234"))
+        waiting = before.record(cid, Message("guess 5678"))
+        lease = before.acquire_lease(cid, "worker", LEASE)
+        before.commit_turn(lease, played, {"data": {"secret": "4321"}}, [], {})
+    finally:
+        before.close()
+    after = Store.from_url(url)
+    try:
+        assert after.conversation_for("websocket", "alice") == cid
+        assert after.conversation(cid).state == {"data": {"secret": "4321"}}
+        assert after.next_pending(cid).id == waiting
+    finally:
+        after.close()
+
+
+def versions(store: Store) -> list[int]:
+    with store.engine.begin() as conn:
+        return list(conn.execute(sa.select(schema_version.c.version)).scalars())
+
+
+def test_create_schema_twice_keeps_data(store: Store) -> None:
+    cid = store.conversation_for("websocket", "alice")
+    store.record(cid, Message("hi"))
+    create_schema(store.engine)
+    assert store.next_pending(cid).message.text == "hi"
+    assert versions(store) == [SCHEMA_VERSION]
+
+
+def test_a_version_1_store_is_migrated_keeping_its_rows(store: Store) -> None:
+    cid = store.conversation_for("websocket", "alice")
+    store.record(cid, Message("kept"))
+    with store.engine.begin() as conn:  # back to what version 1 created
+        conn.execute(sa.text("ALTER TABLE inbox DROP COLUMN attempts"))
+        for table in ("inbox", "outbox"):
+            rename = f"ALTER TABLE {table} RENAME COLUMN reply_address TO route"
+            conn.execute(sa.text(rename))
+        conn.execute(schema_version.delete())
+        conn.execute(schema_version.insert().values(version=1))
+    create_schema(store.engine)
+    assert versions(store) == list(range(1, SCHEMA_VERSION + 1))
+    row = store.next_pending(cid)
+    assert row is not None and row.message.text == "kept"
+    assert store.count_attempt(row.id) == 1
+    assert row.reply_address == {}
+
+
+def test_schema_newer_than_the_code_is_refused(store: Store) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(schema_version.insert().values(version=SCHEMA_VERSION + 1))
+    with pytest.raises(SchemaError, match="newer"):
+        create_schema(store.engine)
+
+
+def test_processes_creating_the_schema_at_once_do_not_collide(pg_engine_url) -> None:
+    url, schema = pg_engine_url
+    engines = [
+        make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+        for _ in range(4)
+    ]
+    barrier = threading.Barrier(len(engines))
+
+    def create(engine: sa.Engine) -> None:
+        barrier.wait()
+        create_schema(engine)
+
+    try:
+        with ThreadPoolExecutor(len(engines)) as pool:
+            list(pool.map(create, engines))
+        with engines[0].begin() as conn:
+            versions = conn.execute(sa.text("SELECT count(*) FROM zoozl_schema"))
+            assert versions.scalar_one() == 1
+    finally:
+        for engine in engines:
+            engine.dispose()
+
+
+def test_opening_a_fresh_sqlite_store_waits_for_the_process_creating_it(
+    tmp_path,
+) -> None:
+    """Another process is mid-creation (it holds `<db>.lock` and SQLite's write
+    lock before the switch to WAL): opening the store waits, it does not fail with
+    "database is locked" (SQLite answers a journal-mode change that at once).
+    """
+    import fcntl
+    import sqlite3
+
+    path = tmp_path / "fresh.db"
+    creating, opened = threading.Event(), []
+
+    def peer() -> None:
+        with open(f"{path}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            conn = sqlite3.connect(path, isolation_level=None)
+            conn.execute("BEGIN IMMEDIATE")
+            creating.set()
+            time.sleep(0.5)  # (only how long the opener waits)
+            conn.execute("ROLLBACK")
+            conn.close()
+
+    other = threading.Thread(target=peer)
+    other.start()
+    creating.wait(10)
+    try:
+        store = Store.from_url(f"sqlite:///{path}")
+        opened.append(store.conversation_for("websocket", "ann"))
+        store.close()
+    finally:
+        other.join()
+    assert opened
