@@ -1,0 +1,41 @@
+"""The worker runtime: handle one message, then publish (websocket) or ring deliver."""
+
+from __future__ import annotations
+
+from tasks.contract import DELIVER, web_topic
+from tests.memorybroker import drain
+from zoozl.chatbot import Message
+
+
+def test_a_websocket_reply_is_published_to_its_web_process(pong_worker):
+    runtime = pong_worker.zoozl
+    notices: list[dict] = []
+    runtime.bus.subscribe(web_topic("web-1"), notices.append)
+    cid = runtime.store.conversation_for("websocket", "ann")
+    runtime.store.record(cid, Message("hi"), {"web": "web-1"})
+    assert runtime.handle(cid) is False  # nothing more pending
+    [row] = runtime.store.pending_outbox(cid)
+    assert notices == [{"conversation_id": cid, "outbox_id": row.id}]
+    assert drain(pong_worker) == []  # the web process sends it, not a task
+
+
+def test_other_channels_ring_deliver_and_more_pending_is_reported(pong_worker):
+    runtime = pong_worker.zoozl
+    cid = runtime.store.conversation_for("email", "ann@example.test")
+    runtime.store.record(cid, Message("first"))
+    runtime.store.record(cid, Message("second"))
+    assert runtime.handle(cid) is True
+    [row] = runtime.store.pending_outbox(cid)
+    assert [m.text for m in row.replies] == ["first"]
+    assert drain(pong_worker) == [(DELIVER, [row.id])]
+    assert runtime.handle(cid) is False
+
+
+def test_a_message_without_a_web_process_is_left_for_the_reconnect(pong_worker):
+    runtime = pong_worker.zoozl
+    cid = runtime.store.conversation_for("websocket", "ann")
+    runtime.store.record(cid, Message("hi"))  # no reply address: nobody to notify
+    assert runtime.handle(cid) is False
+    [row] = runtime.store.pending_outbox(cid)
+    assert row.state == "pending"
+    assert drain(pong_worker) == []
