@@ -3,7 +3,7 @@
 Runs the embedded message path's own calls on a file SQLite store with the
 configured embedder, warm cache (every text seen once before timing):
 
-    .venv/bin/python benchmarks/bench_stages.py [--messages 2000] [--embedder minilm]
+    .venv/bin/python -m benchmarks.bench_stages [--messages 2000] [--embedder minilm]
 
 Stages: record (ingress inbox commit), claim (lease + next message), route
 (the routing decision for a text seen before), turn (engine and plugin call),

@@ -1,7 +1,7 @@
 """Fixtures shared by the whole suite: the tests' bot config, an embedded server,
 a fake Slack, free ports, PostgreSQL, Redis, a config's store, the model cache.
 
-`bot_config` and `free_port` are plain functions too (import them from here).
+`bot_config`, `bot_settings` and `free_port` are plain functions (import them).
 """
 
 from __future__ import annotations
@@ -22,15 +22,18 @@ from zoozl.config import Config, config_from_dict
 from zoozl.store import Store
 
 
+def bot_settings(tmp_path: Any, **settings: Any) -> dict[str, Any]:
+    """The tests' bot as config values: the char embedder, SQLite in `tmp_path`."""
+    return {
+        "embedder": "char",
+        "memory_path": f"sqlite:///{tmp_path}/z.db",
+        **settings,
+    }
+
+
 def bot_config(tmp_path: Any, **settings: Any) -> Config:
     """The tests' bot: the char embedder, SQLite in `tmp_path`, `settings` on top."""
-    return config_from_dict(
-        {
-            "embedder": "char",
-            "memory_path": f"sqlite:///{tmp_path}/z.db",
-            **settings,
-        }
-    )
+    return config_from_dict(bot_settings(tmp_path, **settings))
 
 
 def free_port() -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import bot_settings
 from tests.e2e.bulls import GREETING, play
 from tests.e2e.procs import (
     Proc,
@@ -29,18 +30,16 @@ EXPORTED = "exported the MiniLM model (once) to"
 
 
 def config(tmp_path: Path, port: int, embedder: str) -> Path:
-    return write_config(
-        tmp_path / "zoozl.toml",
-        {
-            "extensions": list(DEFAULT_EXTENSIONS),
-            "websocket_port": port,
-            "memory_path": f"sqlite:///{tmp_path / 'zoozl.db'}",
-            "embedder": embedder,
-            # Empty: the server exports the model on start, so it is slow to be
-            # ready (the test below needs that) and the export itself is tested.
-            "model_cache_dir": str(tmp_path / "models"),
-        },
+    settings = bot_settings(
+        tmp_path,
+        extensions=list(DEFAULT_EXTENSIONS),
+        websocket_port=port,
+        embedder=embedder,
+        # Empty: the server exports the model on start, so it is slow to be
+        # ready (the test below needs that) and the export itself is tested.
+        model_cache_dir=str(tmp_path / "models"),
     )
+    return write_config(tmp_path / "zoozl.toml", settings)
 
 
 def listening(server: Proc, port: int) -> bool:
