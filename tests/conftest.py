@@ -19,7 +19,9 @@ from tests import services
 from tests.fakeslack import FakeSlack
 from zoozl.__main__ import EmbeddedServer
 from zoozl.config import Config, config_from_dict
+from zoozl.embeddings import CachedEmbedder
 from zoozl.store import Store
+from zoozl.torch_embedder import MiniLMEmbedder
 
 
 def bot_settings(tmp_path: Any, **settings: Any) -> dict[str, Any]:
@@ -116,3 +118,12 @@ def exported_model(model_cache_dir: Path) -> subprocess.CompletedProcess[str]:
     )
     assert done.returncode == 0, done.stderr
     return done
+
+
+@pytest.fixture(scope="session")
+def torch_minilm() -> CachedEmbedder:
+    """The torch MiniLM reference, loaded once a session; each text encoded once.
+
+    The routing-set and ONNX-agreement tests route the same labelled sets.
+    """
+    return CachedEmbedder(MiniLMEmbedder(), maxsize=20_000)

@@ -225,7 +225,8 @@ def test_the_closest_of_two_near_aliases_wins_not_the_first_listed():
 
 
 @pytest.mark.model
-def test_the_best_alias_wins_not_the_first_over_the_threshold():
+def test_the_best_alias_wins_not_the_first_over_the_threshold(exported_model):
+    # exported_model: the session's one export, not a second one made lazily here.
     bot = BotHarness(
         {
             "route_margin": 0.0,

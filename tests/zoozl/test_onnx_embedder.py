@@ -31,7 +31,6 @@ from zoozl.model_cache import (
 )
 from zoozl.onnx_embedder import OnnxMiniLMEmbedder
 from zoozl.routing import Router
-from zoozl.torch_embedder import MiniLMEmbedder
 
 ROOT = Path(__file__).resolve().parents[2]
 # Blind set 4 labels other plugins (tests/plugins/blind4.py) with "label" keys.
@@ -203,10 +202,12 @@ def test_encodes_from_many_threads_equal_one_at_a_time(
 
 
 @pytest.fixture(scope="module")
-def routers(onnx_embedder: OnnxMiniLMEmbedder) -> dict[str, Router]:
+def routers(
+    onnx_embedder: OnnxMiniLMEmbedder, torch_minilm: CachedEmbedder
+) -> dict[str, Router]:
     aliases = routing_aliases()
     return {
-        "torch": Router(aliases, MiniLMEmbedder()),
+        "torch": Router(aliases, torch_minilm),
         "onnx": Router(aliases, onnx_embedder),
     }
 

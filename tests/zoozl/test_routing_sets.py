@@ -36,7 +36,6 @@ from zoozl.plugins.cancel import Cancel
 from zoozl.plugins.greeter import Greeter
 from zoozl.plugins.helpers import Hello, Help
 from zoozl.routing import Router
-from zoozl.torch_embedder import MiniLMEmbedder
 
 # Regression floors, not the goal: hits of the rule of zoozl/routing.py on the two
 # blind sets (200 utterances each; everyday plugins 88 of them), one utterance
@@ -93,10 +92,10 @@ def test_every_routing_set_labels_every_plugin_and_nothing_else(
 
 
 @pytest.fixture(scope="module")
-def minilm_router() -> Router:
+def minilm_router(torch_minilm: CachedEmbedder) -> Router:
     return Router(
         routing_aliases(),
-        MiniLMEmbedder(),
+        torch_minilm,
         DEFAULT_THRESHOLD,
         DEFAULT_MARGIN,
         DEFAULT_NAMED_BONUS,
@@ -157,8 +156,10 @@ def test_minilm_blind_routing_accuracy(minilm_router: Router) -> None:
 
 
 @pytest.mark.model
-def test_minilm_blind4_accuracy_with_and_without_examples() -> None:
-    embedder = CachedEmbedder(MiniLMEmbedder())
+def test_minilm_blind4_accuracy_with_and_without_examples(
+    torch_minilm: CachedEmbedder,
+) -> None:
+    embedder = torch_minilm
     rows = load_rows(BLIND4_SET)
     assert len(rows) == 304
     for name, examples in (("examples", True), ("aliases only", False)):

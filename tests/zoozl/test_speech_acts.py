@@ -8,10 +8,10 @@ import pytest
 from tests.routing_sets import routing_aliases
 from zoozl.chatter import REQUESTS, STATEMENTS
 from zoozl.config import ROUTE_REQUEST_GATE
+from zoozl.embeddings import CachedEmbedder
 from zoozl.routing import Route, Router
 from zoozl.speech_acts import RequestProbe
 from zoozl.testing import BotHarness
-from zoozl.torch_embedder import MiniLMEmbedder
 
 CALCULATOR = "tests.plugins.everyday:Calculator"
 
@@ -58,8 +58,8 @@ def test_the_char_embedder_turns_the_probe_off() -> None:
 
 
 @pytest.fixture(scope="module")
-def minilm_routers() -> tuple[Router, Router]:
-    embedder = MiniLMEmbedder()
+def minilm_routers(torch_minilm: CachedEmbedder) -> tuple[Router, Router]:
+    embedder = torch_minilm
     gated = Router(routing_aliases(), embedder)
     ungated = Router(routing_aliases(), embedder, request_gate=0.0)
     return gated, ungated
