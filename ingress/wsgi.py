@@ -9,9 +9,10 @@ from __future__ import annotations
 from flask import Flask
 
 from ingress.app import create_app
-from tasks.bus import RedisBus, make_bus
+from tasks.bus import make_bus
 from tasks.dispatch import CeleryDispatch
 from tasks.factory import create_celery
+from tasks.redisbus import RedisBus
 from zoozl.config import load_config_from_env
 from zoozl.store import Store
 

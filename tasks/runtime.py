@@ -11,7 +11,7 @@ from functools import cached_property
 
 from tasks.bus import make_bus
 from tasks.contract import Dispatch, ReplyBus
-from tasks.deliver import deliver_row
+from tasks.delivery import deliver_row
 from tasks.notifier import WebsocketNotifier
 from tasks.preparers import Prepare, make_preparers
 from tasks.senders import Sender, make_senders

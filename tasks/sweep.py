@@ -6,7 +6,7 @@ import logging
 import threading
 
 from tasks.contract import Dispatch
-from tasks.deliver import MAX_BACKOFF, MAX_RETRIES
+from tasks.delivery import MAX_BACKOFF, MAX_RETRIES
 from zoozl.store import Store
 
 log = logging.getLogger(__name__)
