@@ -73,7 +73,7 @@ def run(store: Store, bot: Bot, messages: int) -> dict[str, list[float]]:
         t2 = clock()
         bot._decide(text)  # the engine's routing decision (remembered per text)
         t3 = clock()
-        done = processor._done(claim)
+        done = processor._done(claim)[0]
         t4 = clock()
         finished = store.finish(claim.lease, done)
         t5 = clock()
