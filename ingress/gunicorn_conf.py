@@ -16,3 +16,10 @@ threads = 128
 timeout = 60
 graceful_timeout = 10
 accesslog = "-"
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A web process exited: drop its live metrics (the open websockets gauge)."""
+    from zoozl.metrics import process_exited
+
+    process_exited(worker.pid)  # type: ignore[attr-defined]

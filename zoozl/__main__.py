@@ -19,8 +19,11 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from zoozl.config import Config, load_config
+from zoozl.config import LOG_LEVELS, Config, load_config
 from zoozl.errors import ConfigError
+from zoozl.logs import setup_logging
+from zoozl.store.opening import StoreUnavailable
+from zoozl.store.owner import StoreOwned
 
 log = logging.getLogger("zoozl")
 
@@ -31,7 +34,15 @@ def _parser() -> argparse.ArgumentParser:
         "command", nargs="?", choices=["serve", "chat"], default="serve"
     )
     parser.add_argument("--conf", help="TOML configuration file")
-    parser.add_argument("--log-level", help="INFO by default, WARNING for chat")
+    parser.add_argument(
+        "--log-level",
+        help="over the config's log_level; INFO by default (chat: WARNING)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="over the config's log_format; json: one object per line",
+    )
     return parser
 
 
@@ -61,6 +72,7 @@ class EmbeddedServer:
 
         self.config = config
         self.bot = Bot(config)  # plugins load, config errors surface, before listening
+        self.answering = threading.Event()
         self.ports: dict[int, int] = {}  # configured port -> bound port (0 = any)
         self._stopper = _Stopper()
 
@@ -71,10 +83,13 @@ class EmbeddedServer:
         from tasks.inprocess import InProcessDispatch
         from tasks.runtime import Runtime
         from tasks.sweep import Sweeper
-        from zoozl.store import Store
+        from zoozl.store.opening import open_store
+        from zoozl.store.owner import own_store
 
         config, stopper = self.config, self._stopper
-        store = Store.from_url(config.database_url)
+        owner = own_store(config.database_url)  # StoreOwned: another server has it
+        stopper.push("store owner", owner.release)
+        store = open_store(config.database_url)
         stopper.push("store", store.close)
         bus = LocalBus()
         runtime = Runtime(config, store=store, bus=bus, bot=self.bot)
@@ -82,6 +97,9 @@ class EmbeddedServer:
             runtime, config.worker_threads
         )
         web = create_app(config, store, self.dispatch, bus)
+        readiness = web.extensions["zoozl.readiness"]
+        readiness.add("broker", lambda: None)  # in-process: no broker to lose
+        readiness.add("worker", self._worker_problem)
         wanted = {
             p for p in (config.websocket_port, config.slack_port) if p is not None
         }
@@ -92,12 +110,24 @@ class EmbeddedServer:
         started = time.perf_counter()
         self.bot.load()
         took = time.perf_counter() - started
-        log.info("model ready in %.1f s; answering messages", took)
         self.dispatch.start()
         stopper.push("worker", self.dispatch.stop)
         sweeper = Sweeper(self.dispatch, store)
         sweeper.start()
         stopper.push("sweep", sweeper.stop)
+        self.answering.set()
+        for port in self.ports.values():
+            log.info(
+                "listening on %s:%s; model ready in %.1f s, answering messages",
+                config.host,
+                port,
+                took,
+            )
+
+    def _worker_problem(self) -> str | None:
+        if self.answering.is_set():
+            return None
+        return "the worker is still loading plugins and model"
 
     def _listen(self, app: Any, port: int) -> int:
         from werkzeug.serving import make_server
@@ -117,13 +147,7 @@ class EmbeddedServer:
             server.server_close()
 
         self._stopper.push(f"http {port}", stop)
-        log.info(
-            "listening on http://%s:%s (websocket ws://%s:%s/ws)",
-            host,
-            server.port,
-            host,
-            server.port,
-        )
+        log.info("bound http://%s:%s; loading the model", host, server.port)
         return int(server.port)
 
     def _listen_lmtp(self, store: Any) -> int:
@@ -165,21 +189,28 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["slack-event"]:  # its own arguments: zoozl/slack_event.py
         return _slack_event(argv[1:])
     args = _parser().parse_args(argv)
-    level = args.log_level or ("WARNING" if args.command == "chat" else "INFO")
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
         config = load_config(args.conf)
+        _logging(args, config)
         if args.command == "chat":
             from zoozl.chat import run_chat
 
             return run_chat(config)
         return serve(config)
+    except (StoreOwned, StoreUnavailable) as exc:
+        print(f"zoozl: {exc}", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(f"zoozl: configuration error: {exc}", file=sys.stderr)
         return 2
+
+
+def _logging(args: argparse.Namespace, config: Config) -> None:
+    default = "WARNING" if args.command == "chat" else "INFO"
+    level = args.log_level or config.log_level or default
+    if level.upper() not in LOG_LEVELS:
+        raise ConfigError(f"--log-level must be one of {list(LOG_LEVELS)}")
+    setup_logging(level, args.log_format or config.log_format)
 
 
 def _slack_event(argv: list[str]) -> int:
