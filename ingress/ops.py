@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -10,8 +9,6 @@ from flask import Flask, Response, jsonify
 
 from zoozl.metrics import CONTENT_TYPE, exposition
 from zoozl.store import Store
-
-log = logging.getLogger(__name__)
 
 #: A check returns None when its part is ready, else what is wrong (one line).
 Check = Callable[[], "str | None"]
@@ -58,9 +55,7 @@ def register(app: Flask, readiness: Readiness) -> None:
         report = readiness.report()
         ok = all(state == "ok" for state in report.values())
         response = jsonify({"status": "ready" if ok else "not ready", **report})
-        response.status_code = 200 if ok else 503
-        if not ok:
-            log.warning("not ready: %s", report)
+        response.status_code = 200 if ok else 503  # the body says what is not
         return response
 
     @app.get("/metrics")

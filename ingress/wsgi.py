@@ -33,10 +33,15 @@ def create() -> Flask:
     bus = make_bus(config.reply_bus_url or config.broker_url)
     app = create_app(config, store, CeleryDispatch(create_celery(config)), bus)
     if config.broker_url.startswith(("redis://", "rediss://")):
-        client = redis_client(config.broker_url)
-        readiness = app.extensions["zoozl.readiness"]
-        readiness.add("broker", lambda: broker_problem(client))
-        readiness.add("worker", lambda: worker_problem(client))
+        scaled_readiness(app, config.broker_url)
     if isinstance(bus, RedisBus):
         bus.on_reconnect = app.extensions["zoozl.sessions"].flush_all
     return app
+
+
+def scaled_readiness(app: Flask, broker_url: str) -> None:
+    """/readyz: the Redis broker answers and some worker's heartbeat is alive."""
+    client = redis_client(broker_url)
+    readiness = app.extensions["zoozl.readiness"]
+    readiness.add("broker", lambda: broker_problem(client))
+    readiness.add("worker", lambda: worker_problem(client))

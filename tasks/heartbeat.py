@@ -49,7 +49,8 @@ class Heartbeat:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
         with contextlib.suppress(redis.RedisError):  # it expires by itself
             self.client.delete(self.key)
 

@@ -69,12 +69,23 @@ class EmbeddedServer:
 
     def __init__(self, config: Config) -> None:
         from zoozl.engine import Bot
+        from zoozl.store.opening import open_store
+        from zoozl.store.owner import own_store
 
         self.config = config
-        self.bot = Bot(config)  # plugins load, config errors surface, before listening
         self.answering = threading.Event()
         self.ports: dict[int, int] = {}  # configured port -> bound port (0 = any)
         self._stopper = _Stopper()
+        # Owner first: a second server on the store says so before anything else.
+        owner = own_store(config.database_url)
+        self._stopper.push("store owner", owner.release)
+        try:
+            self.store = open_store(config.database_url)
+            self._stopper.push("store", self.store.close)
+            self.bot = Bot(config)  # plugins load, config errors surface, now
+        except BaseException:
+            self._stopper.run()
+            raise
 
     def start(self) -> None:
         """Listen, load the model, then start answering (messages wait till then)."""
@@ -83,14 +94,8 @@ class EmbeddedServer:
         from tasks.inprocess import InProcessDispatch
         from tasks.runtime import Runtime
         from tasks.sweep import Sweeper
-        from zoozl.store.opening import open_store
-        from zoozl.store.owner import own_store
 
-        config, stopper = self.config, self._stopper
-        owner = own_store(config.database_url)  # StoreOwned: another server has it
-        stopper.push("store owner", owner.release)
-        store = open_store(config.database_url)
-        stopper.push("store", store.close)
+        config, stopper, store = self.config, self._stopper, self.store
         bus = LocalBus()
         runtime = Runtime(config, store=store, bus=bus, bot=self.bot)
         self.dispatch = runtime.dispatch = InProcessDispatch(
