@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import (
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+if os.environ.get(MULTIPROC_ENV):  # prometheus-client writes its files there
+    os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
+
+from prometheus_client import (  # noqa: E402 (after the directory exists)
     CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
@@ -19,9 +23,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client import multiprocess as _multiprocess
+from prometheus_client import multiprocess as _multiprocess  # noqa: E402
 
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: Seconds: from a cached route and a quick plugin (ms) to a slow plugin call.
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
