@@ -55,6 +55,10 @@ DELIVERY_FAILURES = Counter(
     "Failed attempts to deliver replies, by channel",
     ["channel"],
 )
+#: Channels whose failure counts are shown from the start, at 0.
+CHANNELS = ("websocket", "slack", "email", "api")
+for _channel in CHANNELS:
+    DELIVERY_FAILURES.labels(_channel)
 OPEN_WEBSOCKETS = Gauge(
     "zoozl_open_websockets",
     "Websocket chat sessions open now",
