@@ -22,10 +22,15 @@ from zoozl.config import load_config_from_env
 from zoozl.errors import ConfigError
 from zoozl.logs import formatter, quiet_libraries
 from zoozl.metrics import process_exited
+from zoozl.store.opening import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-config = load_config_from_env()
+try:
+    config = load_config_from_env()
+except ConfigError as _exc:  # celery would print a traceback of the import
+    print(f"zoozl worker: configuration error: {_exc}", file=sys.stderr)
+    raise SystemExit(2) from None
 app = build_worker_app(config)
 _sweeper: list[Sweeper] = []
 _heartbeat: list[Heartbeat] = []
@@ -58,7 +63,11 @@ def load_before_fork(**_: Any) -> None:
     """
     _one_torch_thread()
     try:
+        app.zoozl.store  # noqa: B018 (opened now: one line if it cannot be)
         app.zoozl.load_model()
+    except StoreUnavailable as exc:
+        print(f"zoozl worker: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     except ConfigError as exc:
         print(f"zoozl: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
