@@ -23,7 +23,8 @@ def observe_handled(handled: Handled) -> None:
     metrics.QUEUE_WAIT_SECONDS.observe(max(0.0, handled.started - row.received_at))
     if not log.isEnabledFor(logging.INFO):
         return
-    score = "-" if handled.score is None else f"{handled.score:.3f}"
+    rounded = None if handled.score is None else round(handled.score, 3)
+    score = "-" if rounded is None else f"{rounded:.3f}"
     ms = round(handled.seconds * 1000, 1)
     log.info(
         "handled %s conversation=%s channel=%s plugin=%s score=%s ms=%s",
@@ -38,7 +39,7 @@ def observe_handled(handled: Handled) -> None:
             "channel": row.channel,
             "kind": row.kind,
             "plugin": plugin,
-            "score": handled.score,
+            "score": rounded,
             "ms": ms,
         },
     )
