@@ -6,6 +6,7 @@ from typing import Any
 
 from tasks.contract import Dispatch
 from zoozl.chatbot import Message
+from zoozl.metrics import MESSAGES
 from zoozl.store import Store
 
 
@@ -27,14 +28,18 @@ class Acceptor:
         reply_address: dict[str, Any] | None = None,
         kind: str = "message",
         external_id: str | None = None,
+        channel: str = "",
     ) -> int:
         """Commit the inbox row (raises DuplicateMessage), then ring `process`.
 
         Once the row is committed the message is safe: the dispatch never
         raises for a broker outage, the sweep rings the conversation later.
+        `channel` labels the message in `zoozl_messages_total`.
         """
         inbox_id = self.store.record(
             conversation_id, message, reply_address, kind, external_id
         )
+        if kind == "message":
+            MESSAGES.labels(channel or "unknown").inc()
         self.dispatch.process(conversation_id)
         return inbox_id

@@ -28,6 +28,7 @@ from ingress.wsserver import WebsocketServer
 from zoozl.chatbot import Message
 from zoozl.config import Config
 from zoozl.errors import DuplicateMessage
+from zoozl.metrics import OPEN_WEBSOCKETS
 from zoozl.store.history import list_messages
 from zoozl.store.recent import recent
 
@@ -114,8 +115,11 @@ class Chat:
         self.user = talker if self.config.auth_required else display_id(talker)
         conversation_id = self.acceptor.conversation(CHANNEL, talker)
         self.sessions.add(conversation_id, self.ws)
+        OPEN_WEBSOCKETS.inc()
         try:
-            if not self.acceptor.store.has_messages(conversation_id):
+            # Greeted again until the talker says something (§2): a reload
+            # before typing does not leave a blank page.
+            if not self.acceptor.store.has_messages(conversation_id, kind="message"):
                 self.acceptor.accept(
                     conversation_id, Message(), self.reply_address, kind="greet"
                 )
@@ -123,6 +127,7 @@ class Chat:
             while True:
                 self.handle(conversation_id, self.ws.receive())
         finally:
+            OPEN_WEBSOCKETS.dec()
             self.sessions.remove(conversation_id, self.ws)
 
     def handle(self, conversation_id: int, raw: str | bytes) -> None:
@@ -141,7 +146,9 @@ class Chat:
                 data = recent(self.acceptor.store, conversation_id, request_.limit)
                 self.send({"operation": "history", "data": data})
         else:
-            self.list_messages(conversation_id, request_)
+            # Held so that a reply is "sent" in the list once its frame went out.
+            with self.sessions.holding(conversation_id):
+                self.list_messages(conversation_id, request_)
 
     def record(self, conversation_id: int, request_: ChatRequest) -> None:
         """Commit the message, then ack its client id (again, for a resent one)."""
@@ -153,6 +160,7 @@ class Chat:
                 Message(request_.text),
                 self.reply_address,
                 external_id=external_id,
+                channel=CHANNEL,
             )
         except DuplicateMessage:
             log.info("duplicate websocket message %s acknowledged again", external_id)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from tasks.senders import DeliveryError, PermanentDeliveryError
-from zoozl.store import PENDING
+from tasks.senders import DeliveryError, PermanentDeliveryError, Sender
+from zoozl.metrics import DELIVERY_FAILURES, REPLIES
+from zoozl.store import PENDING, OutboxRow
 
 if TYPE_CHECKING:
     from tasks.runtime import Runtime
@@ -41,12 +42,20 @@ def deliver_row(runtime: Runtime, outbox_id: int, retries: int) -> float | None:
         runtime.store.mark_failed(row.id, f"no sender for channel {row.channel}")
         log.error("outbox %s: no sender for channel %s", row.id, row.channel)
         return None
+    return _send(runtime, row, sender, retries)
+
+
+def _send(
+    runtime: Runtime, row: OutboxRow, sender: Sender, retries: int
+) -> float | None:
     try:
         sender.send(row)
     except PermanentDeliveryError as exc:
+        DELIVERY_FAILURES.labels(row.channel).inc()
         runtime.store.mark_failed(row.id, str(exc))
         log.error("outbox %s not deliverable: %s", row.id, exc)
     except DeliveryError as exc:
+        DELIVERY_FAILURES.labels(row.channel).inc()
         if retries >= MAX_RETRIES:
             runtime.store.mark_failed(row.id, f"gave up: {exc}")
             log.error("outbox %s: giving up after retries: %s", row.id, exc)
@@ -55,4 +64,6 @@ def deliver_row(runtime: Runtime, outbox_id: int, retries: int) -> float | None:
         wait = min(exc.retry_after or backoff(retries), MAX_BACKOFF)
         log.warning("outbox %s: %s; retry in %.1fs", row.id, exc, wait)
         return wait
+    if row.channel != "websocket":  # websocket: a notice; its web process counts
+        REPLIES.labels(row.channel).inc(len(row.replies))
     return None
