@@ -17,6 +17,7 @@ import pytest
 from tests.e2e.procs import wait_until
 from tests.ingress.wsclient import embedded_server
 from tests.services import in_ci
+from zoozl.plugins import greeter
 from zoozl.plugins.bullgame import START
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -79,10 +80,8 @@ def browser(tmp_path: Path) -> Iterator[object]:
 #: 64 bytes, so PyJWT does not warn.
 SECRET = "zoozl-browser-secret-" * 3 + "0"
 EMAIL = "ann@example.com"
-GREETING = [
-    "zoozl: Hello!",
-    "zoozl: I can do few things. Ask me for example to play games or something.",
-]
+GREETING = [f"zoozl: {text}" for text in greeter.NEW]
+AGAIN = f"zoozl: {greeter.AGAIN}"
 ASK = "zoozl: what game you want to play? bulls and cows?"
 STARTED = [f"zoozl: {text}" for text in START]
 
@@ -192,7 +191,9 @@ def test_a_message_stays_sending_until_acked_and_is_resent_once(browser, tmp_pat
         type_line(browser, "play games")
         assert my_lines(browser) == [("play games", "sending")]
         browser.execute_script("ws.close();")
-        shows(browser, [("play games", "sent")], [*GREETING, ASK], "no resend")
+        # Nothing was recorded yet, so the reconnect is greeted again (PROTOCOL §2).
+        greeted = [*GREETING, AGAIN]
+        shows(browser, [("play games", "sent")], [*greeted, ASK], "no resend")
 
         # Recorded, but the ack (and the reply) never reached the page.
         browser.execute_script("ws.onmessage = () => {};")
@@ -205,13 +206,13 @@ def test_a_message_stays_sending_until_acked_and_is_resent_once(browser, tmp_pat
         )
         browser.execute_script("ws.close();")
         mine[1] = ("yes", "sent")
-        shows(browser, mine, [*GREETING, ASK, *STARTED], "the reply is not once")
+        shows(browser, mine, [*greeted, ASK, *STARTED], "the reply is not once")
         # A reload shows the same: the resent "yes" was recorded once.
         browser.refresh()
         wait_for(browser, connected, "not connected after reload")
         assert (my_lines(browser), bot_lines(browser)) == (
             mine,
-            [*GREETING, ASK, *STARTED],
+            [*greeted, ASK, *STARTED],
         )
 
 
