@@ -46,6 +46,10 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-# Scaled mode: gunicorn web, Celery workers and LMTP against Redis (see scaled.toml).
+# Scaled mode: gunicorn web, Celery workers and LMTP against Redis and PostgreSQL
+# (see scaled.toml). Every process writes its metrics to one fresh directory.
+METRICS_DIR ?= /tmp/zoozl-metrics-$(USER)
 scaled: $(STAMP)
-	PATH=$(abspath $(VENV))/bin:$$PATH ZOOZL_CONF=$${ZOOZL_CONF:-scaled.toml} $(VENV)/bin/honcho start
+	rm -rf $(METRICS_DIR) && mkdir -p $(METRICS_DIR)
+	PATH=$(abspath $(VENV))/bin:$$PATH ZOOZL_CONF=$${ZOOZL_CONF:-scaled.toml} \
+	PROMETHEUS_MULTIPROC_DIR=$(METRICS_DIR) $(VENV)/bin/honcho start

@@ -7,13 +7,17 @@ configured embedder, warm cache (every text seen once before timing):
 
 Stages: record (ingress inbox commit), claim (lease + next message), route
 (the routing decision for a text seen before), turn (engine and plugin call),
-finish (state, outbox, release), flush (read the reply, mark it sent).
+finish (state, outbox, release), flush (read the reply, mark it sent),
+observe (the metrics and the INFO line of a handled message, logged as the
+server logs it, to /dev/null).
 Websocket frames and dispatch are not here: bench_ws.py measures them end to end.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import statistics
 import tempfile
 import time
@@ -23,7 +27,10 @@ from pathlib import Path
 from zoozl.chatbot import Message
 from zoozl.config import config_from_dict
 from zoozl.engine import Bot
-from zoozl.processing import Processor
+from zoozl.logs import setup_logging
+from zoozl.metrics import MESSAGES
+from zoozl.observe import observe_handled
+from zoozl.processing import Handled, Processor
 from zoozl.store import Store
 
 TEXTS = ["hello", "hi there", "help me", "how are you", "what can you do", "hey"]
@@ -62,6 +69,15 @@ def run(store: Store, bot: Bot, messages: int) -> dict[str, list[float]]:
     processor = Processor(store, bot, "bench", 30.0)
     cid = store.conversation_for("websocket", "bench")
     times: dict[str, list[float]] = defaultdict(list)
+    setup_logging("INFO")
+    with open(os.devnull, "w") as sink:
+        logging.getLogger().handlers[0].setStream(sink)  # type: ignore[attr-defined]
+        _stages(store, bot, processor, cid, times, messages)
+    logging.getLogger().setLevel(logging.WARNING)
+    return times
+
+
+def _stages(store, bot, processor, cid, times, messages) -> None:  # type: ignore[no-untyped-def]
     clock = time.process_time  # CPU of this process: other load does not count
     for i in range(messages):
         text = TEXTS[i % len(TEXTS)]
@@ -73,7 +89,7 @@ def run(store: Store, bot: Bot, messages: int) -> dict[str, list[float]]:
         t2 = clock()
         bot._decide(text)  # the engine's routing decision (remembered per text)
         t3 = clock()
-        done = processor._done(claim)
+        done, turn, took = processor._done(claim)
         t4 = clock()
         finished = store.finish(claim.lease, done)
         t5 = clock()
@@ -81,13 +97,18 @@ def run(store: Store, bot: Bot, messages: int) -> dict[str, list[float]]:
             store.mark_sent(row.id)
         t6 = clock()
         assert finished.outbox_id is not None
+        row, outbox_id, score = claim.row, finished.outbox_id, turn.score
+        handled = Handled(row, outbox_id, False, 0.001, turn.plugin, score, 0, took)
+        t7 = clock()
+        MESSAGES.labels("websocket").inc()
+        observe_handled(handled)
+        t8 = clock()
         for stage, took in zip(
-            ("record", "claim", "route", "turn", "finish", "flush"),
-            (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5),
+            ("record", "claim", "route", "turn", "finish", "flush", "observe"),
+            (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t8 - t7),
             strict=True,
         ):
             times[stage].append(took)
-    return times
 
 
 if __name__ == "__main__":

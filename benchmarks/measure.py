@@ -36,7 +36,7 @@ class Sizes:
     twenty: int = 50  # per session
     unique: int = 200
     uptime_runs: int = 10
-    uptime: int = 100
+    uptime: int = 400  # CPU is read in 10 ms ticks: 100 messages were too few
     long: int = 1000
     shorts: int = 100  # conversations of 10 messages
     scaled: int = 50  # per session, 20 sessions

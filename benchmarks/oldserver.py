@@ -26,6 +26,7 @@ def installed_version() -> str | None:
     found = subprocess.run(
         [
             str(PYTHON),
+            "-I",  # isolated: this checkout's own zoozl/ must not shadow 0.3.0
             "-c",
             "import importlib.metadata as m; print(m.version('zoozl'))",
         ],
@@ -58,4 +59,6 @@ def config(path: Path, port: int, extensions: list[str]) -> Path:
 
 def argv(conf: Path) -> list[str]:
     """`python -m zoozl --conf FILE` with the old virtualenv's python."""
-    return [str(PYTHON), "-m", "zoozl", "--conf", str(conf)]
+    # -I: isolated mode, so that the servers' working directory (this
+    # checkout, with its own zoozl/) does not shadow the installed 0.3.0.
+    return [str(PYTHON), "-I", "-m", "zoozl", "--conf", str(conf)]

@@ -12,6 +12,7 @@ are printed when something failed).
 from __future__ import annotations
 
 import contextlib
+import secrets
 import shlex
 import sys
 import time
@@ -177,6 +178,8 @@ def scaled(
             "websocket_port": port,
             "broker_url": f"redis://127.0.0.1:{redis_port}/0",
             "store_url": store_url,
+            # Every web process must sign talker cookies with one key.
+            "cookie_secret": secrets.token_hex(32),
         }
         conf = write_config(work / "scaled.toml", values)
         stack = ScaledStack(procs, conf, f"ws://127.0.0.1:{port}/ws", probe)

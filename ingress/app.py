@@ -1,4 +1,5 @@
-"""The Flask app factory: websocket chat, the chat page, a health check."""
+"""The Flask app factory: websocket chat, Slack, the message API, the chat page,
+health, readiness and metrics."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import uuid
 
 from flask import Flask, send_from_directory
 
-from ingress import slack, websocket
+from ingress import api, ops, slack, websocket
 from ingress.accept import Acceptor
 from ingress.cookies import TalkerCookies, cookie_secret
 from ingress.sessions import Sessions
@@ -33,18 +34,23 @@ def create_app(
     app.extensions["zoozl.cookies"] = TalkerCookies(
         cookie_secret(config), config.cookie_secure
     )
-    bus.subscribe(web_topic(web_id), sessions.on_notice)
+    waiters = api.Waiters()
+
+    def on_notice(notice: dict[str, object]) -> None:
+        sessions.on_notice(notice)
+        waiters.on_notice(notice)
+
+    bus.subscribe(web_topic(web_id), on_notice)
 
     websocket.register(app)
     if config.slack_port is not None:
         slack.register(app)
+    if config.api_token:
+        api.register(app, waiters)
+    ops.register(app, ops.Readiness(store))
 
     @app.get("/")
     def page():  # type: ignore[no-untyped-def]
         return send_from_directory(app.root_path + "/static", "index.html")
-
-    @app.get("/healthz")
-    def health() -> dict[str, str]:
-        return {"status": "ok", "web": web_id}
 
     return app

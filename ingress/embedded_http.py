@@ -21,6 +21,11 @@ class GuardedHandler(WSGIRequestHandler):
         finally:
             self.gate.leave(self.connection)
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """One plain access line (werkzeug's has terminal colour codes)."""
+        line = self.requestline.translate(self._control_char_table)
+        self.log("info", '"%s" %s %s', line, code, size)
+
     def run_wsgi(self) -> None:
         self.gate.leave(self.connection)  # the headers are in
         super().run_wsgi()

@@ -24,7 +24,8 @@ from tasks.dispatch import CeleryDispatch
 from tasks.factory import create_celery
 from zoozl.config import Config, load_config_from_env
 from zoozl.errors import ConfigError, DuplicateMessage
-from zoozl.store import Store
+from zoozl.logs import setup_logging
+from zoozl.store.opening import StoreUnavailable, open_store
 
 log = logging.getLogger("zoozl.lmtp")
 
@@ -98,6 +99,7 @@ class MailHandler:
                 mail.message,
                 mail.reply_address,
                 external_id=mail.external_id,
+                channel=CHANNEL,
             )
         except DuplicateMessage:
             log.info("mail %s recorded before; not again", mail.external_id)
@@ -151,7 +153,7 @@ def start_lmtp(config: Config, acceptor: Acceptor) -> LMTPController:
 
 
 def _serve(config: Config, stop: threading.Event) -> None:
-    store = Store.from_url(config.database_url)
+    store = open_store(config.database_url)
     try:
         dispatch = CeleryDispatch(create_celery(config))
         controller = start_lmtp(config, Acceptor(store, dispatch))
@@ -165,14 +167,12 @@ def _serve(config: Config, stop: threading.Event) -> None:
 
 def main() -> int:
     """Serve LMTP on `email_port` until SIGTERM; idle when it is not set."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
         config = load_config_from_env()
     except ConfigError as exc:
         print(f"zoozl lmtp: configuration error: {exc}", file=sys.stderr)
         return 2
+    setup_logging(config.log_level or "INFO", config.log_format)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -181,7 +181,11 @@ def main() -> int:
         log.info("no email_port configured: LMTP not started")
         stop.wait()
         return 0
-    _serve(config, stop)
+    try:
+        _serve(config, stop)
+    except StoreUnavailable as exc:
+        print(f"zoozl lmtp: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

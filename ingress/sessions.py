@@ -8,6 +8,7 @@ import threading
 from collections import defaultdict
 from typing import Any, Protocol
 
+from zoozl.metrics import DELIVERY_FAILURES, REPLIES
 from zoozl.store import Store
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class Sessions:
                 if not self._send(socks, frames):
                     break
                 self.store.mark_sent(row.id)
+                REPLIES.labels("websocket").inc(len(frames))
                 sent += len(frames)
         return sent
 
@@ -90,5 +92,6 @@ class Sessions:
                     sock.send(frame)
                 delivered = True
             except Exception as exc:  # the socket closed under us
+                DELIVERY_FAILURES.labels("websocket").inc()
                 log.info("websocket send failed: %s", exc)
         return delivered

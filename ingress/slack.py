@@ -162,6 +162,7 @@ def _accept(acceptor: Acceptor, incoming: Incoming, event_id: Any) -> None:
             Message(incoming.text),
             incoming.reply_address,
             external_id=incoming.external_id,
+            channel=CHANNEL,
         )
     except DuplicateMessage:
         retry = request.headers.get("X-Slack-Retry-Num")

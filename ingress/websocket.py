@@ -28,6 +28,7 @@ from ingress.wsserver import WebsocketServer
 from zoozl.chatbot import Message
 from zoozl.config import Config
 from zoozl.errors import DuplicateMessage
+from zoozl.metrics import OPEN_WEBSOCKETS
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +113,11 @@ class ChatSession:
         self.user = talker if self.config.auth_required else display_id(talker)
         conversation_id = self.acceptor.conversation(CHANNEL, talker)
         self.sessions.add(conversation_id, self.ws)
+        OPEN_WEBSOCKETS.inc()
         try:
-            if not self.acceptor.has_messages(conversation_id):
+            # Greeted again until the talker says something (§2): a reload
+            # before typing does not leave a blank page.
+            if not self.acceptor.has_messages(conversation_id, kind="message"):
                 self.acceptor.accept(
                     conversation_id, Message(), self.reply_address, kind="greet"
                 )
@@ -121,6 +125,7 @@ class ChatSession:
             while True:
                 self.handle(conversation_id, self.ws.receive())
         finally:
+            OPEN_WEBSOCKETS.dec()
             self.sessions.remove(conversation_id, self.ws)
 
     def handle(self, conversation_id: int, raw: str | bytes) -> None:
@@ -139,7 +144,9 @@ class ChatSession:
                 data = self.acceptor.recent(conversation_id, request_.limit)
                 self.send({"operation": "history", "data": data})
         else:
-            self.list_messages(conversation_id, request_)
+            # Held so that a reply is "sent" in the list once its frame went out.
+            with self.sessions.holding(conversation_id):
+                self.list_messages(conversation_id, request_)
 
     def record(self, conversation_id: int, request_: ChatRequest) -> None:
         """Commit the message, then ack its client id (again, for a resent one)."""
@@ -151,6 +158,7 @@ class ChatSession:
                 Message(request_.text),
                 self.reply_address,
                 external_id=external_id,
+                channel=CHANNEL,
             )
         except DuplicateMessage:
             log.info("duplicate websocket message %s acknowledged again", external_id)

@@ -9,19 +9,40 @@ from __future__ import annotations
 from flask import Flask
 
 from ingress.app import create_app
-from tasks.bus import RedisBus, make_bus
+from tasks.bus import make_bus
 from tasks.dispatch import CeleryDispatch
 from tasks.factory import create_celery
+from tasks.heartbeat import broker_problem, redis_client, worker_problem
+from tasks.redisbus import RedisBus
 from zoozl.config import load_config_from_env
-from zoozl.store import Store
+from zoozl.errors import ConfigError
+from zoozl.logs import setup_logging
+from zoozl.store.opening import open_store
 
 
 def create() -> Flask:
-    """Build the web app from $ZOOZL_CONF."""
-    config = load_config_from_env()
-    store = Store.from_url(config.database_url)
+    """Build the web app from $ZOOZL_CONF; a config or store error is one line."""
+    try:
+        config = load_config_from_env()
+        store = open_store(config.database_url)
+    except ConfigError as exc:
+        from gunicorn.errors import AppImportError
+
+        # gunicorn prints this one line and stops (no traceback, no respawning).
+        raise AppImportError(f"zoozl web: {exc}") from None
+    setup_logging(config.log_level or "INFO", config.log_format)
     bus = make_bus(config.reply_bus_url or config.broker_url)
     app = create_app(config, store, CeleryDispatch(create_celery(config)), bus)
+    if config.broker_url.startswith(("redis://", "rediss://")):
+        scaled_readiness(app, config.broker_url)
     if isinstance(bus, RedisBus):
         bus.on_reconnect = app.extensions["zoozl.sessions"].flush_all
     return app
+
+
+def scaled_readiness(app: Flask, broker_url: str) -> None:
+    """/readyz: the Redis broker answers and some worker's heartbeat is alive."""
+    client = redis_client(broker_url)
+    readiness = app.extensions["zoozl.readiness"]
+    readiness.add("broker", lambda: broker_problem(client))
+    readiness.add("worker", lambda: worker_problem(client))

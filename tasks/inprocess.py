@@ -15,6 +15,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from tasks.runtime import Runtime
+from zoozl.store.database import is_busy
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +109,12 @@ class InProcessDispatch:
             more = False
             try:
                 more = self.runtime.handle(conversation_id)
-            except Exception:  # the store is down: the sweep rings it again
-                log.exception("conversation %s: processing failed", conversation_id)
+            except Exception as exc:  # the store is down: the sweep rings it again
+                if is_busy(exc):
+                    log.warning("conversation %s: store busy, retried", conversation_id)
+                    more = True
+                else:
+                    log.exception("conversation %s: failed", conversation_id)
             with self._ready:
                 self._running.discard(conversation_id)
                 again = conversation_id in self._again

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from celery import Celery, Task
 
 from tasks.contract import PROCESS
+from zoozl.store.database import is_busy
+
+log = logging.getLogger(__name__)
+
+#: Seconds before a message that met a busy SQLite store is tried again.
+BUSY_RETRY_SECONDS = 1.0
 
 
 def register(app: Celery) -> Task:
@@ -26,7 +34,14 @@ def register(app: Celery) -> Task:
         again, behind other conversations' tasks.
         """
         runtime = app.zoozl
-        if runtime.handle(int(conversation_id)):
+        try:
+            more = runtime.handle(int(conversation_id))
+        except Exception as exc:
+            if not is_busy(exc):
+                raise
+            log.warning("conversation %s: store busy, retried", conversation_id)
+            raise self.retry(countdown=BUSY_RETRY_SECONDS, max_retries=None) from None
+        if more:
             runtime.dispatch.process(int(conversation_id))
 
     return process

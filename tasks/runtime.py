@@ -11,19 +11,23 @@ from functools import cached_property
 
 from tasks.bus import make_bus
 from tasks.contract import Dispatch, ReplyBus
-from tasks.deliver import deliver_row
+from tasks.delivery import deliver_row
 from tasks.notifier import WebsocketNotifier
 from tasks.preparers import Prepare, make_preparers
 from tasks.senders import Sender, make_senders
 from zoozl.chatbot import Message
 from zoozl.config import Config
 from zoozl.engine import Bot
+from zoozl.observe import observe_handled
 from zoozl.processing import Handled, Processor
 from zoozl.store import InboxRow, Store
+from zoozl.store.opening import open_store
 
 log = logging.getLogger(__name__)
 
 WEBSOCKET = "websocket"
+#: Channels whose replies the web process that took the message hands out.
+WEB_CHANNELS = (WEBSOCKET, "api")
 
 
 def _owner() -> str:
@@ -67,7 +71,7 @@ class Runtime:
     def store(self) -> Store:
         with self._lock:
             if self._store is None:
-                self._store = Store.from_url(self.config.database_url)
+                self._store = open_store(self.config.database_url)
             return self._store
 
     @property
@@ -134,13 +138,14 @@ class Runtime:
         handled = self.processor.process_one(conversation_id)
         if handled is None:
             return False
+        observe_handled(handled)
         if handled.outbox_id is not None:
             self._reply_ready(handled, handled.outbox_id)
         return handled.more
 
     def _reply_ready(self, handled: Handled, outbox_id: int) -> None:
         row = handled.row
-        if row.channel == WEBSOCKET:
+        if row.channel in WEB_CHANNELS:
             web = row.reply_address.get("web")
             try:
                 self.notifier.notify(row.conversation_id, outbox_id, web)

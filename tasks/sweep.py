@@ -6,8 +6,9 @@ import logging
 import threading
 
 from tasks.contract import Dispatch
-from tasks.deliver import MAX_BACKOFF, MAX_RETRIES
+from tasks.delivery import MAX_BACKOFF, MAX_RETRIES
 from zoozl.store import Store
+from zoozl.store.database import is_busy
 
 log = logging.getLogger(__name__)
 
@@ -71,5 +72,8 @@ class Sweeper:
         while not self._stop.wait(self.interval):
             try:
                 self.sweep()
-            except Exception:  # the database or broker is down: try next time
-                log.exception("sweep failed")
+            except Exception as exc:  # the database or broker is down: next time
+                if is_busy(exc):
+                    log.warning("sweep: store busy, next time")
+                else:
+                    log.exception("sweep failed")

@@ -24,8 +24,11 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from zoozl.config import Config, load_config
+from zoozl.config import LOG_LEVELS, Config, load_config
 from zoozl.errors import ConfigError
+from zoozl.logs import setup_logging
+from zoozl.store.opening import StoreUnavailable
+from zoozl.store.owner import StoreOwned
 
 log = logging.getLogger("zoozl")
 
@@ -36,7 +39,15 @@ def _parser() -> argparse.ArgumentParser:
         "command", nargs="?", choices=["serve", "chat"], default="serve"
     )
     parser.add_argument("--conf", help="TOML configuration file")
-    parser.add_argument("--log-level", help="INFO by default, WARNING for chat")
+    parser.add_argument(
+        "--log-level",
+        help="over the config's log_level; INFO by default (chat: WARNING)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="over the config's log_format; json: one object per line",
+    )
     return parser
 
 
@@ -63,11 +74,23 @@ class EmbeddedServer:
 
     def __init__(self, config: Config) -> None:
         from zoozl.engine import Bot
+        from zoozl.store.opening import open_store
+        from zoozl.store.owner import own_store
 
         self.config = config
-        self.bot = Bot(config)  # plugins load, config errors surface, before listening
+        self.answering = threading.Event()
         self.ports: dict[int, int] = {}  # configured port -> bound port (0 = any)
         self._stopper = _Stopper()
+        # Owner first: a second server on the store says so before anything else.
+        owner = own_store(config.database_url)
+        self._stopper.push("store owner", owner.release)
+        try:
+            self.store = open_store(config.database_url)
+            self._stopper.push("store", self.store.close)
+            self.bot = Bot(config)  # plugins load, config errors surface, now
+        except BaseException:
+            self._stopper.run()
+            raise
 
     def start(self) -> None:
         """Listen, load the model, then start answering (messages wait till then)."""
@@ -76,17 +99,17 @@ class EmbeddedServer:
         from tasks.inprocess import InProcessDispatch
         from tasks.runtime import Runtime
         from tasks.sweep import Sweeper
-        from zoozl.store import Store
 
-        config, stopper = self.config, self._stopper
-        store = Store.from_url(config.database_url)
-        stopper.push("store", store.close)
+        config, stopper, store = self.config, self._stopper, self.store
         bus = LocalBus()
         runtime = Runtime(config, store=store, bus=bus, bot=self.bot)
         self.dispatch = runtime.dispatch = InProcessDispatch(
             runtime, config.worker_threads
         )
         web = create_app(config, store, self.dispatch, bus)
+        readiness = web.extensions["zoozl.readiness"]
+        readiness.add("broker", lambda: None)  # in-process: no broker to lose
+        readiness.add("worker", self._worker_problem)
         wanted = {
             p for p in (config.websocket_port, config.slack_port) if p is not None
         }
@@ -97,12 +120,24 @@ class EmbeddedServer:
         started = time.perf_counter()
         self.bot.load()
         took = time.perf_counter() - started
-        log.info("model ready in %.1f s; answering messages", took)
         self.dispatch.start()
         stopper.push("worker", self.dispatch.stop)
         sweeper = Sweeper(self.dispatch, store)
         sweeper.start()
         stopper.push("sweep", sweeper.stop)
+        self.answering.set()
+        for port in self.ports.values():
+            log.info(
+                "listening on %s:%s; model ready in %.1f s, answering messages",
+                config.host,
+                port,
+                took,
+            )
+
+    def _worker_problem(self) -> str | None:
+        if self.answering.is_set():
+            return None
+        return "the worker is still loading plugins and model"
 
     def _listen(self, app: Any, port: int) -> int:
         from werkzeug.serving import make_server
@@ -122,13 +157,7 @@ class EmbeddedServer:
             server.server_close()
 
         self._stopper.push(f"http {port}", stop)
-        log.info(
-            "listening on http://%s:%s (websocket ws://%s:%s/ws)",
-            host,
-            server.port,
-            host,
-            server.port,
-        )
+        log.info("bound http://%s:%s; loading the model", host, server.port)
         return int(server.port)
 
     def _listen_lmtp(self, store: Any) -> int:
@@ -176,18 +205,17 @@ def main(argv: list[str] | None = None) -> int:
 
         return model_main(argv[1:])
     args = _parser().parse_args(argv)
-    level = args.log_level or ("WARNING" if args.command == "chat" else "INFO")
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
         config = load_config(args.conf)
+        _logging(args, config)
         if args.command == "chat":
             from zoozl.chat import run_chat
 
             return run_chat(config)
         return serve(config)
+    except (StoreOwned, StoreUnavailable) as exc:
+        print(f"zoozl: {exc}", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(f"zoozl: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -199,6 +227,14 @@ def _own_command(module: str, argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"zoozl: configuration error: {exc}", file=sys.stderr)
         return 2
+
+
+def _logging(args: argparse.Namespace, config: Config) -> None:
+    default = "WARNING" if args.command == "chat" else "INFO"
+    level = args.log_level or config.log_level or default
+    if level.upper() not in LOG_LEVELS:
+        raise ConfigError(f"--log-level must be one of {list(LOG_LEVELS)}")
+    setup_logging(level, args.log_format or config.log_format)
 
 
 def _slack_event(argv: list[str]) -> int:

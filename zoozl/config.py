@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from zoozl.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 #: The bot served when no configuration file is given.
 DEFAULT_EXTENSIONS = (
@@ -33,6 +31,10 @@ HANDSHAKE_SECONDS = 10.0
 MAX_HANDSHAKES = 64
 #: The answer to a message no plugin takes when no `help` plugin is loaded.
 DEFAULT_FALLBACK_TEXT = "Sorry, I did not understand that."
+#: Seconds POST /api/messages waits for the replies before answering 202.
+API_WAIT_SECONDS = 10.0
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
 
 _ANY_INT = (int,)
 
@@ -102,6 +104,11 @@ class Config:
     route_request_gate: float | None = None  # None: ROUTE_REQUEST_GATE (0 with "char")
     max_message_chars: int = 4000
     fallback_text: str = DEFAULT_FALLBACK_TEXT  # no route and no `help` plugin
+    # HTTP message API (off without a token) and operations
+    api_token: str = ""
+    api_wait_seconds: float = API_WAIT_SECONDS
+    log_level: str = ""  # empty: INFO (WARNING for `chat`); --log-level wins
+    log_format: str = "text"  # or "json": one object per line
     # everything else
     plugin_settings: Mapping[str, Mapping[str, Any]] = dataclasses.field(
         default_factory=dict
@@ -165,6 +172,10 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "embedder": (str,),
     "fallback_text": (str,),
     "model_cache_dir": (str,),
+    "api_token": (str,),
+    "api_wait_seconds": (int, float),
+    "log_level": (str,),
+    "log_format": (str,),
     "auth_required": (bool,),
     "cookie_secure": (bool,),
     "email_smtp_starttls": (bool,),
@@ -195,6 +206,7 @@ _POSITIVE = (
     "auth_max_age_seconds",
     "handshake_timeout",
     "max_handshakes",
+    "api_wait_seconds",
 )
 _EMBEDDERS = ("minilm", "minilm-int8", "minilm-torch", "char")
 
@@ -235,6 +247,26 @@ def _check_websocket(values: dict[str, Any]) -> None:
         )
 
 
+def _check_operations(values: dict[str, Any]) -> None:
+    token = values.get("api_token", "")
+    if token and len(token.encode()) < MIN_JWT_SECRET_BYTES:
+        raise ConfigError(
+            f"config key 'api_token' must be at least {MIN_JWT_SECRET_BYTES} bytes"
+        )
+    level = values.get("log_level", "")
+    if level and level.upper() not in LOG_LEVELS:
+        raise ConfigError(f"config key 'log_level' must be one of {list(LOG_LEVELS)}")
+    if values.get("log_format", "text") not in LOG_FORMATS:
+        raise ConfigError(f"config key 'log_format' must be one of {list(LOG_FORMATS)}")
+
+
+def _unknown_key(key: str) -> ConfigError:
+    """An unknown top-level key, with the closest known one when there is one."""
+    close = difflib.get_close_matches(key, list(_TYPES), n=1, cutoff=0.75)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return ConfigError(f"unknown key '{key}'{hint}")
+
+
 def _check_values(values: dict[str, Any]) -> None:
     for key in _PORTS:
         port = values.get(key)
@@ -259,6 +291,7 @@ def _check_values(values: dict[str, Any]) -> None:
             "config key 'slack_app_token' holds an app-level token (xapp-...); "
             "zoozl needs the Bot User OAuth Token (xoxb-...)"
         )
+    _check_operations(values)
     if values.get("email_port") is not None and not values.get("email_address"):
         raise ConfigError("config key 'email_address' is required with 'email_port'")
     if values.get("auth_required") and not values.get("auth_jwt_secret"):
@@ -283,9 +316,8 @@ def config_from_dict(data: Mapping[str, Any]) -> Config:
             values[key] = tuple(value) if isinstance(value, list) else value
         elif isinstance(value, Mapping):
             tables[key] = value
-        else:
-            # Old configs may carry keys of other versions: keep them, say so.
-            log.warning("config key '%s' is not used by zoozl", key)
+        else:  # a typo would otherwise run a server without its listener
+            raise _unknown_key(key)
     _check_values(values)
     floats = (
         "lease_seconds",
@@ -293,6 +325,7 @@ def config_from_dict(data: Mapping[str, Any]) -> Config:
         "auth_max_age_seconds",
         "auth_leeway_seconds",
         "handshake_timeout",
+        "api_wait_seconds",
     )
     for key in ("route_threshold", "route_margin", "route_request_gate", *floats):
         if key in values:

@@ -31,6 +31,8 @@ class Turn:
 
     replies: list[Message]
     conversation: Conversation
+    plugin: str = ""  # the plugin that answered ("" for none)
+    score: float | None = None  # the route's similarity; None when not routed
 
 
 class Bot:
@@ -90,40 +92,50 @@ class Bot:
             if cancel is not None and typed in map(normalise_text, cancel.aliases):
                 return self._cancel(cancel, conversation)
             return self._run(current, conversation)
-        plugin = self._route(message.text)
+        plugin, score = self._route(message.text)
         if plugin is None:  # no route and no help plugin: never leave it unanswered
             return Turn(
-                [self._reply(self.config.fallback_text)], self._closed(conversation)
+                [self._reply(self.config.fallback_text)],
+                self._closed(conversation),
+                score=score,
             )
         if plugin is cancel:
             conversation.subject = ""
-            return self._cancel(cancel, conversation)
-        conversation.subject = plugin.key
-        return self._run(plugin, conversation)
+            turn = self._cancel(cancel, conversation)
+        else:
+            conversation.subject = plugin.key
+            turn = self._run(plugin, conversation)
+        turn.score = score
+        return turn
 
     def apology(self) -> Message:
         """The reply when a message cannot be handled."""
         return self._reply(APOLOGY)
 
-    def _route(self, text: str) -> Plugin | None:
+    def _route(self, text: str) -> tuple[Plugin | None, float | None]:
+        """The plugin for a text and the route's score (1 for a typed alias).
+
+        No route above the threshold is the help plugin's, with the best score.
+        """
         # A typed alias is its plugin, whatever near aliases other plugins have.
         exact = self._by_alias.get(normalise_text(text))
         if exact is not None:
-            return exact
-        key = self._decide(text)
-        return self._by_key[key] if key is not None else self.special(HELP)
+            return exact, 1.0
+        key, score = self._decide(text)
+        return (self._by_key[key] if key else self.special(HELP)), score
 
-    def _decide_uncached(self, text: str) -> str | None:
-        """The plugin key the router picks for a text; the same text, the same pick."""
+    def _decide_uncached(self, text: str) -> tuple[str, float | None]:
+        """The plugin key the router picks for a text ("" for none) and its score;
+        the same text, the same pick."""
         route = self.router.route(text)
         if route is None:
-            return None
+            return "", None
         log.debug("routed %r to %s (%.3f)", text, route.plugin, route.score)
-        return route.plugin
+        return route.plugin, route.score
 
     def _cancel(self, cancel: Plugin, conversation: Conversation) -> Turn:
         turn = self._run(cancel, conversation)
-        return Turn(turn.replies, self._closed(turn.conversation))
+        return Turn(turn.replies, self._closed(turn.conversation), turn.plugin)
 
     def _closed(self, conversation: Conversation) -> Conversation:
         return Conversation(talker=conversation.talker, channel=conversation.channel)
@@ -138,13 +150,14 @@ class Bot:
             log.error(
                 "plugin %s stopped after %ss", plugin.key, self.config.plugin_timeout
             )
-            return Turn([self._reply(TIMEOUT_APOLOGY)], self._closed(conversation))
+            closed = self._closed(conversation)
+            return Turn([self._reply(TIMEOUT_APOLOGY)], closed, plugin.key)
         except Exception:
             log.exception("plugin %s failed", plugin.key)
-            return Turn([self._reply(APOLOGY)], self._closed(conversation))
+            return Turn([self._reply(APOLOGY)], self._closed(conversation), plugin.key)
         if done and plugin.key == conversation.subject:
-            return Turn(replies, self._closed(package.conversation))
-        return Turn(replies, package.conversation)
+            return Turn(replies, self._closed(package.conversation), plugin.key)
+        return Turn(replies, package.conversation, plugin.key)
 
     def _reply(self, reply: str | Message) -> Message:
         if isinstance(reply, str):

@@ -32,6 +32,10 @@ class Handled:
     outbox_id: int | None  # None: no replies
     more: bool  # more messages of the conversation are pending
     seconds: float  # from the claim to the commit
+    plugin: str = ""  # the plugin that answered ("" for none)
+    score: float | None = None  # the route's similarity; None when not routed
+    started: float = 0.0  # wall clock (time.time) when the claim began
+    plugin_seconds: float = 0.0  # the engine's turn: routing and plugin
 
 
 class Processor:
@@ -71,14 +75,14 @@ class Processor:
 
     def process_one(self, conversation_id: int) -> Handled | None:
         """Handle the oldest pending message; None without the lease or work."""
-        started = time.perf_counter()
+        wall, started = time.time(), time.perf_counter()
         claim = self.store.claim(conversation_id, self.owner, self.lease_seconds)
         if claim is None:
             return None
         finished = False
         try:
             with self.leases.holding(claim.lease):
-                done = self._done(claim)
+                done, turn, took = self._done(claim)
                 outcome = self.store.finish(claim.lease, done)
             finished = True
         except LeaseLost:
@@ -88,19 +92,33 @@ class Processor:
             if not finished:
                 self.store.release_lease(claim.lease)
         seconds = time.perf_counter() - started
-        return Handled(claim.row, outcome.outbox_id, outcome.more, seconds)
+        more = outcome.more
+        return Handled(
+            claim.row,
+            outcome.outbox_id,
+            more,
+            seconds,
+            turn.plugin,
+            turn.score,
+            wall,
+            took,
+        )
 
-    def _done(self, claim: Claim) -> Done:
+    def _done(self, claim: Claim) -> tuple[Done, Turn, float]:
+        """What the turn commits, the turn, and the seconds the engine took."""
         row = claim.row
         conversation = self._conversation(claim)
+        started = time.perf_counter()
         if claim.attempts > MAX_ATTEMPTS:
             turn = self._give_up(row, conversation)
         else:
             turn = self._turn(row, conversation)
+        took = time.perf_counter() - started
         state = turn.conversation.to_dict(messages=False)
         if turn.conversation.uuid == conversation.uuid:  # the conversation goes on
             state[SINCE] = claim.conversation.state.get(SINCE) or row.id
-        return Done(row.id, row.channel, state, turn.replies, row.reply_address)
+        done = Done(row.id, row.channel, state, turn.replies, row.reply_address)
+        return done, turn, took
 
     def _conversation(self, claim: Claim) -> Conversation:
         stored = claim.conversation

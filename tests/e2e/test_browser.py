@@ -80,6 +80,7 @@ def browser(tmp_path: Path) -> Iterator[object]:
 SECRET = "zoozl-browser-secret-" * 3 + "0"
 EMAIL = "ann@example.com"
 GREETING = [f"zoozl: {text}" for text in greeter.NEW]
+AGAIN = f"zoozl: {greeter.AGAIN}"
 ASK = f"zoozl: {bullgame.ASK}"
 STARTED = [f"zoozl: {text}" for text in bullgame.START]
 
@@ -189,7 +190,9 @@ def test_a_message_stays_sending_until_acked_and_is_resent_once(browser, tmp_pat
         type_line(browser, "play games")
         assert my_lines(browser) == [("play games", "sending")]
         browser.execute_script("ws.close();")
-        shows(browser, [("play games", "sent")], [*GREETING, ASK], "no resend")
+        # Nothing was recorded yet, so the reconnect is greeted again (PROTOCOL §2).
+        greeted = [*GREETING, AGAIN]
+        shows(browser, [("play games", "sent")], [*greeted, ASK], "no resend")
 
         # Recorded, but the ack (and the reply) never reached the page.
         browser.execute_script("ws.onmessage = () => {};")
@@ -202,13 +205,13 @@ def test_a_message_stays_sending_until_acked_and_is_resent_once(browser, tmp_pat
         )
         browser.execute_script("ws.close();")
         mine[1] = ("yes", "sent")
-        shows(browser, mine, [*GREETING, ASK, *STARTED], "the reply is not once")
+        shows(browser, mine, [*greeted, ASK, *STARTED], "the reply is not once")
         # A reload shows the same: the resent "yes" was recorded once.
         browser.refresh()
         wait_for(browser, connected, "not connected after reload")
         assert (my_lines(browser), bot_lines(browser)) == (
             mine,
-            [*GREETING, ASK, *STARTED],
+            [*greeted, ASK, *STARTED],
         )
 
 

@@ -14,11 +14,6 @@ import websocket
 from websocket import ABNF
 
 from ingress import websocket as ws_endpoint
-from ingress.app import create_app
-from tasks.bus import LocalBus
-from tasks.dispatch import CeleryDispatch
-from tasks.factory import create_celery
-from tests.conftest import bot_config
 from tests.ingress.wsserver import (
     ASK,
     GREETING,
@@ -31,7 +26,6 @@ from tests.plugins.wire import BIG_TEXT, SLOW_SECONDS, SLOW_TEXTS
 from zoozl.config import DEFAULT_EXTENSIONS
 from zoozl.plugins import bullgame
 from zoozl.plugins.bullgame import START
-from zoozl.store import Store
 
 START_FRAMES = [{"author": "zoozl", "text": text} for text in START]
 SCORE = re.compile(
@@ -626,13 +620,8 @@ class TestAuthRequired:
 
 
 @pytest.fixture
-def web(tmp_path):
-    """A test client of `create_app` on a real store (nothing is dispatched)."""
-    config = bot_config(tmp_path)
-    store = Store.from_url(config.database_url)
-    app = create_app(config, store, CeleryDispatch(create_celery(config)), LocalBus())
-    yield app.test_client()
-    store.close()
+def web(web_app):
+    return web_app()
 
 
 def test_plain_get_of_ws_is_400(web):

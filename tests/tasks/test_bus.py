@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from tasks.bus import LocalBus, RedisBus, make_bus
+from tasks.bus import LocalBus, make_bus
+from tasks.redisbus import RedisBus
 
 NOTICE = {"conversation_id": 1, "outbox_id": 2}
 

@@ -287,3 +287,49 @@ def test_fallback_text_and_email_host_reach_the_config() -> None:
     )
     assert config.fallback_text == "Pardon?"
     assert (config.host, config.lmtp_host) == ("0.0.0.0", "127.0.0.1")
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        (
+            "websocket_prot",
+            "unknown key 'websocket_prot'; did you mean 'websocket_port'?",
+        ),
+        ("memory_pth", "unknown key 'memory_pth'; did you mean 'memory_path'?"),
+        ("flavour", "unknown key 'flavour'"),
+    ],
+)
+def test_an_unknown_top_level_key_is_an_error_with_a_suggestion(key, message):
+    with pytest.raises(ConfigError) as raised:
+        config_from_dict({key: 8080})
+    assert str(raised.value) == message
+
+
+def test_plugin_tables_stay_free_form():
+    config = config_from_dict({"my_plugin": {"anything": [1, 2], "nested": {"a": 1}}})
+    assert config.plugin_settings["my_plugin"]["anything"] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"api_token": "short"}, "config key 'api_token' must be at least 32 bytes"),
+        (
+            {"api_wait_seconds": 0},
+            "config key 'api_wait_seconds' must be greater than 0",
+        ),
+        ({"log_level": "LOUD"}, "config key 'log_level' must be one of"),
+        ({"log_format": "xml"}, "config key 'log_format' must be one of"),
+    ],
+)
+def test_operations_keys_are_checked(values, message):
+    with pytest.raises(ConfigError) as raised:
+        config_from_dict(values)
+    assert str(raised.value).startswith(message)
+
+
+def test_operations_keys_have_defaults():
+    config = config_from_dict({"log_level": "debug", "api_token": "t" * 32})
+    assert (config.api_wait_seconds, config.log_format) == (10.0, "text")
+    assert config.log_level == "debug"

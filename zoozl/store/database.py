@@ -97,3 +97,10 @@ def reading(engine: sa.Engine) -> Iterator[sa.Connection]:
         conn = conn.execution_options(**{READ_ONLY: True})
         with conn.begin():
             yield conn
+
+
+def is_busy(exc: BaseException) -> bool:
+    """A SQLite "database is locked" past the busy timeout: retry, not a bug."""
+    return isinstance(exc, sa.exc.OperationalError) and "database is locked" in str(
+        exc.orig
+    )

@@ -81,9 +81,11 @@ class Store(OutboxStore):
             row = conn.execute(query).one()
         return ConversationRow(row.id, row.channel, row.talker, dict(row.state or {}))
 
-    def has_messages(self, conversation_id: int) -> bool:
-        """Whether anything was ever recorded for this conversation."""
+    def has_messages(self, conversation_id: int, kind: str | None = None) -> bool:
+        """Whether anything (of `kind`, e.g. "message") was recorded for it."""
         query = sa.select(inbox.c.id).where(inbox.c.conversation_id == conversation_id)
+        if kind is not None:
+            query = query.where(inbox.c.kind == kind)
         with reading(self.engine) as conn:
             return conn.execute(query.limit(1)).first() is not None
 

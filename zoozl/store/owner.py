@@ -1,0 +1,57 @@
+"""One embedded server per SQLite store: an exclusive lock on `<db>.owner`.
+
+Two servers on one file would each sweep the other's pending messages and
+answer them with the wrong plugins on the wrong reply bus. The lock is an
+flock, so the kernel drops it when the owner dies, however it dies.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from typing import IO
+
+from zoozl.errors import ConfigError
+from zoozl.store.sqlite_file import sqlite_path
+
+
+class StoreOwned(ConfigError):
+    """Another process holds the SQLite store."""
+
+
+class StoreOwner:
+    """Holds the owner lock of a SQLite store until `release` (or exit)."""
+
+    def __init__(self, handle: IO[str] | None) -> None:
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+def own_store(url: str) -> StoreOwner:
+    """Take `<db>.owner` exclusively; StoreOwned names the file and the holder."""
+    path = sqlite_path(url)
+    if path is None:  # memory or PostgreSQL: nothing to own
+        return StoreOwner(None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = f"{path}.owner"
+    handle = open(lock_path, "a+")  # noqa: SIM115 (held for the process's life)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise StoreOwned(
+            f"the store {path} is in use by another zoozl server (pid {holder}); "
+            "stop it, or give this one its own memory_path"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return StoreOwner(handle)
