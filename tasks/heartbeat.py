@@ -12,10 +12,11 @@ import json
 import logging
 import os
 import socket
-import threading
 import time
 
 import redis
+
+from tasks.periodic import Periodic
 
 log = logging.getLogger(__name__)
 
@@ -29,39 +30,28 @@ def redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
-class Heartbeat:
+class Heartbeat(Periodic):
     """A daemon thread that keeps this worker's key alive until stopped."""
 
     def __init__(self, url: str, name: str | None = None) -> None:
+        super().__init__(HEARTBEAT_SECONDS, "zoozl-heartbeat", eager=True)
         self.client = redis_client(url)
         self.key = PREFIX + (name or f"{socket.gethostname()}:{os.getpid()}")
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name="zoozl-heartbeat", daemon=True
-        )
 
     def beat(self) -> None:
         value = json.dumps({"pid": os.getpid(), "time": time.time()})
         self.client.set(self.key, value, ex=HEARTBEAT_TTL)
 
-    def start(self) -> None:
-        self._thread.start()
-
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        super().stop()
         with contextlib.suppress(redis.RedisError):  # it expires by itself
             self.client.delete(self.key)
 
-    def _run(self) -> None:
-        while True:
-            try:
-                self.beat()
-            except redis.RedisError as exc:
-                log.warning("worker heartbeat not written: %s", exc)
-            if self._stop.wait(HEARTBEAT_SECONDS):
-                return
+    def tick(self) -> None:
+        try:
+            self.beat()
+        except redis.RedisError as exc:
+            log.warning("worker heartbeat not written: %s", exc)
 
 
 def broker_problem(client: redis.Redis) -> str | None:

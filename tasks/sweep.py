@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 from tasks.contract import Dispatch
 from tasks.delivery import MAX_BACKOFF, MAX_RETRIES
+from tasks.periodic import Periodic
 from zoozl.store import Store
 from zoozl.store.database import is_busy
 
@@ -22,7 +22,7 @@ SWEEP_INTERVAL = 2.0
 STALL_AFTER = 5.0
 
 
-class Sweeper:
+class Sweeper(Periodic):
     """A daemon thread that sweeps every `interval` seconds."""
 
     def __init__(
@@ -32,14 +32,10 @@ class Sweeper:
         interval: float = SWEEP_INTERVAL,
         stall_after: float = STALL_AFTER,
     ) -> None:
+        super().__init__(interval, "zoozl-sweep")
         self.dispatch = dispatch
         self.store = store
-        self.interval = interval
         self.stall_after = stall_after
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, name="zoozl-sweep", daemon=True
-        )
 
     def sweep(self) -> tuple[int, int]:
         """One pass; returns how many process and deliver tasks it rang."""
@@ -60,20 +56,11 @@ class Sweeper:
             )
         return len(stalled), len(stale)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.sweep()
-            except Exception as exc:  # the database or broker is down: next time
-                if is_busy(exc):
-                    log.warning("sweep: store busy, next time")
-                else:
-                    log.exception("sweep failed")
+    def tick(self) -> None:
+        try:
+            self.sweep()
+        except Exception as exc:  # the database or broker is down: next time
+            if is_busy(exc):
+                log.warning("sweep: store busy, next time")
+            else:
+                log.exception("sweep failed")
