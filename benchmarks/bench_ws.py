@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import wsload
+from benchmarks.servers import logs_on_error
 from benchmarks.wsload import (
     START_TIMEOUT,
     Result,
@@ -49,7 +50,6 @@ from benchmarks.wsload import (
 from tests.bulls_solver import SCORE, SECRETS, WON, bulls_and_cows
 from tests.e2e.procs import (
     BIN,
-    Procs,
     RedisServer,
     Scaled,
     descendants,
@@ -159,18 +159,6 @@ def pss_kib(pid: int) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def logs_on_error(procs: Procs) -> Iterator[Procs]:
-    """Stop every process at the end; print their logs if something failed."""
-    try:
-        yield procs
-    except BaseException:
-        print(procs.logs(40), file=sys.stderr)
-        raise
-    finally:
-        procs.close()
-
-
 @dataclass
 class Server:
     url: str
@@ -184,8 +172,7 @@ def embedded(work: Path, dialogue: str) -> Iterator[Server]:
     values = config_values(dialogue, port)
     values["memory_path"] = f"sqlite:///{work / 'zoozl.db'}"
     conf = write_config(work / "zoozl.toml", values)
-    procs = Procs(work)
-    with logs_on_error(procs):
+    with logs_on_error(work) as procs:
         spawned = time.monotonic()
         proc = procs.start(
             "embedded",
@@ -204,13 +191,12 @@ def scaled(
 ) -> Iterator[Server]:
     port = free_port()
     values = config_values(dialogue, port)
-    procs = Procs(work)
     with contextlib.ExitStack() as stack:
         if store == "postgres":
             values["store_url"] = stack.enter_context(postgres_store())
         else:
             values["store_url"] = f"sqlite:///{work / 'zoozl.db'}"
-        stack.enter_context(logs_on_error(procs))
+        procs = stack.enter_context(logs_on_error(work))
         if redis_url is None:
             redis_url = RedisServer(procs, work).start().url
         values["broker_url"] = redis_url

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import bot_settings
+from tests.e2e.httpapi import metrics, post_message
 from tests.e2e.procs import (
     BIN,
     embedded,
@@ -41,27 +41,7 @@ def config(tmp_path: Path, port: int, **more: object) -> Path:
 
 
 def post(port: int, talker: str, text: str) -> dict:
-    body = json.dumps({"talker": talker, "text": text}).encode()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/messages",
-        data=body,
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    )
-    with urllib.request.urlopen(request, timeout=20) as answer:
-        assert answer.status == 200
-        return json.loads(answer.read())
-
-
-def samples(port: int) -> dict[str, float]:
-    url = f"http://127.0.0.1:{port}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as answer:
-        text = answer.read().decode()
-    found = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            found[name] = float(value)
-    return found
+    return post_message(port, TOKEN, talker, text)
 
 
 def test_a_second_server_on_the_same_store_exits_2_naming_file_and_pid(tmp_path):
@@ -96,8 +76,8 @@ def test_one_json_line_per_message_and_exact_metrics(tmp_path):
         client.say("play games")
         client.texts(1, 20)
         client.close()
-        wait_until(lambda: samples(port)["zoozl_open_websockets"] == 0, 10, "close")
-        found = samples(port)
+        wait_until(lambda: metrics(port)["zoozl_open_websockets"] == 0, 10, "close")
+        found = metrics(port)
         log = server.log()
     assert found['zoozl_messages_total{channel="api"}'] == 2
     assert found['zoozl_messages_total{channel="websocket"}'] == 1

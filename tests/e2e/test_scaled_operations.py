@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.httpapi import metrics, post_message
 from tests.e2e.procs import BIN, ROOT, process_env, scaled
 
 pytestmark = pytest.mark.e2e
@@ -21,26 +22,7 @@ TALKERS = [f"talker-{i}" for i in range(8)]
 
 
 def post(port: int, talker: str) -> dict:
-    body = json.dumps({"talker": talker, "text": f"ping {talker}"}).encode()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/messages",
-        data=body,
-        headers={"Authorization": f"Bearer {TOKEN}"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        assert answer.status == 200
-        return json.loads(answer.read())
-
-
-def scrape(port: int) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as a:
-        text = a.read().decode()
-    found = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            found[name] = float(value)
-    return found
+    return post_message(port, TOKEN, talker, f"ping {talker}")
 
 
 def test_metrics_readiness_and_logs_across_processes(tmp_path: Path, monkeypatch):
@@ -54,7 +36,7 @@ def test_metrics_readiness_and_logs_across_processes(tmp_path: Path, monkeypatch
         ]
         # Two gunicorn processes: every scrape, whichever answers, sums them all.
         for _ in range(6):
-            found = scrape(port)
+            found = metrics(port)
             assert found['zoozl_messages_total{channel="api"}'] == len(TALKERS)
             assert found['zoozl_replies_total{channel="api"}'] == len(TALKERS)
             assert found[f'zoozl_routes_total{{plugin="{PONG}"}}'] == len(TALKERS)
