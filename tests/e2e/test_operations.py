@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import bot_settings
-from tests.e2e.httpapi import metrics, post_message
 from tests.e2e.procs import (
     BIN,
     embedded,
@@ -19,6 +18,7 @@ from tests.e2e.procs import (
     wait_until,
     write_config,
 )
+from tests.httpapi import metrics, post_message
 from tests.wsclient import Client
 from zoozl.config import DEFAULT_EXTENSIONS
 

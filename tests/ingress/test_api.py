@@ -10,6 +10,7 @@ import urllib.request
 
 import pytest
 
+from tests.httpapi import metrics
 from tests.ingress.wsserver import ASK, GREETING, serving
 from tests.plugins.wire import SLOW_TEXTS
 from zoozl.config import DEFAULT_EXTENSIONS
@@ -149,14 +150,7 @@ def test_health_and_readiness(server):
 
 
 def scrape(server) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://{server.host}/metrics", timeout=10) as got:
-        text = got.read().decode()
-    samples = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            samples[name] = float(value)
-    return samples
+    return metrics(server.port)
 
 
 def delta(before, after, name):

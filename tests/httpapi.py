@@ -1,4 +1,4 @@
-"""The HTTP message API and /metrics as the end-to-end tests call them."""
+"""The HTTP message API and /metrics as the tests call them."""
 
 from __future__ import annotations
 
