@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.plugins.blind4 import entries
+from tests.plugins.blind4 import BLIND5_PLUGINS_FILE, PLUGINS_FILE, entries
 from tests.plugins.everyday import EVERYDAY_PLUGINS
 from zoozl.chatbot import Interface
 from zoozl.embeddings import Embedder
@@ -28,6 +28,9 @@ SEALED3_SET = DATA / "routing_sealed3.jsonl"
 # Written blind for the twelve plugins of tests/plugins/blind4.py (labels are their
 # JSON keys); scored once under tests/data/routing_blind4_RULE.md, then seen.
 BLIND4_SET = DATA / "routing_blind4.jsonl"
+# Written blind the same way for the twelve plugins of routing_blind5_plugins.json;
+# scored once under tests/data/routing_blind5_RULE.md.
+BLIND5_SET = DATA / "routing_blind5.jsonl"
 DEV_SETS = (ROUTING_SET, FRESH_SET)
 BLIND_SETS = (SEALED_SET, SEALED3_SET)
 
@@ -99,7 +102,17 @@ def group(label: str | None) -> str:
 
 def blind4_router(embedder: Embedder, examples: bool) -> Router:
     """The router of blind set 4's twelve plugins, keyed by their JSON keys."""
-    plugins = entries()
+    return blind_router(PLUGINS_FILE, embedder, examples)
+
+
+def blind5_router(embedder: Embedder, examples: bool) -> Router:
+    """The router of blind set 5's twelve plugins, keyed by their JSON keys."""
+    return blind_router(BLIND5_PLUGINS_FILE, embedder, examples)
+
+
+def blind_router(plugins_file: Path, embedder: Embedder, examples: bool) -> Router:
+    """The router of the plugins of a JSON file, keyed by their JSON keys."""
+    plugins = entries(plugins_file)
     return Router(
         [(alias, p["key"]) for p in plugins for alias in p["aliases"]],
         embedder,

@@ -14,12 +14,15 @@ from typing import Any
 
 from zoozl.chatbot import Interface, InterfaceRoot, Package
 
-PLUGINS_FILE = Path(__file__).resolve().parents[1] / "data/routing_blind4_plugins.json"
+DATA = Path(__file__).resolve().parents[1] / "data"
+PLUGINS_FILE = DATA / "routing_blind4_plugins.json"
+#: Blind set 5's twelve plugins, written the same way by another helper.
+BLIND5_PLUGINS_FILE = DATA / "routing_blind5_plugins.json"
 
 
-def entries() -> list[dict[str, Any]]:
-    """The plugin entries of the JSON file: key, description, aliases, examples."""
-    loaded: list[dict[str, Any]] = json.loads(PLUGINS_FILE.read_text("utf-8"))
+def entries(path: Path = PLUGINS_FILE) -> list[dict[str, Any]]:
+    """The plugin entries of a JSON file: key, description, aliases, examples."""
+    loaded: list[dict[str, Any]] = json.loads(path.read_text("utf-8"))
     return loaded
 
 
