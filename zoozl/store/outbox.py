@@ -11,6 +11,7 @@ from zoozl.store import statements as sql
 from zoozl.store.database import reading
 from zoozl.store.rows import FAILED, PENDING, OutboxRow, outbox_row
 from zoozl.store.schema import outbox
+from zoozl.store.transactions import transaction
 
 
 class OutboxStore:
@@ -28,9 +29,9 @@ class OutboxStore:
 
     def pending_outbox(self, conversation_id: int) -> list[OutboxRow]:
         """Undelivered replies of a conversation, oldest first."""
-        with reading(self.engine) as conn:
-            found = conn.execute(sql.PENDING_OUTBOX, {"cid": conversation_id})
-            return [outbox_row(r) for r in found]
+        with transaction(self.engine, write=False) as tx:
+            found = tx.run(sql.PENDING_OUTBOX, {"cid": conversation_id}).all()
+        return [outbox_row(r) for r in found]
 
     def _update_outbox(self, outbox_id: int, only_pending: bool, **values: Any) -> bool:
         update = outbox.update().where(outbox.c.id == outbox_id)
@@ -46,9 +47,9 @@ class OutboxStore:
 
     def mark_sent(self, outbox_id: int) -> bool:
         """Mark a row delivered; False when it was not pending (already sent)."""
-        with self.engine.begin() as conn:
-            params = {"oid": outbox_id, "now": self.clock()}
-            return conn.execute(sql.MARK_SENT, params).rowcount == 1
+        params = {"oid": outbox_id, "now": self.clock()}
+        with transaction(self.engine) as tx:
+            return tx.run(sql.MARK_SENT, params).rowcount == 1
 
     def mark_attempt(self, outbox_id: int, error: str) -> None:
         """Count a failed delivery attempt that will be retried."""

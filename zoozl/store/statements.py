@@ -2,7 +2,8 @@
 
 Building a SQLAlchemy statement and its cache key on every call cost several
 times more CPU than SQLite's own work; a prebuilt statement keeps its cache
-key, so executing it only binds the parameters.
+key, so executing it only binds the parameters, and on SQLite its text is
+compiled once too (`zoozl.store.transactions`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 
 from zoozl.store.rows import DONE, PENDING, SENT
 from zoozl.store.schema import conversations, inbox, outbox
+from zoozl.store.transactions import Statement
 
 _c, _i, _o = conversations.c, inbox.c, outbox.c
 
@@ -20,7 +22,7 @@ def _p(name: str, column: sa.Column[object] | None = None) -> sa.BindParameter[o
 
 
 #: Params: cid, now, owner, expires.
-TAKE_LEASE = (
+TAKE_LEASE = Statement(
     conversations.update()
     .where(_c.id == _p("cid"))
     .where(sa.or_(_c.lease_owner.is_(None), _c.lease_expires < _p("now")))
@@ -33,7 +35,7 @@ TAKE_LEASE = (
 )
 
 #: Params: cid, owner, token.
-RELEASE_LEASE = (
+RELEASE_LEASE = Statement(
     conversations.update()
     .where(_c.id == _p("cid"), _c.lease_token == _p("token"))
     .where(_c.lease_owner == _p("owner"))
@@ -48,17 +50,23 @@ _HELD = sa.and_(
 )
 
 #: Params: cid, owner, token, now, expires.
-RENEW_LEASE = conversations.update().where(_HELD).values(lease_expires=_p("expires"))
+RENEW_LEASE = Statement(
+    conversations.update().where(_HELD).values(lease_expires=_p("expires"))
+)
 
-#: Params: cid, owner, token, now, new_state.
-COMMIT_STATE = (
+_COMMIT_STATE = (
     conversations.update()
     .where(_HELD)
     .values(state=_p("new_state", _c.state), updated_at=_p("now"))
 )
 
+#: Params: cid, owner, token, now, new_state.
+COMMIT_STATE = Statement(_COMMIT_STATE)
+
 #: COMMIT_STATE that also gives the lease up. Params: as COMMIT_STATE.
-COMMIT_STATE_AND_RELEASE = COMMIT_STATE.values(lease_owner=None, lease_expires=None)
+COMMIT_STATE_AND_RELEASE = Statement(
+    _COMMIT_STATE.values(lease_owner=None, lease_expires=None)
+)
 
 _NEXT_PENDING_ID = (
     sa.select(_i.id)
@@ -68,7 +76,7 @@ _NEXT_PENDING_ID = (
 )
 
 #: The oldest pending message, its run counted. Params: cid.
-COUNT_NEXT_PENDING = (
+COUNT_NEXT_PENDING = Statement(
     inbox.update()
     .where(_i.id == _NEXT_PENDING_ID.scalar_subquery())
     .values(attempts=_i.attempts + 1)
@@ -76,36 +84,48 @@ COUNT_NEXT_PENDING = (
 )
 
 #: Any pending message of a conversation. Params: cid.
-ANY_PENDING = _NEXT_PENDING_ID
+ANY_PENDING = Statement(_NEXT_PENDING_ID)
 
 #: Params: iid, now.
-INBOX_DONE = (
+INBOX_DONE = Statement(
     inbox.update().where(_i.id == _p("iid")).values(state=DONE, processed_at=_p("now"))
 )
 
-#: Params: the inbox columns but channel, and cid for the channel.
-RECORD = inbox.insert().values(
-    channel=sa.select(_c.channel).where(_c.id == _p("cid")).scalar_subquery()
+#: Params: cid (for the channel) and the keys below.
+RECORD = Statement(
+    inbox.insert().values(
+        channel=sa.select(_c.channel).where(_c.id == _p("cid")).scalar_subquery()
+    ),
+    keys=(
+        *("conversation_id", "kind", "external_id", "message", "reply_address"),
+        *("state", "attempts", "received_at"),
+    ),
 )
 
-#: Params: every outbox column but id.
-ADD_REPLIES = outbox.insert()
+#: Params: the keys below.
+ADD_REPLIES = Statement(
+    outbox.insert(),
+    keys=(
+        *("conversation_id", "inbox_id", "channel", "reply_address", "replies"),
+        *("state", "attempts", "progress", "created_at", "updated_at"),
+    ),
+)
 
 #: Params: cid.
-PENDING_OUTBOX = (
+PENDING_OUTBOX = Statement(
     sa.select(outbox)
     .where(_o.conversation_id == _p("cid"), _o.state == PENDING)
     .order_by(_o.id)
 )
 
 #: Params: oid, now.
-MARK_SENT = (
+MARK_SENT = Statement(
     outbox.update()
     .where(_o.id == _p("oid"), _o.state == PENDING)
     .values(state=SENT, sent_at=_p("now"), updated_at=_p("now"))
 )
 
 #: Params: channel, talker.
-CONVERSATION_ID = sa.select(_c.id).where(
-    _c.channel == _p("channel"), _c.talker == _p("talker")
+CONVERSATION_ID = Statement(
+    sa.select(_c.id).where(_c.channel == _p("channel"), _c.talker == _p("talker"))
 )

@@ -26,6 +26,7 @@ from zoozl.store.rows import (
 )
 from zoozl.store.schema import conversations, create_schema, inbox
 from zoozl.store.sqlite_file import creation_lock
+from zoozl.store.transactions import Transaction, transaction
 
 
 def _lease_params(lease: Lease) -> dict[str, Any]:
@@ -59,10 +60,10 @@ class Store(OutboxStore):
     def conversation_for(self, channel: str, talker: str) -> int:
         """Return the id of the talker's conversation on a channel, creating it."""
         params = {"channel": channel, "talker": talker}
-        with reading(self.engine) as conn:
-            found = conn.execute(sql.CONVERSATION_ID, params).scalar()
+        with transaction(self.engine, write=False) as tx:
+            found = tx.run(sql.CONVERSATION_ID, params).first()
             if found is not None:
-                return int(found)
+                return int(found.id)
         now = self.clock()
         insert = conversations.insert().values(
             channel=channel, talker=talker, state={}, created_at=now, updated_at=now
@@ -71,8 +72,8 @@ class Store(OutboxStore):
             with self.engine.begin() as conn:
                 return new_id(conn.execute(insert))
         except sa.exc.IntegrityError:  # another ingress created it meanwhile
-            with self.engine.begin() as conn:
-                return int(conn.execute(sql.CONVERSATION_ID, params).scalar_one())
+            with transaction(self.engine) as tx:
+                return int(tx.run(sql.CONVERSATION_ID, params).first().id)
 
     def conversation(self, conversation_id: int) -> ConversationRow:
         """Load a conversation's identity and state."""
@@ -95,16 +96,15 @@ class Store(OutboxStore):
         self, conversation_id: int, owner: str, seconds: float
     ) -> Lease | None:
         """Take the conversation's lease if it is free or expired, else None."""
-        with self.engine.begin() as conn:
-            return self._take_lease(conn, conversation_id, owner, seconds)[0]
+        with transaction(self.engine) as tx:
+            return self._take_lease(tx, conversation_id, owner, seconds)[0]
 
     def _take_lease(
-        self, conn: sa.Connection, conversation_id: int, owner: str, seconds: float
-    ) -> tuple[Lease | None, sa.Row[Any] | None]:
+        self, tx: Transaction, conversation_id: int, owner: str, seconds: float
+    ) -> tuple[Lease | None, Any]:
         now = self.clock()
         params = {"cid": conversation_id, "owner": owner, "now": now}
-        found = conn.execute(sql.TAKE_LEASE, {**params, "expires": now + seconds})
-        row = found.first()
+        row = tx.run(sql.TAKE_LEASE, {**params, "expires": now + seconds}).first()
         if row is None:
             return None, None
         return Lease(conversation_id, owner, int(row.lease_token)), row
@@ -113,13 +113,13 @@ class Store(OutboxStore):
         """Extend a lease still held; False when it was lost (expired and taken)."""
         now = self.clock()
         params = {**_lease_params(lease), "now": now, "expires": now + seconds}
-        with self.engine.begin() as conn:
-            return conn.execute(sql.RENEW_LEASE, params).rowcount == 1
+        with transaction(self.engine) as tx:
+            return tx.run(sql.RENEW_LEASE, params).rowcount == 1
 
     def release_lease(self, lease: Lease) -> None:
         """Give the lease up (a no-op when someone else holds it now)."""
-        with self.engine.begin() as conn:
-            conn.execute(sql.RELEASE_LEASE, _lease_params(lease))
+        with transaction(self.engine) as tx:
+            tx.run(sql.RELEASE_LEASE, _lease_params(lease))
 
     # inbox -------------------------------------------------------------------
 
@@ -144,8 +144,8 @@ class Store(OutboxStore):
             "received_at": self.clock(),
         }
         try:
-            with self.engine.begin() as conn:
-                return new_id(conn.execute(sql.RECORD, params))
+            with transaction(self.engine) as tx:
+                return tx.run(sql.RECORD, params).inserted_id
         except sa.exc.IntegrityError as exc:
             if external_id is None:
                 raise
@@ -193,7 +193,8 @@ class Store(OutboxStore):
                 sa.select(inbox.c.channel).where(inbox.c.id == inbox_id)
             ).scalar_one()
             done = Done(inbox_id, channel, state, replies, reply_address)
-            return self._commit(conn, lease, done, release=False)
+        with transaction(self.engine) as tx:
+            return self._commit(tx, lease, done, release=False)
 
     # the two transactions of a turn ------------------------------------------
 
@@ -203,14 +204,13 @@ class Store(OutboxStore):
         None when another worker holds the lease, or nothing is pending (then the
         lease is not kept). The message's run is counted in its `attempts`.
         """
-        with self.engine.begin() as conn:
-            lease, found = self._take_lease(conn, conversation_id, owner, seconds)
+        with transaction(self.engine) as tx:
+            lease, found = self._take_lease(tx, conversation_id, owner, seconds)
             if lease is None or found is None:
                 return None
-            params = {"cid": conversation_id}
-            counted = conn.execute(sql.COUNT_NEXT_PENDING, params).first()
+            counted = tx.run(sql.COUNT_NEXT_PENDING, {"cid": conversation_id}).first()
             if counted is None:
-                conn.execute(sql.RELEASE_LEASE, _lease_params(lease))
+                tx.run(sql.RELEASE_LEASE, _lease_params(lease))
                 return None
         stored = ConversationRow(
             conversation_id, found.channel, found.talker, dict(found.state or {})
@@ -222,21 +222,20 @@ class Store(OutboxStore):
 
         Raises LeaseLost (and commits nothing) when the lease is no longer held.
         """
-        with self.engine.begin() as conn:
-            outbox_id = self._commit(conn, lease, done, release=True)
-            params = {"cid": lease.conversation_id}
-            more = conn.execute(sql.ANY_PENDING, params).first()
+        with transaction(self.engine) as tx:
+            outbox_id = self._commit(tx, lease, done, release=True)
+            more = tx.run(sql.ANY_PENDING, {"cid": lease.conversation_id}).first()
         return Finished(outbox_id, more is not None)
 
     def _commit(
-        self, conn: sa.Connection, lease: Lease, done: Done, release: bool
+        self, tx: Transaction, lease: Lease, done: Done, release: bool
     ) -> int | None:
         now = self.clock()
         params = {**_lease_params(lease), "now": now, "new_state": done.state}
         commit = sql.COMMIT_STATE_AND_RELEASE if release else sql.COMMIT_STATE
-        if conn.execute(commit, params).rowcount != 1:
+        if tx.run(commit, params).rowcount != 1:
             raise LeaseLost(f"conversation {lease.conversation_id}")
-        conn.execute(sql.INBOX_DONE, {"iid": done.inbox_id, "now": now})
+        tx.run(sql.INBOX_DONE, {"iid": done.inbox_id, "now": now})
         if not done.replies:
             return None
         replies = {
@@ -251,7 +250,7 @@ class Store(OutboxStore):
             "created_at": now,
             "updated_at": now,
         }
-        return new_id(conn.execute(sql.ADD_REPLIES, replies))
+        return tx.run(sql.ADD_REPLIES, replies).inserted_id
 
     def stalled_conversations(self, older_than: float) -> list[int]:
         """Conversations with messages pending longer than `older_than` seconds
