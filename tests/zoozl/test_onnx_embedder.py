@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,8 +14,12 @@ import numpy as np
 import pytest
 
 from tests.routing_sets import (
+    BLIND4_SET,
+    BLIND5_SET,
     BLIND_SETS,
     DATA,
+    blind4_router,
+    blind5_router,
     expected,
     load_rows,
     outcome,
@@ -22,7 +27,7 @@ from tests.routing_sets import (
     same_answer,
 )
 from zoozl.config import config_from_dict, default_model_cache_dir
-from zoozl.embeddings import CachedEmbedder, make_embedder
+from zoozl.embeddings import CachedEmbedder, Embedder, make_embedder
 from zoozl.model_cache import (
     model_dir,
     model_file,
@@ -244,6 +249,37 @@ def test_onnx_routes_as_the_torch_reference(
     if path in BLIND_SETS:
         loss = (torch_accuracy - onnx_accuracy) * 100.0
         assert loss <= MOST_ACCURACY_LOSS
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    ("path", "make_router"),
+    [(BLIND4_SET, blind4_router), (BLIND5_SET, blind5_router)],
+    ids=["blind4", "blind5"],
+)
+@pytest.mark.parametrize("examples", [True, False], ids=["examples", "aliases"])
+def test_onnx_routes_the_blind_sets_of_plugins_with_examples_as_torch(
+    onnx_embedder: OnnxMiniLMEmbedder,
+    torch_minilm: CachedEmbedder,
+    path: Path,
+    make_router: Callable[[Embedder, bool], Router],
+    examples: bool,
+) -> None:
+    rows = load_rows(path)
+    answers = {}
+    for name, embedder in (("torch", torch_minilm), ("onnx", onnx_embedder)):
+        router = make_router(embedder, examples)
+        routes = [router.route(str(row["text"])) for row in rows]
+        answers[name] = [r.plugin if r else None for r in routes]
+    same = sum(a == b for a, b in zip(answers["torch"], answers["onnx"], strict=True))
+    hits = {
+        name: sum(a == row["label"] for a, row in zip(found, rows, strict=True))
+        for name, found in answers.items()
+    }
+    print(f"{path.name}: same decision {same}/{len(rows)}; hits {hits}")
+    assert same / len(rows) >= LEAST_AGREEMENT
+    loss = (hits["torch"] - hits["onnx"]) * 100.0 / len(rows)
+    assert loss <= MOST_ACCURACY_LOSS
 
 
 @pytest.mark.model
