@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--pool", default="prefork", help="prefork, threads, solo")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                         "benchmarks.bench_celery_floor",
                         "worker",
                     ),
-                    *("--pool", "prefork", "--concurrency", str(args.concurrency)),
+                    *("--pool", args.pool, "--concurrency", str(args.concurrency)),
                     *("-Q", QUEUE, "--without-gossip", "--without-mingle"),
                     *("--loglevel", "WARNING"),
                 ],
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.5)  # the last fetched tasks finish (idle adds no CPU)
             cpu = tree_cpu_seconds(roots) - cpu0
             print(
-                f"{args.tasks} no-op tasks, prefork concurrency {args.concurrency}: "
+                f"{args.tasks} no-op tasks, {args.pool} pool of {args.concurrency}: "
                 f"{args.tasks / seconds:.0f} tasks/s, worker + redis CPU "
                 f"{cpu * 1000 / args.tasks:.2f} ms per task, sending "
                 f"{sending * 1000 / args.tasks:.2f} ms per task"
