@@ -49,7 +49,7 @@ ROUTE_NAMED_BONUS = 0.10
 #: How far the closest chatter sentence may beat the best score without stopping it.
 ROUTE_BACKGROUND_MARGIN = 0.04
 #: Least probability that the message asks the bot something (0: no check).
-ROUTE_REQUEST_GATE = 0.2
+ROUTE_REQUEST_GATE = 0.25
 
 
 @dataclasses.dataclass(frozen=True)

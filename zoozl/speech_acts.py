@@ -28,13 +28,20 @@ class RequestProbe:
     """P(addressed to the bot) of an embedded message, trained on given vectors."""
 
     def __init__(self, statements: np.ndarray, requests: np.ndarray) -> None:
-        """Fit a logistic regression: statements are 0, requests 1."""
+        """Fit a logistic regression: statements are 0, requests 1.
+
+        Each class weighs half the loss whatever its size (scikit-learn's
+        class_weight="balanced"): plugins' examples join the requests, and
+        unweighted they would move the probe's prior, so the gate would mean
+        something else with examples than with aliases only.
+        """
         x = np.vstack([statements, requests]).astype(np.float64)
         y = np.r_[np.zeros(len(statements)), np.ones(len(requests))]
+        weight = len(y) / (2 * np.where(y == 1, len(requests), len(statements)))
         self.weights = np.zeros(x.shape[1])
         self.bias = 0.0
         for _ in range(STEPS):
-            error = _sigmoid(x @ self.weights + self.bias) - y
+            error = weight * (_sigmoid(x @ self.weights + self.bias) - y)
             self.weights -= STEP_SIZE * (x.T @ error + L2 * self.weights) / len(y)
             self.bias -= STEP_SIZE * float(error.mean())
 

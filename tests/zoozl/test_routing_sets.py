@@ -50,20 +50,23 @@ from zoozl.routing import Router
 # Blind set 4 (304 messages, tests/data/routing_blind4_RULE.md), one below the
 # single scoring: 253 with the plugins' examples, 233 with aliases only.
 # Blind set 5 (356 messages, tests/data/routing_blind5_RULE.md), likewise: 283, 247.
+# With the class-balanced request probe and gate 0.25: blind4 257 and 232, blind5
+# 290 and 247; sealed 176 (everyday 83), sealed3 175 (82); with the bundled
+# examples sealed 185, sealed3 179.
 BLIND_SET_FLOORS = {
-    BLIND4_SET.name: (304, {"examples": 252, "aliases only": 232}),
-    BLIND5_SET.name: (356, {"examples": 282, "aliases only": 246}),
+    BLIND4_SET.name: (304, {"examples": 256, "aliases only": 232}),
+    BLIND5_SET.name: (356, {"examples": 289, "aliases only": 246}),
 }
 
 
 # The same sets with the bundled plugins' examples (measured: development
 # 378/405, sealed 185, sealed3 178; aliases only 367, 176, 174), one below.
-EXAMPLE_FLOORS = {SEALED_SET.name: 184, SEALED3_SET.name: 177}
+EXAMPLE_FLOORS = {SEALED_SET.name: 184, SEALED3_SET.name: 178}
 
 
 BLIND_FLOORS = {
     SEALED_SET.name: {"all": 176, "everyday": 83},
-    SEALED3_SET.name: {"all": 172, "everyday": 81},
+    SEALED3_SET.name: {"all": 174, "everyday": 81},
 }
 
 
