@@ -9,24 +9,33 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from pathlib import Path
 
 from scripts.score_blind4 import score
-from tests.routing_sets import BLIND5_SET, blind5_router, load_rows
+from tests.plugins.blind4 import BLIND5_PLUGINS_FILE
+from tests.routing_sets import BLIND5_SET, blind_router, load_rows
 from zoozl.embeddings import CachedEmbedder, make_embedder
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def score_set(
+    messages: Path, plugins: Path, argv: Sequence[str] | None, doc: str | None
+) -> None:
+    """Score a blind set with examples and aliases only, torch and serving."""
+    parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("--misses", action="store_true", help="list every miss")
     args = parser.parse_args(argv)
-    rows = load_rows(BLIND5_SET)
+    rows = load_rows(messages)
     for name in ("minilm-torch", "minilm"):  # the reference, the serving embedder
         cached = CachedEmbedder(make_embedder(name))
         for examples in (True, False):
             variant = "with examples" if examples else "aliases only"
-            router = blind5_router(cached, examples=examples)
+            router = blind_router(plugins, cached, examples=examples)
             misses = args.misses and name == "minilm-torch"
             score(f"{name}, {variant}", router, rows, {}, misses)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    score_set(BLIND5_SET, BLIND5_PLUGINS_FILE, argv, __doc__)
 
 
 if __name__ == "__main__":
