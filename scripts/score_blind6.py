@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from scripts.score_blind5 import score_set
-from tests.plugins.blind4 import DATA
+from tests.routing_sets import BLIND6_PLUGINS_FILE, BLIND6_SET
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    messages = DATA / "routing_blind6.jsonl"
-    score_set(messages, DATA / "routing_blind6_plugins.json", argv, __doc__)
+    score_set(BLIND6_SET, BLIND6_PLUGINS_FILE, argv, __doc__)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,9 @@ BLIND4_SET = DATA / "routing_blind4.jsonl"
 # Written blind the same way for the twelve plugins of routing_blind5_plugins.json;
 # scored once under tests/data/routing_blind5_RULE.md.
 BLIND5_SET = DATA / "routing_blind5.jsonl"
+# Likewise blind set 6 (routing_blind6_plugins.json, routing_blind6_RULE.md).
+BLIND6_SET = DATA / "routing_blind6.jsonl"
+BLIND6_PLUGINS_FILE = DATA / "routing_blind6_plugins.json"
 DEV_SETS = (ROUTING_SET, FRESH_SET)
 BLIND_SETS = (SEALED_SET, SEALED3_SET)
 
@@ -108,6 +111,11 @@ def blind4_router(embedder: Embedder, examples: bool) -> Router:
 def blind5_router(embedder: Embedder, examples: bool) -> Router:
     """The router of blind set 5's twelve plugins, keyed by their JSON keys."""
     return blind_router(BLIND5_PLUGINS_FILE, embedder, examples)
+
+
+def blind6_router(embedder: Embedder, examples: bool) -> Router:
+    """The router of blind set 6's twelve plugins, keyed by their JSON keys."""
+    return blind_router(BLIND6_PLUGINS_FILE, embedder, examples)
 
 
 def blind_router(plugins_file: Path, embedder: Embedder, examples: bool) -> Router:

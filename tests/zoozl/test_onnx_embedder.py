@@ -16,10 +16,12 @@ import pytest
 from tests.routing_sets import (
     BLIND4_SET,
     BLIND5_SET,
+    BLIND6_SET,
     BLIND_SETS,
     DATA,
     blind4_router,
     blind5_router,
+    blind6_router,
     expected,
     load_rows,
     outcome,
@@ -38,7 +40,7 @@ from zoozl.onnx_embedder import OnnxMiniLMEmbedder
 from zoozl.routing import Router
 
 ROOT = Path(__file__).resolve().parents[2]
-# Blind sets 4 and 5 label other plugins (by JSON key, tests/plugins/blind4.py).
+# Blind sets 4 to 6 label other plugins (by JSON key, tests/plugins/blind4.py).
 LABELLED_SETS = sorted(p for p in DATA.glob("*.jsonl") if "_blind" not in p.name)
 #: Share of routing decisions the serving embedder must make as torch does.
 LEAST_AGREEMENT = 0.99
@@ -254,8 +256,12 @@ def test_onnx_routes_as_the_torch_reference(
 @pytest.mark.model
 @pytest.mark.parametrize(
     ("path", "make_router"),
-    [(BLIND4_SET, blind4_router), (BLIND5_SET, blind5_router)],
-    ids=["blind4", "blind5"],
+    [
+        (BLIND4_SET, blind4_router),
+        (BLIND5_SET, blind5_router),
+        (BLIND6_SET, blind6_router),
+    ],
+    ids=["blind4", "blind5", "blind6"],
 )
 @pytest.mark.parametrize("examples", [True, False], ids=["examples", "aliases"])
 def test_onnx_routes_the_blind_sets_of_plugins_with_examples_as_torch(
