@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.plugins.blind4 import BLIND5_PLUGINS_FILE, PLUGINS_FILE, entries
@@ -116,6 +117,20 @@ def blind5_router(embedder: Embedder, examples: bool) -> Router:
 def blind6_router(embedder: Embedder, examples: bool) -> Router:
     """The router of blind set 6's twelve plugins, keyed by their JSON keys."""
     return blind_router(BLIND6_PLUGINS_FILE, embedder, examples)
+
+
+#: Blind sets 4 to 6, each with the router of its plugins (labels: JSON keys).
+PLUGIN_BLIND_SETS: dict[str, tuple[Path, Callable[[Embedder, bool], Router]]] = {
+    "blind4": (BLIND4_SET, blind4_router),
+    "blind5": (BLIND5_SET, blind5_router),
+    "blind6": (BLIND6_SET, blind6_router),
+}
+
+
+def routed_keys(router: Router, rows: list[dict[str, str | None]]) -> list[str | None]:
+    """The plugin each labelled message is routed to (None: no route)."""
+    routes = [router.route(str(row["text"])) for row in rows]
+    return [route.plugin if route else None for route in routes]
 
 
 def blind_router(plugins_file: Path, embedder: Embedder, examples: bool) -> Router:

@@ -6,7 +6,6 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,22 +13,18 @@ import numpy as np
 import pytest
 
 from tests.routing_sets import (
-    BLIND4_SET,
-    BLIND5_SET,
-    BLIND6_SET,
     BLIND_SETS,
     DATA,
-    blind4_router,
-    blind5_router,
-    blind6_router,
+    PLUGIN_BLIND_SETS,
     expected,
     load_rows,
     outcome,
+    routed_keys,
     routing_aliases,
     same_answer,
 )
 from zoozl.config import config_from_dict, default_model_cache_dir
-from zoozl.embeddings import CachedEmbedder, Embedder, make_embedder
+from zoozl.embeddings import CachedEmbedder, make_embedder
 from zoozl.model_cache import (
     model_dir,
     model_file,
@@ -254,33 +249,27 @@ def test_onnx_routes_as_the_torch_reference(
 
 
 @pytest.mark.model
-@pytest.mark.parametrize(
-    ("path", "make_router"),
-    [
-        (BLIND4_SET, blind4_router),
-        (BLIND5_SET, blind5_router),
-        (BLIND6_SET, blind6_router),
-    ],
-    ids=["blind4", "blind5", "blind6"],
-)
+@pytest.mark.parametrize("name", PLUGIN_BLIND_SETS)
 @pytest.mark.parametrize("examples", [True, False], ids=["examples", "aliases"])
 def test_onnx_routes_the_blind_sets_of_plugins_with_examples_as_torch(
     onnx_embedder: OnnxMiniLMEmbedder,
     torch_minilm: CachedEmbedder,
-    path: Path,
-    make_router: Callable[[Embedder, bool], Router],
+    name: str,
     examples: bool,
 ) -> None:
+    path, make_router = PLUGIN_BLIND_SETS[name]
     rows = load_rows(path)
-    answers = {}
-    for name, embedder in (("torch", torch_minilm), ("onnx", onnx_embedder)):
-        router = make_router(embedder, examples)
-        routes = [router.route(str(row["text"])) for row in rows]
-        answers[name] = [r.plugin if r else None for r in routes]
+    answers = {
+        embedder_name: routed_keys(make_router(embedder, examples), rows)
+        for embedder_name, embedder in (
+            ("torch", torch_minilm),
+            ("onnx", onnx_embedder),
+        )
+    }
     same = sum(a == b for a, b in zip(answers["torch"], answers["onnx"], strict=True))
     hits = {
-        name: sum(a == row["label"] for a, row in zip(found, rows, strict=True))
-        for name, found in answers.items()
+        key: sum(a == row["label"] for a, row in zip(found, rows, strict=True))
+        for key, found in answers.items()
     }
     print(f"{path.name}: same decision {same}/{len(rows)}; hits {hits}")
     assert same / len(rows) >= LEAST_AGREEMENT

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,18 +14,17 @@ from tests.routing_sets import (
     DEV_SETS,
     FRESH_SET,
     HELP_KEY,
+    PLUGIN_BLIND_SETS,
     PLUGIN_KEYS,
     ROUTING_SET,
     SEALED3_SET,
     SEALED_SET,
-    blind4_router,
-    blind5_router,
-    blind6_router,
     expected,
     group,
     load_rows,
     outcome,
     plugin_key,
+    routed_keys,
     routing_aliases,
     routing_examples,
     same_answer,
@@ -170,29 +168,17 @@ def test_minilm_blind_routing_accuracy(minilm_router: Router) -> None:
 
 
 @pytest.mark.model
-@pytest.mark.parametrize(
-    ("path", "make_router"),
-    [
-        (BLIND4_SET, blind4_router),
-        (BLIND5_SET, blind5_router),
-        (BLIND6_SET, blind6_router),
-    ],
-    ids=["blind4", "blind5", "blind6"],
-)
+@pytest.mark.parametrize("blind_set", PLUGIN_BLIND_SETS)
 def test_minilm_blind_set_accuracy_with_and_without_examples(
-    torch_minilm: CachedEmbedder,
-    path: Path,
-    make_router: Callable[[CachedEmbedder, bool], Router],
+    torch_minilm: CachedEmbedder, blind_set: str
 ) -> None:
+    path, make_router = PLUGIN_BLIND_SETS[blind_set]
     rows = load_rows(path)
     size, floors = BLIND_SET_FLOORS[path.name]
     assert len(rows) == size
     for name, examples in (("examples", True), ("aliases only", False)):
-        router = make_router(torch_minilm, examples)
-        hits = 0
-        for row in rows:
-            route = router.route(str(row["text"]))
-            hits += (route.plugin if route else None) == row["label"]
+        found = routed_keys(make_router(torch_minilm, examples), rows)
+        hits = sum(got == row["label"] for got, row in zip(found, rows, strict=True))
         print(f"{path.name}, {name}: {hits}/{len(rows)} = {hits / len(rows):.3f}")
         assert hits >= floors[name], name
 
