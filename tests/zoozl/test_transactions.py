@@ -1,28 +1,26 @@
-"""The message path's SQLite transactions on the driver connection (transactions.py)."""
+"""The message path's transactions on the driver connection (transactions.py)."""
 
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from tests.zoozl.stores import LEASE, inbox_rows
+from tests.zoozl.stores import LEASE, Backend, inbox_rows
 from zoozl.chatbot import Message
 from zoozl.store import Store, database
 from zoozl.store import statements as sql
 from zoozl.store.database import is_busy, make_engine
 from zoozl.store.rows import Done
 from zoozl.store.schema import create_schema
-from zoozl.store.transactions import transaction
+from zoozl.store.transactions import Statement, transaction
 
 
 @pytest.fixture
-def sqlite_store(tmp_path: Any) -> Any:
-    store = Store.from_url(f"sqlite:///{tmp_path}/z.db")
-    yield store
-    store.close()
+def any_store(backend: Backend) -> Store:
+    """A store on SQLite, then on PostgreSQL."""
+    return backend.open()
 
 
 def statements_through_sqlalchemy(engine: sa.Engine) -> list[str]:
@@ -32,45 +30,47 @@ def statements_through_sqlalchemy(engine: sa.Engine) -> list[str]:
     return seen
 
 
-def test_a_turn_on_sqlite_runs_no_statement_through_sqlalchemy(sqlite_store) -> None:
-    cid = sqlite_store.conversation_for("web", "alice")
-    seen = statements_through_sqlalchemy(sqlite_store.engine)
-    sqlite_store.record(cid, Message("hi"), {"web": "w1"})
-    claim = sqlite_store.claim(cid, "worker", LEASE)
+def test_a_turn_runs_no_statement_through_sqlalchemy(any_store: Store) -> None:
+    cid = any_store.conversation_for("web", "alice")
+    seen = statements_through_sqlalchemy(any_store.engine)
+    any_store.record(cid, Message("hi"), {"web": "w1"})
+    claim = any_store.claim(cid, "worker", LEASE)
     assert claim is not None
     done = Done(claim.row.id, "web", {"n": 1}, [Message("hello")], {"web": "w1"})
-    finished = sqlite_store.finish(claim.lease, done)
-    [row] = sqlite_store.pending_outbox(cid)
-    assert sqlite_store.mark_sent(row.id)
+    finished = any_store.finish(claim.lease, done)
+    [row] = any_store.pending_outbox(cid)
+    assert any_store.mark_sent(row.id)
     assert seen == []  # losing the driver path puts every statement back here
     assert finished.outbox_id == row.id and not finished.more
 
 
-def test_json_written_on_the_driver_reads_back_through_sqlalchemy(sqlite_store) -> None:
-    cid = sqlite_store.conversation_for("web", "ałice")
+def test_json_written_on_the_driver_reads_back_through_sqlalchemy(
+    any_store: Store,
+) -> None:
+    cid = any_store.conversation_for("web", "ałice")
     text = 'Ünïcode "quotes", \\ and\nlines 🎉'
     address = {"web": "w1", "nested": {"list": [1, 2.5, None, True]}}
     message = Message(text, author="ü-author")
-    sqlite_store.record(cid, message, address)
-    [row] = inbox_rows(sqlite_store, cid)  # read by SQLAlchemy's JSON type
+    any_store.record(cid, message, address)
+    [row] = inbox_rows(any_store, cid)  # read by SQLAlchemy's JSON type
     assert row.message == message.to_dict()
     assert row.reply_address == address
-    claim = sqlite_store.claim(cid, "worker", LEASE)  # read on the driver
+    claim = any_store.claim(cid, "worker", LEASE)  # read on the driver
     assert claim is not None
     assert claim.row.message.text == text and claim.row.reply_address == address
     state = {"history": ["ü", {"x": None}]}
     done = Done(claim.row.id, "web", state, [Message(text)], address)
-    sqlite_store.finish(claim.lease, done)
-    assert sqlite_store.conversation(cid).state == state
-    [reply] = sqlite_store.pending_outbox(cid)
+    any_store.finish(claim.lease, done)
+    assert any_store.conversation(cid).state == state
+    [reply] = any_store.pending_outbox(cid)
     assert [m.text for m in reply.replies] == [text]
     assert reply.reply_address == address
 
 
 def test_a_failed_statement_rolls_back_the_transaction_and_frees_the_writer(
-    sqlite_store,
+    any_store: Store,
 ) -> None:
-    cid = sqlite_store.conversation_for("web", "alice")
+    cid = any_store.conversation_for("web", "alice")
     params = {
         "cid": cid,
         "conversation_id": cid,
@@ -85,18 +85,16 @@ def test_a_failed_statement_rolls_back_the_transaction_and_frees_the_writer(
     # SQLAlchemy's exception, as callers expect (DuplicateMessage, is_busy).
     with (
         pytest.raises(sa.exc.IntegrityError),
-        transaction(sqlite_store.engine) as tx,
+        transaction(any_store.engine) as tx,
     ):
         tx.run(sql.RECORD, params)
         tx.run(sql.RECORD, params)  # the same external id again
-    assert inbox_rows(sqlite_store, cid) == []  # the first insert is gone too
-    other = threading.Thread(
-        target=sqlite_store.record, args=(cid, Message("after"), {})
-    )
+    assert inbox_rows(any_store, cid) == []  # the first insert is gone too
+    other = threading.Thread(target=any_store.record, args=(cid, Message("after"), {}))
     other.start()
     other.join(timeout=5)
     assert not other.is_alive()  # the writer lock was released
-    rows = inbox_rows(sqlite_store, cid)
+    rows = inbox_rows(any_store, cid)
     assert [Message.from_dict(r.message).text for r in rows] == ["after"]
 
 
@@ -116,13 +114,35 @@ def test_a_locked_file_is_busy_on_the_driver_path(tmp_path, monkeypatch) -> None
     other.dispose()
 
 
-def test_postgresql_keeps_sqlalchemy(pg_engine_url: tuple[str, str]) -> None:
+def test_a_postgresql_connection_killed_under_the_pool_is_replaced(
+    pg_engine_url: tuple[str, str],
+) -> None:
     url, schema = pg_engine_url
-    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    name = "zoozl-killed-connections"  # this test's connections only
+    options = {"options": f"-csearch_path={schema}", "application_name": name}
+    engine = make_engine(url, connect_args=options)
     create_schema(engine)
     store = Store(engine)
     cid = store.conversation_for("web", "alice")
-    seen = statements_through_sqlalchemy(store.engine)
-    store.record(cid, Message("hi"), {})
-    assert any(s.startswith("INSERT INTO inbox") for s in seen)
+    store.record(cid, Message("one"), {})
+
+    def kill_pooled_connections() -> None:
+        admin = make_engine(url)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE application_name = '{name}'"
+            )
+        admin.dispose()
+
+    kill_pooled_connections()
+    store.record(cid, Message("two"), {})  # the pre-ping found a dead one
+    suicide = Statement(
+        sa.select(sa.func.pg_terminate_backend(sa.func.pg_backend_pid()))
+    )
+    with pytest.raises(sa.exc.OperationalError), transaction(engine) as tx:
+        tx.run(suicide, {})  # the connection dies inside the transaction
+    store.record(cid, Message("three"), {})  # not handed out again
+    texts = [Message.from_dict(r.message).text for r in inbox_rows(store, cid)]
+    assert texts == ["one", "two", "three"]
     store.close()

@@ -1,51 +1,57 @@
-"""The message path's transactions: on SQLite, statements compiled once and run on
-the driver connection; on other databases, SQLAlchemy's.
+"""The message path's transactions: statements compiled once per database and run
+on the driver connection (sqlite3, psycopg), under SQLAlchemy's pool.
 
 Executing a prebuilt statement through SQLAlchemy still cost about 40 µs of CPU
 per statement and 30 µs per transaction, four times SQLite's own work (an INSERT
 committed: 87 µs through SQLAlchemy, 21 µs on the sqlite3 connection), and a
-message takes nine statements in four transactions. So on SQLite each statement
-is compiled to its SQL text once, with its parameter order and which parameters
-and columns hold JSON, and runs on the pool's sqlite3 connection under the same
-writer lock as SQLAlchemy's transactions (`zoozl.store.database`). PostgreSQL
-keeps SQLAlchemy: there the round trip to the server costs more than the Python.
+message takes nine statements in four transactions; on PostgreSQL SQLAlchemy's
+share of the worker's and the web process's CPU was a third. So each statement is
+compiled to its SQL text once per dialect, with its parameter order and which
+parameters and columns hold JSON, and runs on the pooled DB-API connection
+(checked out with SQLAlchemy's pre-ping). On SQLite writers still queue on the
+engine's writer lock (`zoozl.store.database`). Errors are raised as SQLAlchemy
+would raise them (IntegrityError, OperationalError, ...).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
 from collections import namedtuple
 from collections.abc import Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import sqlite
 
-from zoozl.store.database import reading, sqlite_lock
-
-_SQLITE = sqlite.dialect(paramstyle="qmark")
+from zoozl.store.database import sqlite_lock
 
 
-class Statement:
-    """A prebuilt SQLAlchemy statement with its SQLite text, compiled once."""
+class Compiled:
+    """One dialect's SQL text of a statement and how to bind and read it."""
 
-    def __init__(self, statement: Any, keys: tuple[str, ...] = ()) -> None:
-        """keys: the columns an INSERT sets from parameters (its column_keys)."""
-        self.statement = statement
-        compiled = statement.compile(dialect=_SQLITE, column_keys=list(keys) or None)
+    def __init__(self, statement: Any, keys: tuple[str, ...], dialect: Any) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=list(keys) or None)
         self.text = str(compiled)
-        self.order = tuple(compiled.positiontup or ())
+        #: Parameter names in text order (qmark), or None: bound by name.
+        self.order = tuple(compiled.positiontup) if compiled.positiontup else None
         binds = compiled.binds
         self.json = frozenset(n for n, b in binds.items() if _is_json(b.type))
         self.fixed = {n: b.effective_value for n, b in binds.items() if not b.required}
+        # psycopg decodes json columns itself; sqlite3 returns their text.
         columns = list(getattr(statement, "exported_columns", ()))
-        self.record = namedtuple("record", [c.key for c in columns])  # type: ignore[misc]
-        self.decode = tuple(i for i, c in enumerate(columns) if _is_json(c.type))
+        text_json = dialect.name == "sqlite"
+        self.decode = tuple(
+            i for i, c in enumerate(columns) if text_json and _is_json(c.type)
+        )
 
-    def values(self, params: Mapping[str, Any]) -> list[Any]:
-        """The parameters in the text's order, JSON ones encoded."""
+    def values(self, params: Mapping[str, Any]) -> Any:
+        """The parameters as the driver takes them, JSON ones encoded."""
+        if self.order is None:
+            named = {**self.fixed, **params}
+            for name in self.json & named.keys():
+                if named[name] is not None:
+                    named[name] = json.dumps(named[name])
+            return named
         found = []
         for name in self.order:
             value = params[name] if name in params else self.fixed[name]
@@ -54,12 +60,34 @@ class Statement:
             found.append(value)
         return found
 
-    def row(self, raw: tuple[Any, ...]) -> Any:
+
+class Statement:
+    """A prebuilt SQLAlchemy statement, compiled once for each database it meets."""
+
+    def __init__(self, statement: Any, keys: tuple[str, ...] = ()) -> None:
+        """keys: the columns an INSERT sets from parameters (its column_keys)."""
+        self.statement = statement
+        self.keys = keys
+        columns = list(getattr(statement, "exported_columns", ()))
+        names = [c.key for c in columns]
+        self.record = namedtuple("record", names, rename=True)  # type: ignore[misc]
+        self._compiled: dict[str, Compiled] = {}
+
+    def compiled(self, dialect: Any) -> Compiled:
+        """The statement for this dialect (compiled on first use)."""
+        found = self._compiled.get(dialect.name)
+        if found is None:
+            found = self._compiled[dialect.name] = Compiled(
+                self.statement, self.keys, dialect
+            )
+        return found
+
+    def row(self, compiled: Compiled, raw: tuple[Any, ...]) -> Any:
         """A returned row with attribute access, JSON columns decoded."""
-        if not self.decode:
+        if not compiled.decode:
             return self.record(*raw)
         values = list(raw)
-        for i in self.decode:
+        for i in compiled.decode:
             if values[i] is not None:
                 values[i] = json.loads(values[i])
         return self.record(*values)
@@ -69,118 +97,79 @@ def _is_json(type_: Any) -> bool:
     return isinstance(type_, sa.JSON)
 
 
-class Result(Protocol):
-    """What the message path reads from an executed statement."""
+class Result:
+    """An executed statement: rows changed, the new row's id, returned rows."""
 
-    @property
-    def rowcount(self) -> int: ...
-
-    @property
-    def inserted_id(self) -> int: ...
-
-    def first(self) -> Any: ...
-
-    def all(self) -> list[Any]: ...
-
-
-class Transaction(Protocol):
-    """One open transaction: run statements in it."""
-
-    def run(self, statement: Statement, params: Mapping[str, Any]) -> Result: ...
-
-
-class _SQLAlchemyResult:
-    def __init__(self, result: sa.CursorResult[Any]) -> None:
-        self._result = result
-        self.rowcount = result.rowcount
+    def __init__(self, statement: Statement, compiled: Compiled, cursor: Any) -> None:
+        self._statement, self._compiled, self._cursor = statement, compiled, cursor
+        self.rowcount: int = cursor.rowcount
 
     @property
     def inserted_id(self) -> int:
-        key = self._result.inserted_primary_key
-        assert key is not None
-        return int(key[0])
-
-    def first(self) -> Any:
-        return self._result.first()
-
-    def all(self) -> list[Any]:
-        return list(self._result)
-
-
-class _SQLAlchemyTransaction:
-    def __init__(self, conn: sa.Connection) -> None:
-        self.conn = conn
-
-    def run(self, statement: Statement, params: Mapping[str, Any]) -> Result:
-        return _SQLAlchemyResult(self.conn.execute(statement.statement, dict(params)))
-
-
-class _SQLiteResult:
-    def __init__(self, statement: Statement, cursor: sqlite3.Cursor) -> None:
-        self._statement, self._cursor = statement, cursor
-        self.rowcount = cursor.rowcount
-        self.inserted_id = int(cursor.lastrowid or 0)
+        """The primary key an INSERT created (RETURNING on PostgreSQL)."""
+        if self._compiled.order is None:
+            return int(self._cursor.fetchone()[0])
+        return int(self._cursor.lastrowid)
 
     def first(self) -> Any:
         raw = self._cursor.fetchone()
         self._cursor.close()
-        return None if raw is None else self._statement.row(raw)
+        return None if raw is None else self._statement.row(self._compiled, raw)
 
     def all(self) -> list[Any]:
-        return [self._statement.row(raw) for raw in self._cursor.fetchall()]
+        rows = self._cursor.fetchall()
+        return [self._statement.row(self._compiled, raw) for raw in rows]
 
 
-class _SQLiteTransaction:
-    def __init__(self, driver: sqlite3.Connection) -> None:
-        self.driver = driver
+class Transaction:
+    """One open transaction on a driver connection: run statements in it."""
+
+    def __init__(self, driver: Any, dialect: Any) -> None:
+        self.driver, self.dialect = driver, dialect
 
     def run(self, statement: Statement, params: Mapping[str, Any]) -> Result:
-        values = statement.values(params)
+        compiled = statement.compiled(self.dialect)
+        values = compiled.values(params)
         try:
-            cursor = self.driver.execute(statement.text, values)
-        except sqlite3.Error as exc:
-            raise _wrapped(statement.text, values, exc) from exc
-        return _SQLiteResult(statement, cursor)
+            cursor = self.driver.execute(compiled.text, values)
+        except self.dialect.loaded_dbapi.Error as exc:
+            raise _wrapped(self.dialect, compiled.text, values, exc) from exc
+        return Result(statement, compiled, cursor)
 
 
-def _wrapped(text: str, values: Any, exc: sqlite3.Error) -> sa.exc.StatementError:
-    """The exception SQLAlchemy would raise (IntegrityError, OperationalError...)."""
-    return sa.exc.DBAPIError.instance(text, values, exc, sqlite3.Error)
+def _wrapped(dialect: Any, text: str, values: Any, exc: Any) -> sa.exc.StatementError:
+    """The exception SQLAlchemy would raise for this driver error."""
+    base = dialect.loaded_dbapi.Error
+    wrapped: sa.exc.StatementError = sa.exc.DBAPIError.instance(
+        text, values, exc, base, dialect=dialect
+    )
+    return wrapped
 
 
 @contextlib.contextmanager
 def transaction(engine: sa.Engine, write: bool = True) -> Iterator[Transaction]:
-    """A transaction of the message path (`write=False`: it only reads)."""
+    """A transaction of the message path (`write=False`: it only reads).
+
+    On SQLite a writer (and, in memory, every transaction) holds the engine's
+    writer lock and begins IMMEDIATE; WAL readers begin plainly and never wait.
+    """
+    dialect = engine.dialect
     lock = sqlite_lock(engine)
-    if lock is None:
-        if write:
-            with engine.begin() as conn:
-                yield _SQLAlchemyTransaction(conn)
-            return
-        with reading(engine) as conn:
-            yield _SQLAlchemyTransaction(conn)
-        return
-    writer = lock.writer if write or lock.memory else None
-    with _sqlite_transaction(engine, writer) as tx:
-        yield tx
-
-
-@contextlib.contextmanager
-def _sqlite_transaction(engine: sa.Engine, writer: Any) -> Iterator[Transaction]:
-    """BEGIN IMMEDIATE (holding `writer`) or BEGIN, on a pooled sqlite3 connection."""
+    writer = lock.writer if lock is not None and (write or lock.memory) else None
     fairy = engine.raw_connection()
     try:
-        driver: sqlite3.Connection = fairy.driver_connection  # type: ignore[assignment]
+        driver = fairy.driver_connection
         if writer is not None:
             writer.acquire()
         try:
-            _execute(driver, "BEGIN IMMEDIATE" if writer is not None else "BEGIN")
+            if lock is not None:  # sqlite3 runs with isolation_level None
+                begin = "BEGIN IMMEDIATE" if writer is not None else "BEGIN"
+                _execute(dialect, driver, begin)
             try:
-                yield _SQLiteTransaction(driver)
-                _execute(driver, "COMMIT")
-            except BaseException:
-                if driver.in_transaction:
-                    driver.execute("ROLLBACK")
+                yield Transaction(driver, dialect)
+                _commit(dialect, driver)
+            except BaseException as exc:
+                _roll_back(fairy, driver, exc)
                 raise
         finally:
             if writer is not None:
@@ -189,8 +178,23 @@ def _sqlite_transaction(engine: sa.Engine, writer: Any) -> Iterator[Transaction]
         fairy.close()
 
 
-def _execute(driver: sqlite3.Connection, text: str) -> None:
+def _execute(dialect: Any, driver: Any, text: str) -> None:
     try:
         driver.execute(text)
-    except sqlite3.Error as exc:
-        raise _wrapped(text, (), exc) from exc
+    except dialect.loaded_dbapi.Error as exc:
+        raise _wrapped(dialect, text, (), exc) from exc
+
+
+def _commit(dialect: Any, driver: Any) -> None:
+    try:
+        driver.commit()
+    except dialect.loaded_dbapi.Error as exc:
+        raise _wrapped(dialect, "COMMIT", (), exc) from exc
+
+
+def _roll_back(fairy: Any, driver: Any, cause: BaseException) -> None:
+    """Roll back after `cause`; a connection that cannot is not pooled again."""
+    try:
+        driver.rollback()
+    except Exception:
+        fairy.invalidate(cause if isinstance(cause, Exception) else None)
