@@ -8,6 +8,7 @@ with aliases only, on the torch reference embedder and on the serving ONNX one.
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +16,29 @@ from scripts.score_blind4 import score
 from tests.plugins.blind4 import BLIND5_PLUGINS_FILE
 from tests.routing_sets import BLIND5_SET, blind_router, load_rows
 from zoozl.embeddings import CachedEmbedder, make_embedder
+from zoozl.routing import Router
+
+
+def miss_kinds(router: Router, rows: Sequence[dict[str, str | None]]) -> Counter[str]:
+    """Each miss by kind: a null routed, or a request stopped by which rule
+    (and whether the plugin that was best but stopped was the right one)."""
+    kinds: Counter[str] = Counter()
+    for row in rows:
+        best = router.best(str(row["text"]))
+        stopped = best.stopped_by(*router.rule) if best else "no plugin"
+        got = best.plugin if best and not stopped else None
+        if got == row["label"]:
+            continue
+        if row["label"] is None:
+            kinds["null routed"] += 1
+        elif got is not None:
+            kinds["request routed to another plugin"] += 1
+        else:
+            right = best is not None and best.plugin == row["label"]
+            kinds[
+                f"request stopped by {stopped} ({'right' if right else 'wrong'} best)"
+            ] += 1
+    return kinds
 
 
 def score_set(
@@ -23,6 +47,7 @@ def score_set(
     """Score a blind set with examples and aliases only, torch and serving."""
     parser = argparse.ArgumentParser(description=doc)
     parser.add_argument("--misses", action="store_true", help="list every miss")
+    parser.add_argument("--kinds", action="store_true", help="count misses by rule")
     args = parser.parse_args(argv)
     rows = load_rows(messages)
     for name in ("minilm-torch", "minilm"):  # the reference, the serving embedder
@@ -32,6 +57,9 @@ def score_set(
             router = blind_router(plugins, cached, examples=examples)
             misses = args.misses and name == "minilm-torch"
             score(f"{name}, {variant}", router, rows, {}, misses)
+            if args.kinds and name == "minilm-torch":
+                for kind, count in miss_kinds(router, rows).most_common():
+                    print(f"    {count:3d} {kind}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
