@@ -156,9 +156,8 @@ class Router:
         self.plugins = (*(plugin for _, plugin in aliases), *self.examples)
         self._owners = _owner_ids(self.plugins)
         self._texts = tuple(normalise_text(alias) for alias in self.aliases)
-        self._matrix = np.vstack(
-            [self.embedder.encode(self._texts), *self._centroids()]
-        )
+        self._alias_vectors = self.embedder.encode(self._texts)
+        self._matrix = np.vstack([self._alias_vectors, *self._centroids()])
         self.background = tuple(normalise_text(text) for text in background)
         self._background = self.embedder.encode(self.background)
         self.probe = self._probe() if request_gate > 0.0 else None
@@ -194,12 +193,12 @@ class Router:
         return [m[None, :] / max(float(np.linalg.norm(m)), 1e-12) for m in means]
 
     def _probe(self) -> RequestProbe:
-        """Statements against requests; plugins' examples are requests too."""
+        """Statements against requests; plugins' aliases and examples are
+        requests too (what the bot is asked for here, not only in general)."""
         statements = self.embedder.encode([normalise_text(t) for t in STATEMENTS])
         requests = self.embedder.encode([normalise_text(t) for t in REQUESTS])
-        return RequestProbe(
-            statements, np.vstack([requests, *self._encoded_examples()])
-        )
+        asked = [requests, self._alias_vectors, *self._encoded_examples()]
+        return RequestProbe(statements, np.vstack(asked))
 
     def compared(self, text: str) -> str:
         """The form of a message that is encoded: normalised, typos corrected."""
