@@ -9,8 +9,8 @@ The decision rule, in order (its defaults are in zoozl/config.py):
    bonus when the message names the alias as whole words. A plugin's examples
    score together: the cosine of the message with their mean vector (one
    prototype per plugin, as in prototypical networks). A plugin's score is the
-   best of its aliases and its prototype. Examples are also requests: they join
-   the request probe's training sentences (step 5).
+   best of its aliases and its prototype. Aliases and examples are also
+   requests: they join the request probe's training sentences (step 5).
 3. The best plugin wins if its score reaches the threshold and leads every other
    plugin by the margin; otherwise nothing is routed (help answers).
 4. Open-set rejection: if the closest chatter sentence (`zoozl.chatter`: talk no
