@@ -35,6 +35,9 @@ BLIND5_SET = DATA / "routing_blind5.jsonl"
 # Likewise blind set 6 (routing_blind6_plugins.json, routing_blind6_RULE.md).
 BLIND6_SET = DATA / "routing_blind6.jsonl"
 BLIND6_PLUGINS_FILE = DATA / "routing_blind6_plugins.json"
+# Likewise blind set 7 (routing_blind7_plugins.json, routing_blind7_RULE.md).
+BLIND7_SET = DATA / "routing_blind7.jsonl"
+BLIND7_PLUGINS_FILE = DATA / "routing_blind7_plugins.json"
 DEV_SETS = (ROUTING_SET, FRESH_SET)
 BLIND_SETS = (SEALED_SET, SEALED3_SET)
 
