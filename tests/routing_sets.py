@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 from tests.plugins.blind4 import BLIND5_PLUGINS_FILE, PLUGINS_FILE, entries
@@ -112,21 +111,12 @@ def blind4_router(embedder: Embedder, examples: bool) -> Router:
     return blind_router(PLUGINS_FILE, embedder, examples)
 
 
-def blind5_router(embedder: Embedder, examples: bool) -> Router:
-    """The router of blind set 5's twelve plugins, keyed by their JSON keys."""
-    return blind_router(BLIND5_PLUGINS_FILE, embedder, examples)
-
-
-def blind6_router(embedder: Embedder, examples: bool) -> Router:
-    """The router of blind set 6's twelve plugins, keyed by their JSON keys."""
-    return blind_router(BLIND6_PLUGINS_FILE, embedder, examples)
-
-
-#: Blind sets 4 to 6, each with the router of its plugins (labels: JSON keys).
-PLUGIN_BLIND_SETS: dict[str, tuple[Path, Callable[[Embedder, bool], Router]]] = {
-    "blind4": (BLIND4_SET, blind4_router),
-    "blind5": (BLIND5_SET, blind5_router),
-    "blind6": (BLIND6_SET, blind6_router),
+#: Blind sets 4 to 7: their messages and their plugins (labels: JSON keys).
+PLUGIN_BLIND_SETS: dict[str, tuple[Path, Path]] = {
+    "blind4": (BLIND4_SET, PLUGINS_FILE),
+    "blind5": (BLIND5_SET, BLIND5_PLUGINS_FILE),
+    "blind6": (BLIND6_SET, BLIND6_PLUGINS_FILE),
+    "blind7": (BLIND7_SET, BLIND7_PLUGINS_FILE),
 }
 
 
