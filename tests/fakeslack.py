@@ -9,8 +9,6 @@ download with the bot token, and can be told to fail the next call of a method
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import hmac
 import itertools
 import json
 import threading
@@ -20,6 +18,8 @@ from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
+
+from zoozl import slack_event
 
 TOKEN = "xoxb-fake-bot-token"
 SIGNING_SECRET = "fake-signing-secret"
@@ -32,15 +32,10 @@ LOGIN_PAGE = b"<!DOCTYPE html><html><body>Sign in to Slack</body></html>"
 def signed_headers(
     body: bytes, timestamp: int | str | None = None, secret: str = SIGNING_SECRET
 ) -> dict[str, str]:
-    """The headers Slack sends with `body`: its timestamp and v0 HMAC-SHA256."""
+    """The headers Slack sends with `body`: its timestamp (any string, for hostile
+    tests) and v0 HMAC-SHA256, made as `zoozl slack-event` makes them."""
     stamp = str(int(time.time()) if timestamp is None else timestamp)
-    base = b"v0:" + stamp.encode() + b":" + body
-    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-    return {
-        "Content-Type": "application/json",
-        "X-Slack-Request-Timestamp": stamp,
-        "X-Slack-Signature": f"v0={digest}",
-    }
+    return slack_event.signed_headers(body, secret, stamp)
 
 
 def event_callback(

@@ -74,9 +74,8 @@ def event(text: str, user: str, channel: str, team: str) -> dict[str, Any]:
     }
 
 
-def signed_headers(body: bytes, secret: str, now: float) -> dict[str, str]:
-    """Slack's request-signing headers for `body`."""
-    stamp = str(int(now))
+def signed_headers(body: bytes, secret: str, stamp: str) -> dict[str, str]:
+    """Slack's request-signing headers for `body` sent at `stamp` (Unix seconds)."""
     base = b"v0:" + stamp.encode() + b":" + body
     digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
     return {
@@ -110,7 +109,7 @@ def run(argv: list[str]) -> int:
     url = args.url or events_url(config)
     payload = event(args.text, args.user, args.channel, args.team)
     body = json.dumps(payload).encode()
-    headers = signed_headers(body, config.slack_signing_secret, time.time())
+    headers = signed_headers(body, config.slack_signing_secret, str(int(time.time())))
     try:
         status, answer = post(url, body, headers)
     except OSError as exc:
