@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from scripts.score_blind4 import score
-from tests.plugins.blind4 import BLIND5_PLUGINS_FILE
-from tests.routing_sets import BLIND5_SET, blind_router, load_rows
+from tests.routing_sets import BLIND5_PLUGINS_FILE, BLIND5_SET, blind_router, load_rows
 from zoozl.embeddings import CachedEmbedder, make_embedder
 from zoozl.routing import Router
 

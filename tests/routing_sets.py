@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.plugins.blind4 import BLIND5_PLUGINS_FILE, PLUGINS_FILE, entries
+from tests.plugins.blind4 import PLUGINS_FILE, entries
 from tests.plugins.everyday import EVERYDAY_PLUGINS
 from zoozl.chatbot import Interface
 from zoozl.embeddings import Embedder
@@ -31,6 +31,7 @@ BLIND4_SET = DATA / "routing_blind4.jsonl"
 # Written blind the same way for the twelve plugins of routing_blind5_plugins.json;
 # scored once under tests/data/routing_blind5_RULE.md.
 BLIND5_SET = DATA / "routing_blind5.jsonl"
+BLIND5_PLUGINS_FILE = DATA / "routing_blind5_plugins.json"
 # Likewise blind set 6 (routing_blind6_plugins.json, routing_blind6_RULE.md).
 BLIND6_SET = DATA / "routing_blind6.jsonl"
 BLIND6_PLUGINS_FILE = DATA / "routing_blind6_plugins.json"

@@ -16,8 +16,6 @@ from zoozl.chatbot import Interface, InterfaceRoot, Package
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 PLUGINS_FILE = DATA / "routing_blind4_plugins.json"
-#: Blind set 5's twelve plugins, written the same way by another helper.
-BLIND5_PLUGINS_FILE = DATA / "routing_blind5_plugins.json"
 
 
 def entries(path: Path = PLUGINS_FILE) -> list[dict[str, Any]]:
