@@ -7,9 +7,13 @@ import socket
 import threading
 from typing import Any
 
-from simple_websocket import Server
+from simple_websocket import ConnectionClosed, Server
 from simple_websocket.ws import Base
 from wsproto.events import AcceptConnection
+
+#: How long a session waits, once its connection ended, for the reader thread to
+#: send its last frame and stop (it is already on its way out; this only bounds it).
+READER_EXIT_SECONDS = 2.0
 
 
 class _LockedSocket:
@@ -67,6 +71,34 @@ class WebsocketServer(Server):  # type: ignore[misc]
     def send(self, data: str | bytes) -> None:
         with self._send_lock:
             super().send(data)
+
+    def receive(self, timeout: float | None = None) -> Any:
+        """The next message, as `Base.receive`; once the connection has ended,
+        ConnectionClosed only after the reader thread has sent its last frame.
+
+        The reader wakes the session before it sends the close frame it owes (the
+        answer to the client's close, or 1007 for text that is not UTF-8); the
+        session would then end the connection first and the client would see it
+        drop without a close frame.
+        """
+        try:
+            return super().receive(timeout)
+        except ConnectionClosed:
+            self.thread.join(READER_EXIT_SECONDS)
+            raise
+
+    def _thread(self) -> None:
+        """The reader, plus a last wake-up of `receive` when it stops.
+
+        On a message over max_message_size the reader wakes `receive` before it
+        marks the connection closed; without this a session could wait for a
+        message forever, one thread per such client.
+        """
+        try:
+            super()._thread()
+        finally:
+            self.connected = False
+            self.event.set()
 
     def close_after_reply(self, code: int, reason: str, wait: float) -> None:
         """Close with `code` and let the client answer before the socket goes.

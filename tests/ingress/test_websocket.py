@@ -6,6 +6,7 @@ import datetime
 import json
 import re
 import socket
+import threading
 import time
 
 import jwt
@@ -14,6 +15,7 @@ import websocket
 from websocket import ABNF
 
 from ingress import websocket as ws_endpoint
+from ingress import wsserver
 from tests.ingress.wsserver import (
     ASK,
     GREETING,
@@ -76,6 +78,11 @@ def shared_auth_server(tmp_path_factory):
 def auth_server(shared_auth_server):
     with Server(shared_auth_server.port) as found:
         yield found
+
+
+def session_threads() -> list[threading.Thread]:
+    """The embedded server's connection threads (socketserver names them so)."""
+    return [t for t in threading.enumerate() if "process_request_thread" in t.name]
 
 
 def assert_session_works(client):
@@ -355,6 +362,42 @@ class TestOneServer:
         client = server.greeted()
         client.ws.send_frame(ABNF.create_frame(b'{"text": "\xff"}', ABNF.OPCODE_TEXT))
         assert client.close_code() == CLOSE_BAD_DATA
+
+    @pytest.mark.parametrize(
+        ("frame", "code"),
+        [
+            (ABNF.create_frame(b"\x03\xe8", ABNF.OPCODE_CLOSE), 1000),
+            (ABNF.create_frame(b'{"text": "\xff"}', ABNF.OPCODE_TEXT), CLOSE_BAD_DATA),
+        ],
+    )
+    def test_the_close_frame_the_reader_owes_goes_out_even_when_it_is_slow(
+        self, server, monkeypatch, frame, code
+    ):
+        # The reader thread wakes the session before it sends this close frame;
+        # a slow send used to lose the race with the session ending the connection.
+        send = wsserver._LockedSocket.send
+
+        def slow_close(sock, data):
+            if data[:1] == b"\x88":  # a close frame
+                time.sleep(0.3)
+            return send(sock, data)
+
+        monkeypatch.setattr(wsserver._LockedSocket, "send", slow_close)
+        client = server.greeted()
+        client.ws.send_frame(frame)
+        assert client.close_code() == code
+
+    def test_messages_over_max_frame_bytes_leave_no_session_thread_behind(self, server):
+        before = len(session_threads())
+        for _ in range(4):
+            client = server.greeted()
+            client.say("x" * FRAME_LIMIT)
+            assert client.close_code() == CLOSE_TOO_BIG
+            client.ws.shutdown()
+        deadline = time.monotonic() + 5
+        while len(session_threads()) > before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(session_threads()) <= before
 
     # list_messages
 
