@@ -8,6 +8,10 @@ messages plus every plugin's aliases and examples, and scored on the fifth it
 did not see. The regularisation strength printed is the best of a small grid on
 the same folds, so the figure is optimistic.
 
+Where a second reader labelled a set from the plugins' descriptions alone
+(tests/data/routing_blindN_second_labels.jsonl), their agreement with the
+writers' labels is printed too: how far the labels themselves are from the bar.
+
     .venv/bin/python -m scripts.routing_ceiling
 """
 
@@ -18,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
 from tests.plugins.blind4 import entries
-from tests.routing_sets import PLUGIN_BLIND_SETS, load_rows
+from tests.routing_sets import DATA, PLUGIN_BLIND_SETS, load_rows
 from zoozl.embeddings import CachedEmbedder, make_embedder
 from zoozl.wording import normalise_text
 
@@ -61,6 +65,11 @@ def main() -> None:
             f" nulls {right_null}/{nulls};"
             f" grid {', '.join(f'{r / len(y):.3f}' for r, _, _ in results)}"
         )
+        second = DATA / f"routing_{name}_second_labels.jsonl"
+        if second.exists():
+            other = [row["label"] for row in load_rows(second)]
+            same = sum(a == r["label"] for a, r in zip(other, rows, strict=True))
+            print(f"  a second reader's labels agree on {same}/{len(rows)}")
 
 
 if __name__ == "__main__":
