@@ -127,13 +127,32 @@ def routed_keys(router: Router, rows: list[dict[str, str | None]]) -> list[str |
     return [route.plugin if route else None for route in routes]
 
 
-def blind_router(plugins_file: Path, embedder: Embedder, examples: bool) -> Router:
-    """The router of the plugins of a JSON file, keyed by their JSON keys."""
+def blind_router(
+    plugins_file: Path, embedder: Embedder, examples: bool, near_misses: bool = True
+) -> Router:
+    """The router of the plugins of a JSON file, keyed by their JSON keys; with
+    examples, their near misses too (unless near_misses is False)."""
     plugins = entries(plugins_file)
+    misses = near_misses_of(plugins_file) if examples and near_misses else {}
     return Router(
         [(alias, p["key"]) for p in plugins for alias in p["aliases"]],
         embedder,
         examples=[(e, p["key"]) for p in plugins for e in p["examples"]]
         if examples
         else (),
+        near_misses=[(n, key) for key, texts in misses.items() for n in texts],
     )
+
+
+def near_misses_of(plugins_file: Path) -> dict[str, list[str]]:
+    """Each plugin's near misses: from its JSON entry, or for blind sets 4 to 7
+    (whose authors wrote none) from routing_blindN_near_misses.json beside it,
+    written later from the descriptions alone by a helper who saw neither the
+    messages nor the router."""
+    beside = plugins_file.with_name(
+        plugins_file.name.replace("_plugins.json", "_near_misses.json")
+    )
+    if beside.exists():
+        found: dict[str, list[str]] = json.loads(beside.read_text("utf-8"))
+        return found
+    return {p["key"]: p.get("near_misses", []) for p in entries(plugins_file)}

@@ -220,6 +220,9 @@ class Interface:
     `aliases` are short names of what the plugin does ("weather"); typing one
     exactly always reaches the plugin. `examples` are whole sentences that should
     reach it ("will it rain tomorrow"): compared by meaning only, never exactly.
+    `near_misses` (only beside `examples`) are sentences on the plugin's topic
+    that no plugin should take ("why is the sky blue"): they teach the router
+    that talk about the topic is not a request.
 
     `consume(self, context, package)` may be `def` or `async def`; the older
     one-argument `consume(self, package)` works too. One instance serves every
@@ -228,6 +231,7 @@ class Interface:
 
     aliases: tuple[str, ...] | frozenset[str] | set[str] = ()
     examples: tuple[str, ...] = ()
+    near_misses: tuple[str, ...] = ()
 
     def load(self, root: InterfaceRoot) -> None:
         """Prepare read-only resources once, when the plugin is loaded."""

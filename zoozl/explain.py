@@ -77,6 +77,8 @@ def explain(bot: Bot, text: str, out: TextIO) -> None:
         f"(needs {router.request_gate:.2f})",
         file=out,
     )
+    if router.near_misses:
+        print(_nearest_miss(router, text), file=out)
     stopped = best.stopped_by(*router.rule)
     if stopped:
         print(f"stopped by the {stopped} rule: {answer(bot, text)} answers", file=out)
@@ -108,6 +110,16 @@ def _nearest(router: Router, text: str, plugin: str, name: str) -> str:
     cosines = vectors @ router.embedder.encode_one(router.compared(text))
     i = int(cosines.argmax())
     return f", nearest example {examples[i]!r} ({float(cosines[i]):.3f})"
+
+
+def _nearest_miss(router: Router, text: str) -> str:
+    """The near miss closest to the message (they teach the request probe)."""
+    pairs = [(n, p) for p, misses in router.near_misses.items() for n in misses]
+    vectors = router.embedder.encode([normalise_text(n) for n, _ in pairs])
+    cosines = vectors @ router.embedder.encode_one(router.compared(text))
+    i = int(cosines.argmax())
+    near, plugin = pairs[i]
+    return f"closest near miss {near!r} of {plugin} ({float(cosines[i]):.3f})"
 
 
 def score_file(bot: Bot, path: Path, out: TextIO) -> int:

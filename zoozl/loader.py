@@ -18,12 +18,14 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class Plugin:
-    """A loaded plugin: its key ("module:Class"), the instance, aliases, examples."""
+    """A loaded plugin: its key ("module:Class"), the instance, and the sentences
+    the router learns it by: aliases, examples and near misses."""
 
     key: str
     instance: Interface
     aliases: tuple[str, ...]
     examples: tuple[str, ...] = ()
+    near_misses: tuple[str, ...] = ()
 
 
 def _import(name: str) -> ModuleType:
@@ -51,7 +53,8 @@ def _plugin_classes(module: ModuleType) -> list[type[Interface]]:
 
 
 def _texts(key: str, cls: type[Interface], name: str) -> tuple[str, ...]:
-    """The plugin's `aliases` or `examples`: a tuple or set of non-empty strings."""
+    """The plugin's `aliases`, `examples` or `near_misses`: a tuple or set of
+    non-empty strings."""
     texts = getattr(cls, name, ())
     if isinstance(texts, str) or not isinstance(texts, tuple | list | set | frozenset):
         raise ConfigError(f"plugin {key}: '{name}' must be a tuple or set of strings")
@@ -94,6 +97,13 @@ def load_plugins(config: Config, root: InterfaceRoot) -> list[Plugin]:
                 raise ConfigError(f"plugin {key}: it has no consume() method")
             aliases = _texts(key, cls, "aliases")
             examples = _texts(key, cls, "examples")  # never matched exactly: no clash
+            near_misses = _texts(key, cls, "near_misses")
+            if near_misses and not examples:
+                # Alone they teach the request probe that the topic itself is
+                # not a request (README, "Routing": measured on blind sets 4-7).
+                raise ConfigError(
+                    f"plugin {key}: 'near_misses' need 'examples' beside them"
+                )
             for alias in aliases:
                 other = claimed.setdefault(normalise_text(alias), key)
                 if other != key:
@@ -101,7 +111,7 @@ def load_plugins(config: Config, root: InterfaceRoot) -> list[Plugin]:
                         f"plugins {other} and {key} both claim the alias '{alias}'"
                     )
             instance = _instantiate(key, cls, root)
-            plugins.append(Plugin(key, instance, aliases, examples))
+            plugins.append(Plugin(key, instance, aliases, examples, near_misses))
     # Logged once all are valid, so a failed start-up prints only its one error line.
     for plugin in plugins:
         log.info("loaded plugin %s with aliases %s", plugin.key, list(plugin.aliases))

@@ -99,3 +99,14 @@ def test_the_command_line_hook_answers_and_errors_in_one_line(conf: Path) -> Non
     assert both.stderr.strip().splitlines() == [
         "zoozl: configuration error: route: give either a message or --file"
     ]
+
+
+def test_the_closest_near_miss_is_shown(conf: Path, tmp_path: Path) -> None:
+    weather = tmp_path / "weather.toml"
+    weather.write_text('extensions = ["tests.plugins.near_miss"]\nembedder = "char"\n')
+    text = route("--conf", str(weather), "why is the sky so blue")
+    assert (
+        "closest near miss 'why is the sky blue' of tests.plugins.near_miss:Weather"
+        in text
+    )
+    assert "near miss" not in route("--conf", str(conf), "why is the sky so blue")

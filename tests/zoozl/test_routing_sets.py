@@ -59,11 +59,14 @@ from zoozl.routing import Router
 # With the aliases in the request probe too: blind4 258 and 238, blind5 290 and
 # 252, blind6 286 and 263; blind set 7 (363, routing_blind7_RULE.md), scored once
 # with that router: 299 and 264.
+# With near misses beside the examples (routing_blindN_near_misses.json, written
+# after the sets were scored, from the descriptions alone): 260, 301, 293, 305
+# (aliases only: unchanged, near misses go only with examples).
 BLIND_SET_FLOORS = {
-    BLIND4_SET.name: (304, {"examples": 257, "aliases only": 237}),
-    BLIND5_SET.name: (356, {"examples": 289, "aliases only": 251}),
-    BLIND6_SET.name: (372, {"examples": 285, "aliases only": 262}),
-    BLIND7_SET.name: (363, {"examples": 298, "aliases only": 263}),
+    BLIND4_SET.name: (304, {"examples": 259, "aliases only": 237}),
+    BLIND5_SET.name: (356, {"examples": 300, "aliases only": 251}),
+    BLIND6_SET.name: (372, {"examples": 292, "aliases only": 262}),
+    BLIND7_SET.name: (363, {"examples": 304, "aliases only": 263}),
 }
 
 
