@@ -49,11 +49,15 @@ def score_set(
     parser.add_argument("--kinds", action="store_true", help="count misses by rule")
     args = parser.parse_args(argv)
     rows = load_rows(messages)
+    variants = (
+        ("with examples and near misses", True, True),
+        ("with examples, no near misses", True, False),
+        ("aliases only", False, False),
+    )
     for name in ("minilm-torch", "minilm"):  # the reference, the serving embedder
         cached = CachedEmbedder(make_embedder(name))
-        for examples in (True, False):
-            variant = "with examples" if examples else "aliases only"
-            router = blind_router(plugins, cached, examples=examples)
+        for variant, examples, near_misses in variants:
+            router = blind_router(plugins, cached, examples, near_misses)
             misses = args.misses and name == "minilm-torch"
             score(f"{name}, {variant}", router, rows, {}, misses)
             if args.kinds and name == "minilm-torch":

@@ -38,6 +38,9 @@ BLIND6_PLUGINS_FILE = DATA / "routing_blind6_plugins.json"
 # Likewise blind set 7 (routing_blind7_plugins.json, routing_blind7_RULE.md).
 BLIND7_SET = DATA / "routing_blind7.jsonl"
 BLIND7_PLUGINS_FILE = DATA / "routing_blind7_plugins.json"
+# Blind set 8: its plugins' author wrote near misses too (routing_blind8_RULE.md).
+BLIND8_SET = DATA / "routing_blind8.jsonl"
+BLIND8_PLUGINS_FILE = DATA / "routing_blind8_plugins.json"
 DEV_SETS = (ROUTING_SET, FRESH_SET)
 BLIND_SETS = (SEALED_SET, SEALED3_SET)
 
