@@ -115,12 +115,13 @@ def blind4_router(embedder: Embedder, examples: bool) -> Router:
     return blind_router(PLUGINS_FILE, embedder, examples)
 
 
-#: Blind sets 4 to 7: their messages and their plugins (labels: JSON keys).
+#: Blind sets 4 to 8: their messages and their plugins (labels: JSON keys).
 PLUGIN_BLIND_SETS: dict[str, tuple[Path, Path]] = {
     "blind4": (BLIND4_SET, PLUGINS_FILE),
     "blind5": (BLIND5_SET, BLIND5_PLUGINS_FILE),
     "blind6": (BLIND6_SET, BLIND6_PLUGINS_FILE),
     "blind7": (BLIND7_SET, BLIND7_PLUGINS_FILE),
+    "blind8": (BLIND8_SET, BLIND8_PLUGINS_FILE),
 }
 
 
