@@ -2,7 +2,7 @@
 sets' own messages: an optimistic ceiling for any router that sees only five
 examples and a few aliases per plugin.
 
-For each blind set (4 to 7), stratified 5-fold cross-validation: a multinomial
+For each blind set (4 to 8), stratified 5-fold cross-validation: a multinomial
 logistic regression with a "none" class is trained on four fifths of the set's
 messages plus every plugin's aliases and examples, and scored on the fifth it
 did not see. The regularisation strength printed is the best of a small grid on

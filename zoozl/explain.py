@@ -106,20 +106,24 @@ def _nearest(router: Router, text: str, plugin: str, name: str) -> str:
     if name != EXAMPLES:
         return ""
     examples = router.examples[plugin]
-    vectors = router.embedder.encode([normalise_text(e) for e in examples])
-    cosines = vectors @ router.embedder.encode_one(router.compared(text))
-    i = int(cosines.argmax())
-    return f", nearest example {examples[i]!r} ({float(cosines[i]):.3f})"
+    i, cosine = _closest(router, text, examples)
+    return f", nearest example {examples[i]!r} ({cosine:.3f})"
 
 
 def _nearest_miss(router: Router, text: str) -> str:
     """The near miss closest to the message (they teach the request probe)."""
     pairs = [(n, p) for p, misses in router.near_misses.items() for n in misses]
-    vectors = router.embedder.encode([normalise_text(n) for n, _ in pairs])
+    i, cosine = _closest(router, text, [n for n, _ in pairs])
+    near, plugin = pairs[i]
+    return f"closest near miss {near!r} of {plugin} ({cosine:.3f})"
+
+
+def _closest(router: Router, text: str, sentences: Sequence[str]) -> tuple[int, float]:
+    """Index and cosine of the sentence closest to the compared message."""
+    vectors = router.embedder.encode([normalise_text(s) for s in sentences])
     cosines = vectors @ router.embedder.encode_one(router.compared(text))
     i = int(cosines.argmax())
-    near, plugin = pairs[i]
-    return f"closest near miss {near!r} of {plugin} ({float(cosines[i]):.3f})"
+    return i, float(cosines[i])
 
 
 def score_file(bot: Bot, path: Path, out: TextIO) -> int:

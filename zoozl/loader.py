@@ -100,7 +100,7 @@ def load_plugins(config: Config, root: InterfaceRoot) -> list[Plugin]:
             near_misses = _texts(key, cls, "near_misses")
             if near_misses and not examples:
                 # Alone they teach the request probe that the topic itself is
-                # not a request (README, "Routing": measured on blind sets 4-7).
+                # not a request (measured on blind sets 4 to 7: README, plugins).
                 raise ConfigError(
                     f"plugin {key}: 'near_misses' need 'examples' beside them"
                 )
