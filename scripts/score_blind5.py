@@ -1,6 +1,7 @@
 """Score blind set 5 (tests/data/routing_blind5.jsonl) once, as committed in
 tests/data/routing_blind5_RULE.md: its twelve plugins with their examples and
-with aliases only, on the torch reference embedder and on the serving ONNX one.
+with aliases only, on the torch reference embedder and on the serving ONNX one
+(since near misses exist, also with the near misses written for the set later).
 
     .venv/bin/python -m scripts.score_blind5 [--misses]
 """

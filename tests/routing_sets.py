@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from tests.plugins.blind4 import PLUGINS_FILE, entries
 from tests.plugins.everyday import EVERYDAY_PLUGINS
@@ -137,7 +138,7 @@ def blind_router(
     """The router of the plugins of a JSON file, keyed by their JSON keys; with
     examples, their near misses too (unless near_misses is False)."""
     plugins = entries(plugins_file)
-    misses = near_misses_of(plugins_file) if examples and near_misses else {}
+    misses = near_misses_of(plugins_file, plugins) if examples and near_misses else {}
     return Router(
         [(alias, p["key"]) for p in plugins for alias in p["aliases"]],
         embedder,
@@ -148,15 +149,17 @@ def blind_router(
     )
 
 
-def near_misses_of(plugins_file: Path) -> dict[str, list[str]]:
-    """Each plugin's near misses: from its JSON entry, or for blind sets 4 to 7
-    (whose authors wrote none) from routing_blindN_near_misses.json beside it,
-    written later from the descriptions alone by a helper who saw neither the
-    messages nor the router."""
+def near_misses_of(
+    plugins_file: Path, plugins: list[dict[str, Any]]
+) -> dict[str, list[str]]:
+    """Each plugin's near misses (plugins: the file's entries): from its JSON
+    entry, or for blind sets 4 to 7 (whose authors wrote none) from
+    routing_blindN_near_misses.json beside it, written later from the
+    descriptions alone by a helper who saw neither the messages nor the router."""
     beside = plugins_file.with_name(
         plugins_file.name.replace("_plugins.json", "_near_misses.json")
     )
     if beside.exists():
         found: dict[str, list[str]] = json.loads(beside.read_text("utf-8"))
         return found
-    return {p["key"]: p.get("near_misses", []) for p in entries(plugins_file)}
+    return {p["key"]: p.get("near_misses", []) for p in plugins}

@@ -36,7 +36,7 @@ from zoozl.onnx_embedder import OnnxMiniLMEmbedder
 from zoozl.routing import Router
 
 ROOT = Path(__file__).resolve().parents[2]
-# Blind sets 4 to 7 label other plugins (by JSON key, tests/plugins/blind4.py).
+# Blind sets 4 to 8 label other plugins (by JSON key, tests/plugins/blind4.py).
 LABELLED_SETS = sorted(p for p in DATA.glob("*.jsonl") if "_blind" not in p.name)
 #: Share of routing decisions the serving embedder must make as torch does.
 LEAST_AGREEMENT = 0.99
