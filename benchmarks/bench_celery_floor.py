@@ -23,7 +23,7 @@ from celery import Celery
 
 from benchmarks.proctree import tree_cpu_seconds
 from benchmarks.servers import PIN, logs_on_error, redis_argv
-from tests.e2e.procs import free_port, process_env, wait_until
+from testbed.procs import free_port, process_env, wait_until
 
 QUEUE = "floor"
 BROKER = os.environ.get("FLOOR_BROKER", "redis://127.0.0.1:6379/15")

@@ -4,7 +4,7 @@
 
 Without --cache-dir the exports go to a fresh temporary directory, so the
 export times are real first exports. Encodes are single sentences on one
-thread, over every utterance of tests/data/*.jsonl.
+thread, over every utterance of eval/routing/sets/*.jsonl.
 """
 
 from __future__ import annotations
@@ -19,9 +19,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from tests.routing_sets import DATA, load_rows, routing_aliases
-from zoozl.embeddings import Embedder, make_embedder
-from zoozl.routing import Router
+from eval.routing.bundled import routing_aliases
+from eval.routing.catalog import SETS, load_rows
+from zoozl.embedding.base import Embedder
+from zoozl.embedding.factory import make_embedder
+from zoozl.routing.router import Router
 
 ROOT = Path(__file__).resolve().parents[1]
 EMBEDDERS = {"onnx-fp32": "minilm", "onnx-int8": "minilm-int8", "torch": "minilm-torch"}
@@ -29,7 +31,7 @@ EMBEDDERS = {"onnx-fp32": "minilm", "onnx-int8": "minilm-int8", "torch": "minilm
 FRESH = """
 import sys
 from pathlib import Path
-from zoozl.embeddings import make_embedder
+from zoozl.embedding.factory import make_embedder
 make_embedder(sys.argv[1], Path(sys.argv[2])).encode(["hello there"])
 print("ready", flush=True)
 sys.stdin.read()
@@ -38,7 +40,7 @@ sys.stdin.read()
 
 def messages() -> list[str]:
     """The utterances of every labelled routing set, each once."""
-    rows = [row for path in sorted(DATA.glob("*.jsonl")) for row in load_rows(path)]
+    rows = [row for path in sorted(SETS.glob("*.jsonl")) for row in load_rows(path)]
     return list(dict.fromkeys(str(row["text"]) for row in rows))
 
 

@@ -20,8 +20,8 @@ import threading
 import time
 from collections.abc import Sequence
 
-from tests.mailsink import BOT, MailSink, email_config, mail
-from zoozl.__main__ import EmbeddedServer
+from testbed.mailsink import BOT, MailSink, email_config, mail
+from zoozl.cli.serve import EmbeddedServer
 
 BURST_THREADS = 8
 

@@ -20,14 +20,14 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.fakeslack import (
+from testbed.fakeslack import (
     SIGNING_SECRET,
     TOKEN,
     FakeSlack,
     event_callback,
     signed_headers,
 )
-from zoozl.__main__ import EmbeddedServer
+from zoozl.cli.serve import EmbeddedServer
 from zoozl.config import config_from_dict
 
 
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> None:
                 "slack_api_url": fake.api_url,
                 "memory_path": f"sqlite:///{tmp}/bench.db",
                 "embedder": args.embedder,
-                "extensions": ["tests.plugins.fileecho"],
+                "extensions": ["testbed.plugins.fileecho"],
                 "worker_threads": args.threads,
             }
         )

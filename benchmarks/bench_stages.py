@@ -24,13 +24,12 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from zoozl.chatbot import Message
 from zoozl.config import config_from_dict
-from zoozl.engine import Bot
-from zoozl.logs import setup_logging
-from zoozl.metrics import MESSAGES
-from zoozl.observe import observe_handled
-from zoozl.processing import Handled, Processor
+from zoozl.conversation.engine import Bot
+from zoozl.conversation.turns import Handled, Processor, observe_handled
+from zoozl.ops.logs import setup_logging
+from zoozl.ops.metrics import MESSAGES
+from zoozl.plugin import Message
 from zoozl.store import Store
 
 TEXTS = ["hello", "hi there", "help me", "how are you", "what can you do", "hey"]

@@ -47,8 +47,8 @@ from benchmarks.wsload import (
     Session,
     run_load,
 )
-from tests.bulls_solver import SCORE, SECRETS, WON, bulls_and_cows
-from tests.e2e.procs import (
+from testbed.bulls_solver import SCORE, SECRETS, WON, bulls_and_cows
+from testbed.procs import (
     BIN,
     RedisServer,
     Scaled,

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.e2e.procs import write_config
+from testbed.procs import write_config
 
 VERSION = "0.3.0"
 VENV = Path(__file__).resolve().parent / ".old-venv"

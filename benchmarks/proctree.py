@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from tests.e2e.procs import descendants
+from testbed.procs import descendants
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

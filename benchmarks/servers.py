@@ -23,7 +23,7 @@ from typing import Any
 
 from benchmarks import oldserver
 from benchmarks.wsload import START_TIMEOUT, first_reply
-from tests.e2e.procs import (
+from testbed.procs import (
     Proc,
     Procs,
     free_port,

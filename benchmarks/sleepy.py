@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from zoozl.chatbot import Interface, InterfaceRoot, Package
+from zoozl.plugin import Interface, InterfaceRoot, Package
 
 WAIT = 0.020
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tests.wsclient import Client
+from testbed.wsclient import Client
 
 RECV_TIMEOUT = 60.0
 START_TIMEOUT = 120.0

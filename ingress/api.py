@@ -17,14 +17,14 @@ from typing import Any
 from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ingress.accept import Acceptor
-from zoozl.chatbot import Message
+from ingress.inbox import Acceptor
+from zoozl.channels import api
 from zoozl.config import Config
 from zoozl.errors import DuplicateMessage
-from zoozl.metrics import REPLIES
-from zoozl.store.answers import Answer
+from zoozl.ops.metrics import REPLIES
+from zoozl.plugin import Message
+from zoozl.store.history import Answer
 
-CHANNEL = "api"
 #: Largest request body; a message is at most `max_message_chars` anyway.
 MAX_BODY_BYTES = 64 * 1024
 #: The longest talker and external id accepted.
@@ -126,7 +126,7 @@ def _answered(found: Answer) -> Response:
     acceptor: Acceptor = current_app.extensions["zoozl.acceptor"]
     for outbox_id in found.unsent:
         if acceptor.mark_sent(outbox_id):
-            REPLIES.labels(CHANNEL).inc(len(found.replies))
+            REPLIES.labels(api.NAME).inc(len(found.replies))
     replies = [{"author": m.author, "text": m.text} for m in found.replies]
     return jsonify({"conversation": found.conversation_id, "replies": replies})
 
@@ -141,16 +141,16 @@ def post_message() -> Response:
         return fields
     talker, text, external = fields
     acceptor: Acceptor = current_app.extensions["zoozl.acceptor"]
-    cid = acceptor.conversation(CHANNEL, talker)
+    cid = acceptor.conversation(api.NAME, talker)
     external_id = external and f"{cid}:{external}"
     address = {"web": current_app.config["ZOOZL_WEB_ID"]}
     try:
         inbox_id = acceptor.accept(
-            cid, Message(text), address, external_id=external_id, channel=CHANNEL
+            cid, Message(text), address, external_id=external_id, channel=api.NAME
         )
     except DuplicateMessage:
         assert external_id is not None
-        found = acceptor.inbox_id_for(CHANNEL, external_id)
+        found = acceptor.inbox_id_for(api.NAME, external_id)
         assert found is not None
         inbox_id = found
     waiters: Waiters = current_app.extensions["zoozl.api_waiters"]
@@ -165,7 +165,7 @@ def get_message(inbox_id: int) -> Response:
         return _error(401, "missing or wrong bearer token")
     acceptor: Acceptor = current_app.extensions["zoozl.acceptor"]
     found = acceptor.answer(inbox_id)
-    if found is None or found.channel != CHANNEL:
+    if found is None or found.channel != api.NAME:
         return _error(404, f"no message {inbox_id}")
     return _answered(found)
 

@@ -8,10 +8,11 @@ import uuid
 from flask import Flask, send_from_directory
 
 from ingress import api, ops, slack, websocket
-from ingress.accept import Acceptor
-from ingress.cookies import TalkerCookies, cookie_secret
-from ingress.sessions import Sessions
-from tasks.contract import Dispatch, ReplyBus, web_topic
+from ingress.inbox import Acceptor
+from ingress.websocket.identity import TalkerCookies, cookie_secret
+from ingress.websocket.sockets import Sessions
+from tasks.contract import Dispatch, ReplyBus
+from zoozl.channels.websocket import web_topic
 from zoozl.config import Config
 from zoozl.store import Store
 
@@ -35,12 +36,8 @@ def create_app(
         cookie_secret(config), config.cookie_secure
     )
     waiters = api.Waiters()
-
-    def on_notice(notice: dict[str, object]) -> None:
-        sessions.on_notice(notice)
-        waiters.on_notice(notice)
-
-    bus.subscribe(web_topic(web_id), on_notice)
+    bus.subscribe(web_topic(web_id), sessions.on_notice)
+    bus.subscribe(web_topic(web_id), waiters.on_notice)
 
     websocket.register(app)
     if config.slack_port is not None:

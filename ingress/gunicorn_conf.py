@@ -37,6 +37,6 @@ accesslog = "-"
 
 def child_exit(server: object, worker: object) -> None:
     """A web process exited: drop its live metrics (the open websockets gauge)."""
-    from zoozl.metrics import process_exited
+    from zoozl.ops.metrics import process_exited
 
     process_exited(worker.pid)  # type: ignore[attr-defined]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from flask import Flask, Response, jsonify
 
-from zoozl.metrics import CONTENT_TYPE, exposition
+from zoozl.ops.metrics import CONTENT_TYPE, exposition
 from zoozl.store import Store
 
 #: A check returns None when its part is ready, else what is wrong (one line).

@@ -18,15 +18,15 @@ from flask import Flask, Response, current_app, request
 from slack_sdk.signature import SignatureVerifier
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ingress.accept import Acceptor
-from zoozl.chatbot import Message
+from ingress.inbox import Acceptor
+from zoozl.channels import slack
 from zoozl.config import Config
 from zoozl.errors import DuplicateMessage, MessageRejected
-from zoozl.messages import incoming_text
+from zoozl.plugin import Message
+from zoozl.store import incoming_text
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "slack"
 #: Slack's limit on the age of a request, either way, in seconds.
 MAX_CLOCK_SKEW = 300
 #: Human message subtypes; every other subtype (edits, deletes, bots, joins) is not.
@@ -142,27 +142,27 @@ def translate(payload: dict[str, Any], max_chars: int) -> Incoming | None:
     except MessageRejected as exc:
         log.warning("slack event %s not answered: %s", payload.get("event_id"), exc)
         return None
-    reply_address: dict[str, Any] = {"channel": channel}
-    if isinstance(event.get("thread_ts"), str):
-        reply_address["thread_ts"] = event["thread_ts"]
-    if files := _file_refs(event.get("files")):
-        reply_address["files"] = files
-    elif not text:
+    thread_ts = event.get("thread_ts")
+    files = _file_refs(event.get("files"))
+    if not files and not text:
         return None
+    reply_address = slack.reply_address(
+        str(channel), thread_ts if isinstance(thread_ts, str) else None, files
+    )
     # A post that mentions the bot arrives twice, as `message` and `app_mention`
     # (different event_ids): the post's own (channel, ts) identifies it once.
     return Incoming(f"{team}:{user}", text, reply_address, f"{team}:{channel}:{ts}")
 
 
 def _accept(acceptor: Acceptor, incoming: Incoming, event_id: Any) -> None:
-    conversation_id = acceptor.conversation(CHANNEL, incoming.talker)
+    conversation_id = acceptor.conversation(slack.NAME, incoming.talker)
     try:
         acceptor.accept(
             conversation_id,
             Message(incoming.text),
             incoming.reply_address,
             external_id=incoming.external_id,
-            channel=CHANNEL,
+            channel=slack.NAME,
         )
     except DuplicateMessage:
         retry = request.headers.get("X-Slack-Retry-Num")

@@ -9,14 +9,12 @@ from __future__ import annotations
 from flask import Flask
 
 from ingress.app import create_app
-from tasks.bus import make_bus
-from tasks.dispatch import CeleryDispatch
-from tasks.factory import create_celery
+from tasks.app import CeleryDispatch, create_celery
 from tasks.heartbeat import broker_problem, redis_client, worker_problem
-from tasks.redisbus import RedisBus
+from tasks.websocket import RedisBus, make_bus
 from zoozl.config import load_config_from_env
 from zoozl.errors import ConfigError
-from zoozl.logs import setup_logging
+from zoozl.ops.logs import setup_logging
 from zoozl.store.opening import open_store
 
 

@@ -1,4 +1,4 @@
-"""What ingress and workers agree on: task names, reply-bus topics, the interfaces.
+"""What ingress and workers agree on: task names, the Dispatch and ReplyBus interfaces.
 
 Ingress rings work through a `Dispatch` and hears replies through a `ReplyBus`;
 it knows the Celery tasks by name only.
@@ -7,20 +7,16 @@ it knows the Celery tasks by name only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
+
+from zoozl.channels.websocket import Notice
 
 PROCESS = "zoozl.process"
 DELIVER = "zoozl.deliver"
 QUEUE = "zoozl"
 
-#: A reply-bus notice: {"conversation_id": int, "outbox_id": int}.
-Notice = dict[str, Any]
+#: Called with each notice published on a topic (zoozl.channels.websocket.notice).
 Handler = Callable[[Notice], None]
-
-
-def web_topic(web_id: str) -> str:
-    """The reply-bus topic a web process listens on."""
-    return f"zoozl:web:{web_id}"
 
 
 class Dispatch(Protocol):

@@ -1,20 +1,19 @@
 """Delivering an outbox row on its channel, with backoff (no Celery here).
 
+A `Sender` per channel (tasks/slack.py, tasks/email.py, tasks/websocket.py) sends
+a row's replies; `deliver_row` picks it and turns its errors into retries.
 Embedded mode runs it on threads of its own; the `deliver` task of scaled
-mode wraps it (tasks/deliver.py).
+mode wraps it (tasks/app.py).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import Protocol
 
-from tasks.senders import DeliveryError, PermanentDeliveryError, Sender
-from zoozl.metrics import DELIVERY_FAILURES, REPLIES
-from zoozl.store import PENDING, OutboxRow
-
-if TYPE_CHECKING:
-    from tasks.runtime import Runtime
+from zoozl.ops.metrics import DELIVERY_FAILURES, REPLIES
+from zoozl.store import PENDING, OutboxRow, Store
 
 log = logging.getLogger(__name__)
 
@@ -29,38 +28,56 @@ def backoff(retries: int) -> float:
     return min(MAX_BACKOFF, 2.0 ** (retries + 1))
 
 
-def deliver_row(runtime: Runtime, outbox_id: int, retries: int) -> float | None:
+class DeliveryError(Exception):
+    """A transient failure: the deliver task retries (after `retry_after` if set)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentDeliveryError(Exception):
+    """The row can never be delivered (bad token, bad address): record, do not retry."""
+
+
+class Sender(Protocol):
+    """Delivers the replies of one outbox row, from `row.progress` on."""
+
+    def send(self, row: OutboxRow) -> None: ...
+
+
+def deliver_row(
+    store: Store, senders: Mapping[str, Sender], outbox_id: int, retries: int
+) -> float | None:
     """Send the row if still pending; return seconds to wait before a retry, or None.
 
     Idempotent: a row that is no longer pending is left alone.
     """
-    row = runtime.store.outbox_row(outbox_id)
+    row = store.outbox_row(outbox_id)
     if row is None or row.state != PENDING:
         return None
-    sender = runtime.senders.get(row.channel)
+    sender = senders.get(row.channel)
     if sender is None:
-        runtime.store.mark_failed(row.id, f"no sender for channel {row.channel}")
+        store.mark_failed(row.id, f"no sender for channel {row.channel}")
         log.error("outbox %s: no sender for channel %s", row.id, row.channel)
         return None
-    return _send(runtime, row, sender, retries)
+    return _send(store, row, sender, retries)
 
 
-def _send(
-    runtime: Runtime, row: OutboxRow, sender: Sender, retries: int
-) -> float | None:
+def _send(store: Store, row: OutboxRow, sender: Sender, retries: int) -> float | None:
     try:
         sender.send(row)
     except PermanentDeliveryError as exc:
         DELIVERY_FAILURES.labels(row.channel).inc()
-        runtime.store.mark_failed(row.id, str(exc))
+        store.mark_failed(row.id, str(exc))
         log.error("outbox %s not deliverable: %s", row.id, exc)
     except DeliveryError as exc:
         DELIVERY_FAILURES.labels(row.channel).inc()
         if retries >= MAX_RETRIES:
-            runtime.store.mark_failed(row.id, f"gave up: {exc}")
+            store.mark_failed(row.id, f"gave up: {exc}")
             log.error("outbox %s: giving up after retries: %s", row.id, exc)
             return None
-        runtime.store.mark_attempt(row.id, str(exc))
+        store.mark_attempt(row.id, str(exc))
         wait = min(exc.retry_after or backoff(retries), MAX_BACKOFF)
         log.warning("outbox %s: %s; retry in %.1fs", row.id, exc, wait)
         return wait

@@ -7,6 +7,7 @@ import logging
 from tasks.contract import Dispatch
 from tasks.delivery import MAX_BACKOFF, MAX_RETRIES
 from tasks.periodic import Periodic
+from zoozl.channels import NETWORK_CHANNELS, websocket
 from zoozl.store import Store
 from zoozl.store.database import is_busy
 
@@ -43,10 +44,10 @@ class Sweeper(Periodic):
         for conversation_id in stalled:
             self.dispatch.process(conversation_id)
         stale = self.store.stale_outbox(
-            WEBSOCKET_RENOTIFY_SECONDS, ["websocket"], WEBSOCKET_RENOTIFY_TIMES
+            WEBSOCKET_RENOTIFY_SECONDS, [websocket.NAME], WEBSOCKET_RENOTIFY_TIMES
         )
         stale += self.store.stale_outbox(
-            MAX_BACKOFF * 1.5, ["slack", "email"], MAX_RETRIES + 2
+            MAX_BACKOFF * 1.5, list(NETWORK_CHANNELS), MAX_RETRIES + 2
         )
         for outbox_id in stale:
             self.dispatch.deliver(outbox_id)

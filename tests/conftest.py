@@ -1,48 +1,26 @@
-"""Fixtures shared by the whole suite: the tests' bot config, an embedded server,
-a fake Slack, free ports, PostgreSQL, Redis, a config's store, the model cache.
+"""Fixtures shared by the whole suite: an embedded server, a fake Slack,
+PostgreSQL, Redis, a config's store, the model cache.
 
-`bot_config`, `bot_settings` and `free_port` are plain functions (import them).
+The tests' bot config (`bot_config`, `bot_settings`) and `free_port` are plain
+functions in testbed.bots and testbed.ports (import them from there).
 """
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests import services
-from tests.fakeslack import FakeSlack
-from zoozl.__main__ import EmbeddedServer
-from zoozl.config import Config, config_from_dict
-from zoozl.embeddings import CachedEmbedder
+from testbed import services
+from testbed.fakeslack import FakeSlack
+from zoozl.cli.serve import EmbeddedServer
+from zoozl.config import Config
+from zoozl.embedding.base import CachedEmbedder
+from zoozl.embedding.torch import MiniLMEmbedder
 from zoozl.store import Store
-from zoozl.torch_embedder import MiniLMEmbedder
-
-
-def bot_settings(tmp_path: Any, **settings: Any) -> dict[str, Any]:
-    """The tests' bot as config values: the char embedder, SQLite in `tmp_path`."""
-    return {
-        "embedder": "char",
-        "memory_path": f"sqlite:///{tmp_path}/z.db",
-        **settings,
-    }
-
-
-def bot_config(tmp_path: Any, **settings: Any) -> Config:
-    """The tests' bot: the char embedder, SQLite in `tmp_path`, `settings` on top."""
-    return config_from_dict(bot_settings(tmp_path, **settings))
-
-
-def free_port() -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

@@ -33,13 +33,15 @@ MAX_HANDSHAKES = 64
 DEFAULT_FALLBACK_TEXT = "Sorry, I did not understand that."
 #: Seconds POST /api/messages waits for the replies before answering 202.
 API_WAIT_SECONDS = 10.0
+#: The embedders the `embedder` key may name (zoozl/embedding/factory.py builds them).
+EMBEDDER_NAMES = ("minilm", "minilm-int8", "minilm-torch", "char")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
 
 _ANY_INT = (int,)
 
-# The routing decision rule (zoozl/routing.py says how each is used and measured),
-# calibrated with MiniLM by scripts/calibrate_routing.py on the development sets.
+# The routing decision rule (zoozl/routing/router.py says how each is used;
+# eval/routing/README.md how each was chosen: `python -m eval.routing calibrate`).
 #: Least score (cosine, plus the naming bonus) of the best alias or example.
 ROUTE_THRESHOLD = 0.26
 #: Least lead of the best plugin over the next plugin.
@@ -208,7 +210,6 @@ _POSITIVE = (
     "max_handshakes",
     "api_wait_seconds",
 )
-_EMBEDDERS = ("minilm", "minilm-int8", "minilm-torch", "char")
 
 
 def _type_name(types: tuple[type, ...]) -> str:
@@ -280,8 +281,10 @@ def _check_values(values: dict[str, Any]) -> None:
         raise ConfigError(
             "config key 'route_request_gate' must be at least 0 and below 1"
         )
-    if values.get("embedder", "minilm") not in _EMBEDDERS:
-        raise ConfigError(f"config key 'embedder' must be one of {list(_EMBEDDERS)}")
+    if values.get("embedder", "minilm") not in EMBEDDER_NAMES:
+        raise ConfigError(
+            f"config key 'embedder' must be one of {list(EMBEDDER_NAMES)}"
+        )
     if values.get("slack_port") is not None:
         for key in ("slack_app_token", "slack_signing_secret"):
             if not values.get(key):

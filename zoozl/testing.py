@@ -18,13 +18,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from zoozl.chatbot import Message
 from zoozl.config import Config, config_from_dict
-from zoozl.embeddings import Embedder, make_embedder
-from zoozl.engine import Bot
-from zoozl.messages import incoming_text
-from zoozl.processing import Processor
-from zoozl.store import Store
+from zoozl.conversation.engine import Bot
+from zoozl.conversation.turns import Processor
+from zoozl.embedding.base import Embedder
+from zoozl.embedding.factory import make_embedder
+from zoozl.plugin import Message
+from zoozl.store import Store, incoming_text
 
 _talkers = itertools.count(1)
 

@@ -1,9 +1,9 @@
-"""Bulls & cows over a websocket client: the dialogue, tests.bulls_solver to solve."""
+"""Bulls & cows over a websocket client: the dialogue, testbed.bulls_solver to solve."""
 
 from __future__ import annotations
 
-from tests.bulls_solver import solve
-from tests.wsclient import Client
+from testbed.bulls_solver import solve
+from testbed.wsclient import Client
 from zoozl.plugins import bullgame, greeter
 
 GREETING = list(greeter.NEW)

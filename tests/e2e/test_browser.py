@@ -14,9 +14,9 @@ from pathlib import Path
 import jwt
 import pytest
 
-from tests.e2e.procs import wait_until
+from testbed.procs import wait_until
+from testbed.services import in_ci
 from tests.ingress.wsserver import serving
-from tests.services import in_ci
 from zoozl.plugins import bullgame, greeter
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]

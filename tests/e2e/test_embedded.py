@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import bot_settings
-from tests.e2e.bulls import GREETING, play
-from tests.e2e.procs import (
+from testbed.bots import bot_settings
+from testbed.procs import (
     Proc,
     embedded,
     free_port,
@@ -19,7 +18,8 @@ from tests.e2e.procs import (
     wait_until,
     write_config,
 )
-from tests.wsclient import Client
+from testbed.wsclient import Client
+from tests.e2e.bulls import GREETING, play
 from zoozl.config import DEFAULT_EXTENSIONS
 from zoozl.plugins.helpers import HELLOS
 

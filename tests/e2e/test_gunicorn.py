@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.procs import (
+from testbed.procs import (
     Proc,
     base_config,
     free_port,

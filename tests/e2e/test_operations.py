@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import bot_settings
-from tests.e2e.procs import (
+from testbed.bots import bot_settings
+from testbed.procs import (
     BIN,
     embedded,
     free_port,
@@ -18,8 +18,8 @@ from tests.e2e.procs import (
     wait_until,
     write_config,
 )
+from testbed.wsclient import Client
 from tests.httpapi import metrics, post_message
-from tests.wsclient import Client
 from zoozl.config import DEFAULT_EXTENSIONS
 
 pytestmark = pytest.mark.e2e

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.bulls import GREETING, play
-from tests.e2e.procs import (
+from testbed.procs import (
     PONG_SLOW,
     Db,
     RedisServer,
@@ -35,13 +34,14 @@ from tests.e2e.procs import (
     wait_until,
     write_config,
 )
-from tests.wsclient import Client
+from testbed.wsclient import Client
+from tests.e2e.bulls import GREETING, play
 from zoozl.config import DEFAULT_EXTENSIONS
-from zoozl.engine import APOLOGY, TIMEOUT_APOLOGY
+from zoozl.conversation.engine import APOLOGY, TIMEOUT_APOLOGY
 
 pytestmark = pytest.mark.e2e
 
-SLOW = "tests.plugins.slow"
+SLOW = "testbed.plugins.slow"
 DONE = "slow job done"
 
 

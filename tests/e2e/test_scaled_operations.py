@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.procs import BIN, ROOT, process_env, scaled
+from testbed.procs import BIN, ROOT, process_env, scaled
 from tests.httpapi import metrics, post_message
 
 pytestmark = pytest.mark.e2e

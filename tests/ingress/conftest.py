@@ -9,10 +9,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from ingress.app import create_app
-from tasks.bus import LocalBus
-from tasks.dispatch import CeleryDispatch
-from tasks.factory import create_celery
-from tests.conftest import bot_config
+from tasks.app import CeleryDispatch, create_celery
+from tasks.websocket import LocalBus
+from testbed.bots import bot_config
 from zoozl.store import Store
 
 

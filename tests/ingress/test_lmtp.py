@@ -16,14 +16,13 @@ from email.message import EmailMessage
 import pytest
 import sqlalchemy as sa
 
-from ingress.accept import Acceptor
-from ingress.lmtp import LMTPController, start_lmtp
-from ingress.mailtext import html_to_text, strip_reply
-from tasks.dispatch import CeleryDispatch
-from tasks.factory import create_celery
-from tests.bulls_solver import solve
-from tests.conftest import bot_config, free_port
-from tests.mailsink import (
+from ingress.email.lmtp import LMTPController, start_lmtp
+from ingress.email.text import html_to_text, strip_reply
+from ingress.inbox import Acceptor
+from tasks.app import CeleryDispatch, create_celery
+from testbed.bots import bot_config
+from testbed.bulls_solver import solve
+from testbed.mailsink import (
     ANN,
     BOT,
     MailSink,
@@ -31,8 +30,9 @@ from tests.mailsink import (
     lmtp_send,
     mail,
 )
-from zoozl.chatbot import Message
+from testbed.ports import free_port
 from zoozl.config import Config, config_from_dict
+from zoozl.plugin import Message
 from zoozl.plugins import bullgame
 from zoozl.store import Store
 from zoozl.store.schema import create_schema, inbox
@@ -426,12 +426,14 @@ def test_bulls_and_cows_by_mail_through_the_embedded_server(tmp_path, embedded_s
 def wait_listening(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        assert process.poll() is None, "python -m ingress.lmtp exited"
+        assert process.poll() is None, "python -m ingress.email.lmtp exited"
         try:
             socket.create_connection(("127.0.0.1", port), 0.5).close()
             return
         except OSError:
-            assert time.monotonic() < deadline, "python -m ingress.lmtp did not listen"
+            assert time.monotonic() < deadline, (
+                "python -m ingress.email.lmtp did not listen"
+            )
             time.sleep(0.1)
 
 
@@ -445,7 +447,7 @@ def test_python_m_ingress_lmtp_records_mail_until_sigterm(tmp_path):
     )
     log = (tmp_path / "lmtp.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "ingress.lmtp"],
+        [sys.executable, "-m", "ingress.email.lmtp"],
         env={**os.environ, "ZOOZL_CONF": str(conf)},
         stderr=log,
         start_new_session=True,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from ingress.app import create_app
 from ingress.wsgi import scaled_readiness
-from tasks.bus import LocalBus
-from tasks.dispatch import CeleryDispatch
-from tasks.factory import create_celery
+from tasks.app import CeleryDispatch, create_celery
 from tasks.heartbeat import Heartbeat
+from tasks.websocket import LocalBus
 from zoozl.config import config_from_dict
 from zoozl.store import Store
 

@@ -18,12 +18,11 @@ import pytest
 import sqlalchemy as sa
 
 from ingress.app import create_app
-from tasks.bus import LocalBus
+from tasks.app import CeleryDispatch, create_celery
 from tasks.contract import PROCESS
-from tasks.dispatch import CeleryDispatch
-from tasks.factory import create_celery
-from tests.conftest import bot_config
-from tests.fakeslack import (
+from tasks.websocket import LocalBus
+from testbed.bots import bot_config
+from testbed.fakeslack import (
     BOT_USER,
     SIGNING_SECRET,
     TEAM,
@@ -32,7 +31,7 @@ from tests.fakeslack import (
     signed_headers,
 )
 from tests.memorybroker import drain
-from zoozl.__main__ import EmbeddedServer
+from zoozl.cli.serve import EmbeddedServer
 from zoozl.config import Config, config_from_dict
 from zoozl.store import Store
 from zoozl.store.schema import conversations, inbox
@@ -47,7 +46,7 @@ def events_config(tmp_path: Any, **settings: Any) -> Config:
         "slack_port": 0,
         "slack_app_token": TOKEN,
         "slack_signing_secret": SIGNING_SECRET,
-        "extensions": ["tests.plugins.fileecho"],
+        "extensions": ["testbed.plugins.fileecho"],
     }
     return bot_config(tmp_path, **{**slack, **settings})
 

@@ -14,8 +14,8 @@ import pytest
 import websocket
 from websocket import ABNF
 
-from ingress import websocket as ws_endpoint
-from ingress import wsserver
+from ingress.websocket import session as ws_session
+from ingress.websocket import sockets as wsserver
 from tests.ingress.wsserver import (
     ASK,
     GREETING,
@@ -564,7 +564,7 @@ class TestAuthRequired:
     def test_a_client_that_never_authenticates_is_closed(
         self, auth_server, monkeypatch
     ):
-        monkeypatch.setattr(ws_endpoint, "AUTH_SECONDS", 0.5)
+        monkeypatch.setattr(ws_session, "AUTH_SECONDS", 0.5)
         client = auth_server.connect()
         assert client.frames(1) == [{"error": "No 'auth' frame in time"}]
         assert client.close_code() == CLOSE_POLICY

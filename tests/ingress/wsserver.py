@@ -13,9 +13,9 @@ from typing import Any
 
 from websocket import ABNF
 
-from tests.conftest import bot_config
-from tests.wsclient import TIMEOUT, Client
-from zoozl.__main__ import EmbeddedServer
+from testbed.bots import bot_config
+from testbed.wsclient import TIMEOUT, Client
+from zoozl.cli.serve import EmbeddedServer
 from zoozl.plugins import bullgame, greeter
 
 #: The greeting of a brand-new conversation (PROTOCOL §5), exactly.

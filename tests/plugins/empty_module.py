@@ -1,8 +1,8 @@
-"""A module named in extensions that holds no zoozl.chatbot.Interface subclass."""
+"""A module named in extensions that holds no zoozl.plugin.Interface subclass."""
 
 from __future__ import annotations
 
-from zoozl.chatbot import Interface
+from zoozl.plugin import Interface
 
 
 class NotAPlugin:

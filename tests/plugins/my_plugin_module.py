@@ -1,4 +1,4 @@
-from zoozl.chatbot import Interface, InterfaceRoot, Package
+from zoozl.plugin import Interface, InterfaceRoot, Package
 
 
 class MyPlugin(Interface):

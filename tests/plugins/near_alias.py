@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zoozl.chatbot import Interface, InterfaceRoot, Package
+from zoozl.plugin import Interface, InterfaceRoot, Package
 
 
 class NearGame(Interface):

@@ -3,7 +3,7 @@ no plugin should take."""
 
 from __future__ import annotations
 
-from zoozl.chatbot import Interface, InterfaceRoot, Package
+from zoozl.plugin import Interface, InterfaceRoot, Package
 
 
 class Weather(Interface):

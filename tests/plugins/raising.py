@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from zoozl.chatbot import Interface, InterfaceRoot, Package
+from zoozl.plugin import Interface, InterfaceRoot, Package
 
 #: How long the slow plugins take; tests set plugin_timeout well below it.
 SLOW_SECONDS = 1.0

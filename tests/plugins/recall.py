@@ -5,7 +5,7 @@ Typing `done` completes the conversation, so the next message starts afresh.
 
 from __future__ import annotations
 
-from zoozl.chatbot import Interface, InterfaceRoot, Package
+from zoozl.plugin import Interface, InterfaceRoot, Package
 
 
 class Recall(Interface):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from zoozl.chatbot import Interface, InterfaceRoot, Package
+from zoozl.plugin import Interface, InterfaceRoot, Package
 
 
 def _turn(package: Package) -> int:

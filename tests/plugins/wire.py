@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from zoozl.chatbot import Interface, InterfaceRoot, Package
+from zoozl.plugin import Interface, InterfaceRoot, Package
 
 #: 200 KiB of text: well over the old server's 32 KiB reply limit.
 BIG_TEXT = "0123456789abcdef" * (200 * 1024 // 16)

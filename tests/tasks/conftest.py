@@ -7,11 +7,11 @@ from collections.abc import Iterator
 import pytest
 from celery import Celery
 
-from tasks.bus import LocalBus
-from tasks.worker import build_worker_app
-from tests.conftest import bot_config
+from tasks.app import build_worker_app
+from tasks.websocket import LocalBus
+from testbed.bots import bot_config
 from tests.memorybroker import drain
-from zoozl.engine import Bot
+from zoozl.conversation.engine import Bot
 from zoozl.store import Store
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from tasks.bus import LocalBus, make_bus
-from tasks.redisbus import RedisBus
+from tasks.websocket import LocalBus, RedisBus, make_bus
 
 NOTICE = {"conversation_id": 1, "outbox_id": 2}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tasks.contract import DELIVER, PROCESS
 from tasks.delivery import MAX_BACKOFF, backoff
 from tests.memorybroker import drain
-from zoozl.chatbot import Message
+from zoozl.plugin import Message
 from zoozl.store import FAILED, SENT
 
 

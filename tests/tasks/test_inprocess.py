@@ -20,9 +20,9 @@ def test_no_talker_waits_behind_another_talkers_backlog(tmp_path) -> None:
     messages of others: 6 s and more.)
     """
     settings = {
-        "extensions": ["tests.plugins.slow"],
+        "extensions": ["testbed.plugins.slow"],
         "worker_threads": 2,
-        "tests.plugins.slow": {"seconds": PLUGIN_SECONDS},
+        "testbed.plugins.slow": {"seconds": PLUGIN_SECONDS},
     }
     with serving(tmp_path, **settings) as server:
         clients = [server.connect() for _ in range(5)]

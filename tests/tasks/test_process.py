@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tasks.contract import DELIVER, PROCESS
 from tests.memorybroker import drain
-from zoozl.chatbot import Message
+from zoozl.plugin import Message
 
 
 def replies(app, conversation_id: int) -> list[str]:

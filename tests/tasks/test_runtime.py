@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from tasks.contract import DELIVER, web_topic
+from tasks.contract import DELIVER
 from tests.memorybroker import drain
-from zoozl.chatbot import Message
+from zoozl.channels.websocket import web_topic
+from zoozl.plugin import Message
 
 
 def test_a_websocket_reply_is_published_to_its_web_process(pong_worker):

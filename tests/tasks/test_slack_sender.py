@@ -18,18 +18,19 @@ from typing import Any
 
 import pytest
 
-from tasks.bus import LocalBus
+from tasks.app import build_worker_app
 from tasks.contract import DELIVER
-from tasks.senders import DeliveryError, PermanentDeliveryError
-from tasks.slack_files import FileSkipped, SlackFiles
-from tasks.worker import build_worker_app
-from tests.conftest import bot_config
-from tests.fakeslack import TEAM, TOKEN, Failure, FakeSlack
+from tasks.delivery import DeliveryError, PermanentDeliveryError
+from tasks.slack import FileSkipped, SlackFiles
+from tasks.websocket import LocalBus
+from testbed.bots import bot_config
+from testbed.fakeslack import TEAM, TOKEN, Failure, FakeSlack
+from testbed.plugins.fileecho import FILE_OUT
 from tests.memorybroker import drain, running_worker
-from tests.plugins.fileecho import FILE_OUT
-from zoozl.chatbot import Message, MessagePart
+from tests.zoozl.stores import answered
 from zoozl.config import Config
-from zoozl.engine import Bot
+from zoozl.conversation.engine import Bot
+from zoozl.plugin import Message, MessagePart
 from zoozl.store import FAILED, PENDING, SENT, OutboxRow, Store
 
 TALKER = f"{TEAM}:U0001"
@@ -43,7 +44,7 @@ def web_api_config(tmp_path: Any, api_url: str, **settings: Any) -> Config:
         "slack_app_token": TOKEN,
         "slack_signing_secret": "unused-here",
         "slack_api_url": api_url,
-        "extensions": ["tests.plugins.fileecho"],
+        "extensions": ["testbed.plugins.fileecho"],
     }
     return bot_config(tmp_path, **{**slack, **settings})
 
@@ -77,11 +78,9 @@ def outbox(
     store = app.zoozl.store
     route = ROUTE if route is None else route
     conversation_id = store.conversation_for("slack", TALKER)
-    inbox_id = store.record(conversation_id, Message("hi"), route)
-    lease = store.acquire_lease(conversation_id, "test", 30.0)
     messages = [Message(r) if isinstance(r, str) else r for r in replies]
-    outbox_id = store.commit_turn(lease, inbox_id, {}, messages, route)
-    store.release_lease(lease)
+    outbox_id = answered(store, conversation_id, Message("hi"), messages, route)
+    assert outbox_id is not None
     return store.outbox_row(outbox_id)
 
 
@@ -269,7 +268,7 @@ def test_a_permanent_error_is_recorded_on_the_row_and_not_retried(
 ):
     fake_slack.fail_next("chat.postMessage", Failure(error="invalid_auth"))
     row = outbox(worker_app, ["hello"])
-    logs = caplog.at_level(logging.ERROR, logger="tasks.deliver")
+    logs = caplog.at_level(logging.ERROR, logger="tasks.app")
     with logs, running_worker(worker_app):
         worker_app.send_task(DELIVER, [row.id])
         row = wait_for_state(worker_app, row, FAILED)
@@ -318,7 +317,7 @@ def test_a_file_on_another_host_is_skipped_and_gets_no_token(
 ):
     url = evil.serve_file("notes.txt", b"hello", "text/plain")
     conversation_id = slack_row(worker_app, "look", [file_ref(url)])
-    with caplog.at_level(logging.WARNING, logger="tasks.slack_files"):
+    with caplog.at_level(logging.WARNING, logger="tasks.slack"):
         assert answer(worker_app, conversation_id) == ["echo: look"]
     assert evil.calls() == []
     assert "not a Slack file host" in caplog.text
@@ -414,5 +413,7 @@ def test_rows_of_other_channels_are_not_prepared(worker_app):
     conversation_id = store.conversation_for("websocket", "someone")
     route = {"files": [file_ref("https://files.slack.com/a.txt")]}
     store.record(conversation_id, Message("hi"), route)
-    row = store.next_pending(conversation_id)
+    claim = store.claim(conversation_id, "test", 30)
+    assert claim is not None
+    row = claim.row
     assert worker_app.zoozl.prepare(row) == row.message

@@ -8,12 +8,11 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from tasks.app import build_worker_app
 from tasks.contract import DELIVER
-from tasks.senders import DeliveryError, PermanentDeliveryError
-from tasks.senders.smtp import SmtpSender, reply_subject
-from tasks.worker import build_worker_app
-from tests.conftest import free_port
-from tests.mailsink import (
+from tasks.delivery import DeliveryError, PermanentDeliveryError
+from tasks.email import SmtpSender
+from testbed.mailsink import (
     ANN,
     BOT,
     MailSink,
@@ -21,8 +20,11 @@ from tests.mailsink import (
     lmtp_send,
     mail,
 )
-from zoozl.chatbot import Message, MessagePart
+from testbed.ports import free_port
+from tests.zoozl.stores import answered
+from zoozl.channels.email import reply_subject
 from zoozl.config import Config, config_from_dict
+from zoozl.plugin import Message, MessagePart
 from zoozl.store import FAILED, PENDING, SENT, OutboxRow, Store
 from zoozl.store.schema import outbox
 
@@ -65,11 +67,9 @@ def outbox_row(store: Store, replies: list, route: dict | None = None) -> Outbox
     """Commit a turn with `replies` to a recorded mail; return its outbox row."""
     conversation_id = store.conversation_for("email", ANN)
     route = ROUTE if route is None else route
-    inbox_id = store.record(conversation_id, Message("play games"), route)
-    lease = store.acquire_lease(conversation_id, "test", 30)
     messages = [r if isinstance(r, Message) else Message(r) for r in replies]
-    outbox_id = store.commit_turn(lease, inbox_id, {}, messages, route)
-    store.release_lease(lease)
+    outbox_id = answered(store, conversation_id, Message("play games"), messages, route)
+    assert outbox_id is not None
     row = store.outbox_row(outbox_id)
     assert row is not None
     return row

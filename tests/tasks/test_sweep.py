@@ -6,14 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from tasks.app import CeleryDispatch, create_celery
 from tasks.contract import DELIVER, PROCESS
-from tasks.dispatch import CeleryDispatch
-from tasks.factory import create_celery
 from tasks.sweep import STALL_AFTER, WEBSOCKET_RENOTIFY_SECONDS, Sweeper
-from tests.conftest import bot_config
+from testbed.bots import bot_config
 from tests.memorybroker import drain
-from tests.zoozl.stores import Clock
-from zoozl.chatbot import Message
+from tests.zoozl.stores import Clock, answered
+from zoozl.plugin import Message
 from zoozl.store import Store
 from zoozl.store.database import make_engine
 from zoozl.store.schema import create_schema
@@ -57,7 +56,7 @@ def test_a_leased_conversation_is_left_to_its_worker(swept, clock):
     sweeper, store = swept
     cid = store.conversation_for("websocket", "ann")
     store.record(cid, Message("hi"))
-    store.acquire_lease(cid, "worker", STALL_AFTER * 10)
+    assert store.claim(cid, "worker", STALL_AFTER * 10) is not None
     clock.advance(STALL_AFTER + 1)
     assert sweeper.sweep() == (0, 0)
     assert rung(sweeper) == []
@@ -66,10 +65,7 @@ def test_a_leased_conversation_is_left_to_its_worker(swept, clock):
 def test_a_stale_websocket_reply_is_rung_for_delivery(swept, clock):
     sweeper, store = swept
     cid = store.conversation_for("websocket", "ann")
-    inbox_id = store.record(cid, Message("hi"))
-    lease = store.acquire_lease(cid, "worker", 30)
-    outbox_id = store.commit_turn(lease, inbox_id, {}, [Message("hello")], {})
-    store.release_lease(lease)
+    outbox_id = answered(store, cid, Message("hi"), [Message("hello")])
     assert sweeper.sweep() == (0, 0)
     clock.advance(WEBSOCKET_RENOTIFY_SECONDS + 1)
     assert sweeper.sweep() == (0, 1)

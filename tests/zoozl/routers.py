@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from zoozl.embeddings import CharEmbedder
-from zoozl.routing import Router
+from zoozl.embedding.base import CharEmbedder
+from zoozl.routing.router import Router
 
 
 class CountingEmbedder:

@@ -10,8 +10,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from zoozl.chatbot import Message
-from zoozl.store import Store
+from zoozl.plugin import Message
+from zoozl.store import Done, Store
 from zoozl.store.database import make_engine
 from zoozl.store.schema import inbox
 
@@ -78,3 +78,26 @@ def at_once(pool: ThreadPoolExecutor, *calls: Callable[[], Any]) -> list[Any]:
         return call()
 
     return [f.result() for f in [pool.submit(run, call) for call in calls]]
+
+
+def answered(
+    store: Store,
+    conversation_id: int,
+    message: Message,
+    replies: list[Message],
+    reply_address: dict[str, Any] | None = None,
+    state: dict[str, Any] | None = None,
+) -> int | None:
+    """Record `message` and answer it the way a worker does (claim, then finish)
+    with `replies` and `state`; return the outbox id (None without replies)."""
+    store.record(conversation_id, message, reply_address)
+    claim = store.claim(conversation_id, "test", LEASE)
+    assert claim is not None
+    row = claim.row
+    done = Done(row.id, row.channel, state or {}, replies, row.reply_address)
+    return store.finish(claim.lease, done).outbox_id
+
+
+def pending_ids(store: Store, conversation_id: int) -> list[int]:
+    """Ids of the conversation's inbox rows still pending, in id order."""
+    return [r.id for r in inbox_rows(store, conversation_id) if r.state == "pending"]

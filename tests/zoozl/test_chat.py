@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from zoozl.chat import PROMPT
+from zoozl.cli.chat import PROMPT
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from tests.zoozl.routers import CountingEmbedder
-from zoozl.embeddings import CachedEmbedder, CharEmbedder, make_embedder
-from zoozl.onnx_embedder import OnnxMiniLMEmbedder
-from zoozl.torch_embedder import MiniLMEmbedder, _embedding_dimension
+from zoozl.embedding.base import CachedEmbedder, CharEmbedder
+from zoozl.embedding.factory import make_embedder
+from zoozl.embedding.onnx import OnnxMiniLMEmbedder
+from zoozl.embedding.torch import MiniLMEmbedder, _embedding_dimension
 
 
 def test_char_embedder_rows_are_unit_or_zero() -> None:

@@ -11,12 +11,12 @@ import pytest
 
 from tests.plugins import raising
 from tests.plugins.settings_reader import SettingsReader
-from zoozl.chatbot import MESSAGES_KEPT, Message, MessagePart
 from zoozl.config import DEFAULT_EXTENSIONS, load_config
-from zoozl.engine import APOLOGY, TIMEOUT_APOLOGY
+from zoozl.conversation.engine import APOLOGY, TIMEOUT_APOLOGY
 from zoozl.errors import MessageRejected
-from zoozl.messages import incoming_text
+from zoozl.plugin import MESSAGES_KEPT, Message, MessagePart
 from zoozl.plugins import bullgame, cancel, greeter, helpers
+from zoozl.store import incoming_text
 from zoozl.testing import BotHarness
 
 BULLGAME = "zoozl.plugins.bullgame:BullGame"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.plugins.blind4 import BLIND4_PLUGINS, entries
-from tests.plugins.blind4_aliases import BLIND4_ALIAS_PLUGINS
-from zoozl.chatbot import Interface
-from zoozl.embeddings import CharEmbedder
+from eval.routing.plugins.blind4 import BLIND4_PLUGINS, entries
+from eval.routing.plugins.blind4_aliases import BLIND4_ALIAS_PLUGINS
+from zoozl.embedding.base import CharEmbedder
 from zoozl.errors import ConfigError
-from zoozl.routing import EXAMPLES, Router
+from zoozl.plugin import Interface
+from zoozl.routing.router import EXAMPLES, Router
 from zoozl.testing import BotHarness
 
 
@@ -59,14 +59,18 @@ def test_unrelated_messages_keep_their_plugin() -> None:
 
 
 def test_the_loader_keeps_examples_and_checks_them() -> None:
-    bot = BotHarness({"extensions": ["tests.plugins.blind4"], "embedder": "char"})
+    bot = BotHarness(
+        {"extensions": ["eval.routing.plugins.blind4"], "embedder": "char"}
+    )
     weather = next(p for p in bot.bot.plugins if p.key.endswith(":Weather"))
     assert weather.examples == tuple(entries()[6]["examples"])
     assert len(bot.bot.router.examples) == len(BLIND4_PLUGINS) == 12
 
 
 def test_an_example_is_never_taken_as_an_exact_alias() -> None:
-    bot = BotHarness({"extensions": ["tests.plugins.blind4"], "embedder": "char"})
+    bot = BotHarness(
+        {"extensions": ["eval.routing.plugins.blind4"], "embedder": "char"}
+    )
     example = entries()[0]["examples"][0]
     assert bot.bot.special(example) is None
     assert bot.bot.special("set timer") is not None
@@ -76,7 +80,7 @@ def test_examples_take_no_part_in_the_alias_clash_check() -> None:
     bot = BotHarness(
         {
             "extensions": [
-                "tests.plugins.blind4_aliases",
+                "eval.routing.plugins.blind4_aliases",
                 "tests.plugins.example_clash",
             ],
             "embedder": "char",
@@ -86,7 +90,10 @@ def test_examples_take_no_part_in_the_alias_clash_check() -> None:
     with pytest.raises(ConfigError, match="both claim the alias"):
         BotHarness(
             {
-                "extensions": ["tests.plugins.blind4", "tests.plugins.blind4_aliases"],
+                "extensions": [
+                    "eval.routing.plugins.blind4",
+                    "eval.routing.plugins.blind4_aliases",
+                ],
                 "embedder": "char",
             }
         )
@@ -98,7 +105,7 @@ class _Stringy(Interface):
 
 
 def test_examples_must_be_a_tuple_of_strings() -> None:
-    from zoozl.loader import _texts
+    from zoozl.conversation.loader import _texts
 
     with pytest.raises(ConfigError, match="'examples' must be a tuple"):
         _texts("m:Stringy", _Stringy, "examples")

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from zoozl.cli.route import run
+from zoozl.config import load_config
 from zoozl.errors import ConfigError
-from zoozl.explain import run
 
 ROOT = Path(__file__).resolve().parents[2]
-CONF = 'extensions = ["tests.plugins.blind4_aliases", "zoozl.plugins.helpers"]\n'
+CONF = 'extensions = ["eval.routing.plugins.blind4_aliases", "zoozl.plugins.helpers"]\n'
 CONF += 'embedder = "char"\n'
 
 
@@ -24,35 +25,43 @@ def conf(tmp_path: Path) -> Path:
     return path
 
 
-def route(*argv: str) -> str:
+def route(conf: Path, message: str) -> str:
     out = io.StringIO()
-    assert run(list(argv), out) == 0
+    assert run(load_config(conf), message, None, out) == 0
+    return out.getvalue()
+
+
+def route_file(conf: Path, messages: Path) -> str:
+    out = io.StringIO()
+    assert run(load_config(conf), None, str(messages), out) == 0
     return out.getvalue()
 
 
 def test_a_message_is_explained_plugin_by_plugin(conf: Path) -> None:
-    text = route("--conf", str(conf), "Weather forecast, please!")
+    text = route(conf, "Weather forecast, please!")
     lines = text.splitlines()
     assert lines[0] == (
         "message 'Weather forecast, please!' is compared as 'weather forecast'"
     )
     plugins = [line.split()[1] for line in lines[1:] if line.startswith("  ")]
     assert len(plugins) == 14  # twelve plugins and the two helpers
-    assert plugins[0] == "tests.plugins.blind4_aliases:Weather"
+    assert plugins[0] == "eval.routing.plugins.blind4_aliases:Weather"
     assert "'forecast'" in lines[1] or "'weather'" in lines[1]
     assert "margin +" in text and "closest chatter" in text
     assert text.rstrip().endswith(
-        "routed to tests.plugins.blind4_aliases:Weather: every rule passed"
+        "routed to eval.routing.plugins.blind4_aliases:Weather: every rule passed"
     )
 
 
 def test_an_exact_alias_is_said_to_answer(conf: Path) -> None:
-    text = route("--conf", str(conf), "Set  Timer")
-    assert "exact alias of tests.plugins.blind4_aliases:Timer: it answers" in text
+    text = route(conf, "Set  Timer")
+    assert (
+        "exact alias of eval.routing.plugins.blind4_aliases:Timer: it answers" in text
+    )
 
 
 def test_the_rule_that_stops_a_route_is_named(conf: Path) -> None:
-    text = route("--conf", str(conf), "qqqq")
+    text = route(conf, "qqqq")
     assert "stopped by the " in text
     assert text.rstrip().endswith("zoozl.plugins.helpers:Help answers")
 
@@ -61,15 +70,15 @@ def test_a_file_is_scored_with_its_misses(conf: Path, tmp_path: Path) -> None:
     messages = tmp_path / "messages.txt"
     messages.write_text(
         "Weather\tweather forecast\n"
-        "tests.plugins.blind4_aliases:Timer\tset timer\n"
+        "eval.routing.plugins.blind4_aliases:Timer\tset timer\n"
         "\n"
         "-\tqqqq\n"
         "Music\tweather\n",
         encoding="utf-8",
     )
-    text = route("--conf", str(conf), "--file", str(messages))
+    text = route_file(conf, messages)
     assert text.splitlines() == [
-        "miss: want Music, got tests.plugins.blind4_aliases:Weather: weather",
+        "miss: want Music, got eval.routing.plugins.blind4_aliases:Weather: weather",
         "accuracy 3/4 = 0.750",
     ]
 
@@ -78,7 +87,7 @@ def test_a_bad_line_names_its_number(conf: Path, tmp_path: Path) -> None:
     messages = tmp_path / "messages.txt"
     messages.write_text("Weather\tweather\nno tab here\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="line 2: want expected<TAB>message"):
-        run(["--conf", str(conf), "--file", str(messages)], io.StringIO())
+        run(load_config(conf), None, str(messages), io.StringIO())
 
 
 def test_the_command_line_hook_answers_and_errors_in_one_line(conf: Path) -> None:
@@ -87,7 +96,7 @@ def test_the_command_line_hook_answers_and_errors_in_one_line(conf: Path) -> Non
         [*command, "set timer"], capture_output=True, text=True, check=False, cwd=ROOT
     )
     assert done.returncode == 0
-    assert "exact alias of tests.plugins.blind4_aliases:Timer" in done.stdout
+    assert "exact alias of eval.routing.plugins.blind4_aliases:Timer" in done.stdout
     both = subprocess.run(
         [*command, "x", "--file", "f"],
         capture_output=True,
@@ -104,9 +113,9 @@ def test_the_command_line_hook_answers_and_errors_in_one_line(conf: Path) -> Non
 def test_the_closest_near_miss_is_shown(conf: Path, tmp_path: Path) -> None:
     weather = tmp_path / "weather.toml"
     weather.write_text('extensions = ["tests.plugins.near_miss"]\nembedder = "char"\n')
-    text = route("--conf", str(weather), "why is the sky so blue")
+    text = route(weather, "why is the sky so blue")
     assert (
         "closest near miss 'why is the sky blue' of tests.plugins.near_miss:Weather"
         in text
     )
-    assert "near miss" not in route("--conf", str(conf), "why is the sky so blue")
+    assert "near miss" not in route(conf, "why is the sky so blue")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from tests.plugins.near_miss import Weather
-from zoozl.embeddings import CharEmbedder
+from zoozl.embedding.base import CharEmbedder
 from zoozl.errors import ConfigError
-from zoozl.routing import Router
+from zoozl.routing.router import Router
 from zoozl.testing import BotHarness
 
 KEY = "tests.plugins.near_miss:Weather"

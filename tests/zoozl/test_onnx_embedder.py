@@ -12,32 +12,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.routing_sets import (
-    BLIND_SETS,
-    DATA,
-    PLUGIN_BLIND_SETS,
-    blind_router,
-    expected,
-    load_rows,
-    outcome,
-    routed_keys,
-    routing_aliases,
-    same_answer,
-)
+from eval.routing.answers import expected, outcome, same_answer
+from eval.routing.blind import blind_router, routed_keys
+from eval.routing.bundled import routing_aliases
+from eval.routing.catalog import BLIND_SETS, PLUGIN_BLIND_SETS, SETS, load_rows
 from zoozl.config import config_from_dict, default_model_cache_dir
-from zoozl.embeddings import CachedEmbedder, make_embedder
-from zoozl.model_cache import (
+from zoozl.embedding.base import CachedEmbedder
+from zoozl.embedding.factory import make_embedder
+from zoozl.embedding.files import (
     model_dir,
     model_file,
     weights_digest,
     write_atomically,
 )
-from zoozl.onnx_embedder import OnnxMiniLMEmbedder
-from zoozl.routing import Router
+from zoozl.embedding.onnx import OnnxMiniLMEmbedder
+from zoozl.routing.router import Router
 
 ROOT = Path(__file__).resolve().parents[2]
-# Blind sets 4 to 8 label other plugins (by JSON key, tests/plugins/blind4.py).
-LABELLED_SETS = sorted(p for p in DATA.glob("*.jsonl") if "_blind" not in p.name)
+# Blind sets 4 to 8 label other plugins (by JSON key, eval/routing/plugins/blind4.py).
+LABELLED_SETS = sorted(p for p in SETS.glob("*.jsonl") if "_blind" not in p.name)
 #: Share of routing decisions the serving embedder must make as torch does.
 LEAST_AGREEMENT = 0.99
 #: Blind-set accuracy the serving embedder may lose against torch, in points.
@@ -130,7 +123,7 @@ def test_a_cached_file_is_used_not_exported_again(
     path = model_file(model_cache_dir, weights_digest(model_dir()))
     stamp = path.stat().st_mtime_ns
     embedder = OnnxMiniLMEmbedder(model_cache_dir)
-    with caplog.at_level(logging.INFO, logger="zoozl.onnx_embedder"):
+    with caplog.at_level(logging.INFO, logger="zoozl.embedding.onnx"):
         vectors = embedder.encode(["set a timer"])
     assert embedder.path == path
     assert path.stat().st_mtime_ns == stamp
@@ -150,7 +143,7 @@ def test_a_corrupt_cached_file_is_exported_again_with_a_warning(
     whole = good.read_bytes()
     bad.write_bytes(whole[: len(whole) // 2])  # as a copy cut off halfway
     embedder = OnnxMiniLMEmbedder(tmp_path)
-    with caplog.at_level(logging.INFO, logger="zoozl.onnx_embedder"):
+    with caplog.at_level(logging.INFO, logger="zoozl.embedding.onnx"):
         vectors = embedder.encode(["play a game"])
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
@@ -168,7 +161,7 @@ def test_a_serving_process_never_imports_torch(exported_model: object) -> None:
     script = (
         "import sys\n"
         "from zoozl.config import load_config\n"
-        "from zoozl.embeddings import make_embedder\n"
+        "from zoozl.embedding.factory import make_embedder\n"
         "config = load_config(None)\n"
         "vectors = make_embedder(config.embedder, config.model_cache_path)"
         ".encode(['hello there'])\n"

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from tests.bulls_solver import SECRETS, WON, bulls_and_cows, solve
+from testbed.bulls_solver import SECRETS, WON, bulls_and_cows, solve
 from zoozl.plugins.bullgame import names_the_game, new_secret, score
 from zoozl.testing import BotHarness
 

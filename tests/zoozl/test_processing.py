@@ -6,11 +6,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.zoozl.stores import Backend, at_once, texts
-from zoozl.chatbot import Message
+from tests.zoozl.stores import Backend, at_once, pending_ids, texts
 from zoozl.config import config_from_dict
-from zoozl.engine import APOLOGY, Bot
-from zoozl.processing import MAX_ATTEMPTS, Processor
+from zoozl.conversation.engine import APOLOGY, Bot
+from zoozl.conversation.turns import MAX_ATTEMPTS, Processor
+from zoozl.plugin import Message
 from zoozl.store import InboxRow, Store
 
 
@@ -32,7 +32,7 @@ def test_two_processors_answer_every_message_once_in_order(backend: Backend) -> 
     rows = stores[0].pending_outbox(cid)
     assert [row.inbox_id for row in rows] == ids
     assert [text for row in rows for text in texts(row.replies)] == sent
-    assert stores[0].next_pending(cid) is None
+    assert pending_ids(stores[0], cid) == []
 
 
 class FailsOn:
@@ -63,7 +63,7 @@ def test_a_message_that_always_fails_is_given_up_and_the_next_answered(
     for _ in range(MAX_ATTEMPTS):  # each run fails; the sweep would ring again
         with pytest.raises(RuntimeError):
             processor.process(cid)
-        assert store.next_pending(cid) is not None
+        assert pending_ids(store, cid) != []
     assert processor.process(cid) == 2
     assert prepare.calls == MAX_ATTEMPTS
     replies = [texts(row.replies) for row in store.pending_outbox(cid)]

@@ -5,18 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.routing_sets import BUNDLED_PLUGINS, plugin_key
+from eval.routing.bundled import BUNDLED_PLUGINS, plugin_key
 from tests.zoozl.routers import CountingEmbedder, char_router
-from zoozl.chatter import CHATTER as DEFAULT_BACKGROUND
-from zoozl.chatter import STATEMENTS
 from zoozl.config import ROUTE_BACKGROUND_MARGIN as DEFAULT_BACKGROUND_MARGIN
 from zoozl.config import ROUTE_NAMED_BONUS as DEFAULT_NAMED_BONUS
-from zoozl.embeddings import CachedEmbedder, CharEmbedder
+from zoozl.embedding.base import CachedEmbedder, CharEmbedder
 from zoozl.plugins.bullgame import BullGame
 from zoozl.plugins.cancel import Cancel
 from zoozl.plugins.greeter import Greeter
 from zoozl.plugins.helpers import Hello, Help
-from zoozl.routing import Router
+from zoozl.routing.background import CHATTER as DEFAULT_BACKGROUND
+from zoozl.routing.background import STATEMENTS
+from zoozl.routing.router import Router
 
 # PROTOCOL.md section 5: configs name these aliases, so they are contractual
 # ("bulls and cows" is an addition: the game's own name).
@@ -84,7 +84,8 @@ def test_messages_are_normalised_before_encoding() -> None:
     assert first.named
     assert first.score == pytest.approx(1.0 + DEFAULT_NAMED_BONUS)
     router.route("play games")
-    assert counting.encoded == ["play games"]  # the alias; messages hit its cache
+    # The alias, then each message in the alias's normalised form.
+    assert counting.encoded == ["play games"] * 3
 
 
 def test_aliases_and_messages_are_normalised_alike() -> None:
@@ -145,7 +146,7 @@ def test_router_corrects_typos_before_encoding() -> None:
     route = router.route("Please set a tiemr")
     assert route is not None
     assert route.named
-    assert counting.encoded == ["set a timer"]  # the corrected message hits the cache
+    assert counting.encoded == ["set a timer"] * 2  # the alias, the corrected message
 
 
 def test_a_closer_background_sentence_stops_a_route() -> None:
@@ -170,9 +171,9 @@ def test_a_closer_background_sentence_stops_a_route() -> None:
     timer = router.route("set a timer")
     assert timer is not None
     assert timer.background < timer.score
-    assert len(counting.batches) == 2  # both messages hit the cache
     assert router.route("set a tiemr") is not None
-    assert len(counting.batches) == 2  # corrected to the alias: cached too
+    # Each message encoded in its compared form: normalised, its typo corrected.
+    assert counting.batches[2:] == [["thanks"]] * 2 + [["set a timer"]] * 2
 
 
 def test_the_background_margin_lets_near_ties_through() -> None:
@@ -211,3 +212,19 @@ def test_router_keeps_a_given_cache() -> None:
 def test_bundled_aliases_are_the_contract() -> None:
     for cls, aliases in CONTRACT_ALIASES.items():
         assert set(cls.aliases) == aliases, plugin_key(cls)
+
+
+def test_a_cached_embedder_given_to_the_router_encodes_each_text_once() -> None:
+    """Evaluation runs route the same texts again and again: they pass a cache."""
+    counting = CountingEmbedder(CharEmbedder())
+    router = Router(
+        [("set a timer", "a:Timer")],
+        CachedEmbedder(counting),
+        0.9,
+        0.0,
+        background=(),
+        request_gate=0.0,
+    )
+    for text in ("set a timer", "Set a timer!", "please set a tiemr"):
+        assert router.route(text) is not None
+    assert counting.encoded == ["set a timer"]

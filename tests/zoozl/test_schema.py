@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.zoozl.stores import LEASE
-from zoozl.chatbot import Message
+from tests.zoozl.stores import LEASE, answered, pending_ids
+from zoozl.plugin import Message
 from zoozl.store import Store
 from zoozl.store.database import make_engine
 from zoozl.store.schema import (
@@ -27,17 +27,17 @@ def test_sqlite_store_survives_a_restart(tmp_path: Any) -> None:
     before = Store.from_url(url)
     try:
         cid = before.conversation_for("websocket", "alice")
-        played = before.record(cid, Message("guess 1234"))
+        answered(
+            before, cid, Message("guess 1234"), [], state={"data": {"secret": "4321"}}
+        )
         waiting = before.record(cid, Message("guess 5678"))
-        lease = before.acquire_lease(cid, "worker", LEASE)
-        before.commit_turn(lease, played, {"data": {"secret": "4321"}}, [], {})
     finally:
         before.close()
     after = Store.from_url(url)
     try:
         assert after.conversation_for("websocket", "alice") == cid
         assert after.conversation(cid).state == {"data": {"secret": "4321"}}
-        assert after.next_pending(cid).id == waiting
+        assert pending_ids(after, cid) == [waiting]
     finally:
         after.close()
 
@@ -51,7 +51,8 @@ def test_create_schema_twice_keeps_data(store: Store) -> None:
     cid = store.conversation_for("websocket", "alice")
     store.record(cid, Message("hi"))
     create_schema(store.engine)
-    assert store.next_pending(cid).message.text == "hi"
+    claim = store.claim(cid, "worker", LEASE)
+    assert claim is not None and claim.row.message.text == "hi"
     assert versions(store) == [SCHEMA_VERSION]
 
 
@@ -67,10 +68,10 @@ def test_a_version_1_store_is_migrated_keeping_its_rows(store: Store) -> None:
         conn.execute(schema_version.insert().values(version=1))
     create_schema(store.engine)
     assert versions(store) == list(range(1, SCHEMA_VERSION + 1))
-    row = store.next_pending(cid)
-    assert row is not None and row.message.text == "kept"
-    assert store.count_attempt(row.id) == 1
-    assert row.reply_address == {}
+    claim = store.claim(cid, "worker", LEASE)
+    assert claim is not None and claim.row.message.text == "kept"
+    assert claim.attempts == 1  # the column version 2 added counts from 0
+    assert claim.row.reply_address == {}
 
 
 def test_schema_newer_than_the_code_is_refused(store: Store) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakeslack import SIGNING_SECRET, TOKEN, FakeSlack
+from testbed.fakeslack import SIGNING_SECRET, TOKEN, FakeSlack
 from tests.ingress.wsserver import serving
-from zoozl.__main__ import main
+from zoozl.cli import main
+from zoozl.cli.slack_event import events_url
 from zoozl.config import config_from_dict
 from zoozl.errors import ConfigError
 from zoozl.plugins import helpers
-from zoozl.slack_event import events_url
 
 
 def write_conf(tmp_path, secret: str) -> str:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.routing_sets import routing_aliases
-from zoozl.chatter import REQUESTS, STATEMENTS
+from eval.routing.bundled import routing_aliases
 from zoozl.config import ROUTE_REQUEST_GATE
-from zoozl.embeddings import CachedEmbedder
-from zoozl.routing import Route, Router
-from zoozl.speech_acts import RequestProbe
+from zoozl.embedding.base import CachedEmbedder
+from zoozl.routing.background import REQUESTS, STATEMENTS
+from zoozl.routing.router import RequestProbe, Route, Router
 from zoozl.testing import BotHarness
 
-CALCULATOR = "tests.plugins.everyday:Calculator"
+CALCULATOR = "eval.routing.plugins.everyday:Calculator"
 
 
 def unit(*rows: list[float]) -> np.ndarray:
@@ -89,7 +88,7 @@ def test_minilm_a_statement_on_a_plugins_topic_is_not_routed(
     ("request_text", "plugin"),
     [
         ("please calculate 14 times 6", CALCULATOR),
-        ("translate thank you into polish", "tests.plugins.everyday:Translate"),
+        ("translate thank you into polish", "eval.routing.plugins.everyday:Translate"),
         ("hey", "zoozl.plugins.helpers:Hello"),
         ("stop", "zoozl.plugins.cancel:Cancel"),
     ],

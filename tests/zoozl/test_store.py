@@ -6,10 +6,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.zoozl.stores import LEASE, Backend, Clock, at_once, inbox_rows, texts
-from zoozl.chatbot import Message
+from tests.zoozl.stores import (
+    LEASE,
+    Backend,
+    Clock,
+    at_once,
+    inbox_rows,
+    pending_ids,
+    texts,
+)
 from zoozl.errors import DuplicateMessage, LeaseLost
-from zoozl.store import DONE, PENDING, Store
+from zoozl.plugin import Message
+from zoozl.store import DONE, PENDING, Claim, Done, Lease, Store
 
 
 def test_conversation_for_is_idempotent(store: Store) -> None:
@@ -27,15 +35,19 @@ def test_same_talker_on_two_channels_gets_two_conversations(store: Store) -> Non
     assert store.conversation_for("websocket", "bob") not in (on_websocket, on_slack)
 
 
-def test_pending_rows_come_in_id_order(store: Store) -> None:
+def done(claim: Claim, state: dict | None = None, replies: list | None = None) -> Done:
+    """What a worker commits for the claimed message."""
+    row = claim.row
+    return Done(row.id, row.channel, state or {}, replies or [], row.reply_address)
+
+
+def test_pending_rows_are_claimed_in_id_order(store: Store) -> None:
     cid = store.conversation_for("websocket", "alice")
     ids = [store.record(cid, Message(f"m{i}")) for i in range(3)]
-    lease = store.acquire_lease(cid, "worker", LEASE)
-    assert lease is not None
     seen = []
-    while (row := store.next_pending(cid)) is not None:
-        seen.append((row.id, row.message.text, row.state))
-        store.commit_turn(lease, row.id, {}, [], {})
+    while (claim := store.claim(cid, "worker", LEASE)) is not None:
+        seen.append((claim.row.id, claim.row.message.text, claim.row.state))
+        store.finish(claim.lease, done(claim))
     assert seen == [
         (ids[0], "m0", PENDING),
         (ids[1], "m1", PENDING),
@@ -43,21 +55,23 @@ def test_pending_rows_come_in_id_order(store: Store) -> None:
     ]
 
 
-def test_commit_turn_stores_state_and_one_outbox_row(store: Store) -> None:
+def test_finish_stores_state_and_one_outbox_row(store: Store) -> None:
     cid = store.conversation_for("slack", "alice")
     first = store.record(cid, Message("hi"), reply_address={"thread": "t1"})
     second = store.record(cid, Message("again"))
-    lease = store.acquire_lease(cid, "worker", LEASE)
-    assert lease is not None
+    claim = store.claim(cid, "worker", LEASE)
+    assert claim is not None
+    assert claim.row.id == first
     state = {"subject": "game", "data": {"secret": 1234}}
-    outbox_id = store.commit_turn(
-        lease, first, state, [Message("one"), Message("two")], {"thread": "t1"}
+    finished = store.finish(
+        claim.lease, done(claim, state, [Message("one"), Message("two")])
     )
+    assert finished.more
     assert store.conversation(cid).state == state
     assert [r.state for r in inbox_rows(store, cid)] == [DONE, PENDING]
-    assert store.next_pending(cid).id == second
+    assert pending_ids(store, cid) == [second]
     [row] = store.pending_outbox(cid)
-    assert row.id == outbox_id
+    assert row.id == finished.outbox_id
     assert (row.inbox_id, row.channel, row.reply_address) == (
         first,
         "slack",
@@ -67,13 +81,15 @@ def test_commit_turn_stores_state_and_one_outbox_row(store: Store) -> None:
     assert (row.state, row.attempts, row.progress) == (PENDING, 0, 0)
 
 
-def test_commit_turn_without_replies_writes_no_outbox_row(store: Store) -> None:
+def test_finish_without_replies_writes_no_outbox_row(store: Store) -> None:
     cid = store.conversation_for("websocket", "alice")
-    inbox_id = store.record(cid, Message("hi"))
-    lease = store.acquire_lease(cid, "worker", LEASE)
-    assert store.commit_turn(lease, inbox_id, {"ongoing": False}, [], {}) is None
+    store.record(cid, Message("hi"))
+    claim = store.claim(cid, "worker", LEASE)
+    assert claim is not None
+    finished = store.finish(claim.lease, done(claim, {"ongoing": False}))
+    assert (finished.outbox_id, finished.more) == (None, False)
     assert store.pending_outbox(cid) == []
-    assert store.next_pending(cid) is None
+    assert pending_ids(store, cid) == []
     assert store.conversation(cid).state == {"ongoing": False}
 
 
@@ -95,55 +111,78 @@ def test_same_external_id_on_another_channel_is_recorded(store: Store) -> None:
     on_email = store.conversation_for("email", "alice")
     store.record(on_slack, Message("hi"), external_id="id-1")
     store.record(on_email, Message("hi"), external_id="id-1")
-    assert store.next_pending(on_email).message.text == "hi"
+    claim = store.claim(on_email, "worker", LEASE)
+    assert claim is not None
+    assert claim.row.message.text == "hi"
 
 
-def test_lease_is_exclusive_while_held(store: Store) -> None:
+def claimed(store: Store, cid: int, owner: str) -> Lease | None:
+    """The lease `owner` gets claiming the conversation's pending message."""
+    claim = store.claim(cid, owner, LEASE)
+    return None if claim is None else claim.lease
+
+
+@pytest.fixture
+def cid(store: Store) -> int:
+    """A conversation with one pending message."""
+    found = store.conversation_for("websocket", "alice")
+    store.record(found, Message("hi"))
+    return found
+
+
+def test_lease_is_exclusive_while_held(store: Store, cid: int) -> None:
+    assert claimed(store, cid, "a") is not None
+    assert claimed(store, cid, "b") is None
+
+
+def test_nothing_pending_keeps_no_lease(store: Store) -> None:
     cid = store.conversation_for("websocket", "alice")
-    assert store.acquire_lease(cid, "a", LEASE) is not None
-    assert store.acquire_lease(cid, "b", LEASE) is None
+    assert claimed(store, cid, "a") is None
+    store.record(cid, Message("hi"))
+    assert claimed(store, cid, "b") is not None
 
 
 def test_expired_lease_can_be_taken_with_a_new_token(
-    store: Store, clock: Clock
+    store: Store, clock: Clock, cid: int
 ) -> None:
-    cid = store.conversation_for("websocket", "alice")
-    old = store.acquire_lease(cid, "a", LEASE)
+    old = claimed(store, cid, "a")
+    assert old is not None
     clock.advance(LEASE + 1)
-    new = store.acquire_lease(cid, "b", LEASE)
+    new = claimed(store, cid, "b")
     assert new is not None
     assert new.owner == "b"
     assert new.token > old.token
 
 
-def test_renew_extends_the_lease(store: Store, clock: Clock) -> None:
-    cid = store.conversation_for("websocket", "alice")
-    lease = store.acquire_lease(cid, "a", LEASE)
+def test_renew_extends_the_lease(store: Store, clock: Clock, cid: int) -> None:
+    lease = claimed(store, cid, "a")
+    assert lease is not None
     clock.advance(LEASE - 1)
     assert store.renew_lease(lease, LEASE)
     clock.advance(LEASE - 1)  # past the first expiry, within the renewed one
-    assert store.acquire_lease(cid, "b", LEASE) is None
+    assert claimed(store, cid, "b") is None
 
 
-def test_release_frees_the_lease(store: Store) -> None:
-    cid = store.conversation_for("websocket", "alice")
-    store.release_lease(store.acquire_lease(cid, "a", LEASE))
-    assert store.acquire_lease(cid, "b", LEASE) is not None
+def test_release_frees_the_lease(store: Store, cid: int) -> None:
+    lease = claimed(store, cid, "a")
+    assert lease is not None
+    store.release_lease(lease)
+    assert claimed(store, cid, "b") is not None
 
 
 def test_release_of_a_lost_lease_does_not_free_the_new_holder(
-    store: Store, clock: Clock
+    store: Store, clock: Clock, cid: int
 ) -> None:
-    cid = store.conversation_for("websocket", "alice")
-    old = store.acquire_lease(cid, "a", LEASE)
+    old = claimed(store, cid, "a")
+    assert old is not None
     clock.advance(LEASE + 1)
-    assert store.acquire_lease(cid, "b", LEASE) is not None
+    assert claimed(store, cid, "b") is not None
     store.release_lease(old)
-    assert store.acquire_lease(cid, "c", LEASE) is None
+    assert claimed(store, cid, "c") is None
 
 
 def assert_turn_not_committed(store: Store, cid: int, inbox_id: int) -> None:
-    assert store.next_pending(cid).id == inbox_id
+    assert pending_ids(store, cid) == [inbox_id]
     assert store.conversation(cid).state == {}
     assert store.pending_outbox(cid) == []
 
@@ -151,37 +190,40 @@ def assert_turn_not_committed(store: Store, cid: int, inbox_id: int) -> None:
 def test_holder_whose_lease_was_taken_cannot_commit(store: Store, clock: Clock) -> None:
     cid = store.conversation_for("websocket", "alice")
     inbox_id = store.record(cid, Message("hi"))
-    stale = store.acquire_lease(cid, "a", LEASE)
+    stale = store.claim(cid, "a", LEASE)
+    assert stale is not None
     clock.advance(LEASE + 1)
-    assert store.acquire_lease(cid, "b", LEASE) is not None
+    assert claimed(store, cid, "b") is not None
     with pytest.raises(LeaseLost):
-        store.commit_turn(stale, inbox_id, {"data": 1}, [Message("late")], {})
+        store.finish(stale.lease, done(stale, {"data": 1}, [Message("late")]))
     assert_turn_not_committed(store, cid, inbox_id)
 
 
 def test_holder_whose_lease_expired_cannot_commit(store: Store, clock: Clock) -> None:
     cid = store.conversation_for("websocket", "alice")
     inbox_id = store.record(cid, Message("hi"))
-    expired = store.acquire_lease(cid, "a", LEASE)
+    expired = store.claim(cid, "a", LEASE)
+    assert expired is not None
     clock.advance(LEASE + 1)  # nobody takes it over
     with pytest.raises(LeaseLost):
-        store.commit_turn(expired, inbox_id, {"data": 1}, [Message("late")], {})
+        store.finish(expired.lease, done(expired, {"data": 1}, [Message("late")]))
     assert_turn_not_committed(store, cid, inbox_id)
-    assert not store.renew_lease(expired, LEASE)
+    assert not store.renew_lease(expired.lease, LEASE)
 
 
-def test_exactly_one_of_two_simultaneous_acquirers_wins(backend: Backend) -> None:
+def test_exactly_one_of_two_simultaneous_claimers_wins(backend: Backend) -> None:
     stores = backend.worker_stores()
     cid = stores[0].conversation_for("websocket", "alice")
+    stores[0].record(cid, Message("hi"))
     with ThreadPoolExecutor(2) as pool:
         for _ in range(50):
-            leases = at_once(
+            claims = at_once(
                 pool,
                 *(
-                    lambda s=s, i=i: s.acquire_lease(cid, f"worker-{i}", 30)
+                    lambda s=s, i=i: s.claim(cid, f"worker-{i}", 30)
                     for i, s in enumerate(stores)
                 ),
             )
-            winners = [lease for lease in leases if lease is not None]
-            assert len(winners) == 1, leases
-            stores[0].release_lease(winners[0])
+            winners = [claim for claim in claims if claim is not None]
+            assert len(winners) == 1, claims
+            stores[0].release_lease(winners[0].lease)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from zoozl.store.database import is_busy
 from zoozl.store.opening import StoreUnavailable, open_store, shown_url
-from zoozl.store.owner import StoreOwned, own_store
+from zoozl.store.sqlite_files import StoreOwned, own_store
 
 
 def test_a_second_owner_of_a_sqlite_store_is_refused_with_file_and_pid(tmp_path):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.zoozl.stores import LEASE, Clock
-from zoozl.chatbot import Message
+from tests.zoozl.stores import Clock, answered
+from zoozl.plugin import Message
 from zoozl.store import FAILED, PENDING, SENT, Store
 
 
@@ -15,7 +15,7 @@ def test_stalled_conversations_skip_live_leases_and_fresh_rows(
     fresh = store.conversation_for("websocket", "carol")
     store.record(abandoned, Message("hi"))
     store.record(busy, Message("hi"))
-    store.acquire_lease(busy, "worker", 300)
+    assert store.claim(busy, "worker", 300) is not None
     clock.advance(100)
     store.record(fresh, Message("hi"))
     assert store.stalled_conversations(older_than=60) == [abandoned]
@@ -24,10 +24,8 @@ def test_stalled_conversations_skip_live_leases_and_fresh_rows(
 def outbox_row_on(store: Store, channel: str, talker: str = "alice") -> int:
     """Commit one message with one reply; return the outbox id."""
     cid = store.conversation_for(channel, talker)
-    inbox_id = store.record(cid, Message("hi"))
-    lease = store.acquire_lease(cid, "worker", LEASE)
-    outbox_id = store.commit_turn(lease, inbox_id, {}, [Message("hello")], {})
-    store.release_lease(lease)
+    outbox_id = answered(store, cid, Message("hi"), [Message("hello")])
+    assert outbox_id is not None
     return outbox_id
 
 

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.zoozl.stores import LEASE, Backend, inbox_rows
-from zoozl.chatbot import Message
+from zoozl.plugin import Message
 from zoozl.store import Store, database
 from zoozl.store import statements as sql
 from zoozl.store.database import is_busy, make_engine

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from zoozl.chatbot import Message
-from zoozl.transcript import Transcript
+from zoozl.conversation.turns import Transcript
+from zoozl.plugin import Message
 
 
 def loader(calls: list[int]):  # type: ignore[no-untyped-def]

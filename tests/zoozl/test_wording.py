@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from zoozl.embeddings import CharEmbedder
-from zoozl.routing import Router
-from zoozl.wording import (
+from zoozl.embedding.base import CharEmbedder
+from zoozl.routing.normalise import (
     alias_vocabulary,
     correct_typos,
     known_words,
@@ -14,6 +13,7 @@ from zoozl.wording import (
     normalise_text,
     one_edit_apart,
 )
+from zoozl.routing.router import Router
 
 
 @pytest.mark.parametrize(

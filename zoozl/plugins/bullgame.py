@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from zoozl.chatbot import Interface, InterfaceRoot, Package
+from zoozl import Interface, InterfaceRoot, Package
 
 ASK = "what game you want to play? bulls and cows?"
 START = ("OK. Let's play bulls and cows", "Guess 4 digit number")

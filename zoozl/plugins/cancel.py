@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zoozl.chatbot import Interface, InterfaceRoot, Package
+from zoozl import Interface, InterfaceRoot, Package
 
 CANCELLED = "OK, cancelled. What would you like to do now?"
 NOTHING = "There is nothing to cancel. What would you like to do?"

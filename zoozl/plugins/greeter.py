@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zoozl.chatbot import Interface, InterfaceRoot, Package
+from zoozl import Interface, InterfaceRoot, Package
 
 NEW = ("Hello!", "I can do few things. Ask me for example to play games or something.")
 AGAIN = "Hey. What would you like me to do?"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from zoozl.chatbot import Interface, InterfaceRoot, Package
+from zoozl import Interface, InterfaceRoot, Package
 
 HELPS = (
     "I can't do much. I can only say hello.",

@@ -13,7 +13,7 @@ from zoozl.store.rows import (
     Lease,
     OutboxRow,
 )
-from zoozl.store.store import Store
+from zoozl.store.store import Store, incoming_text
 
 __all__ = [
     "DONE",
@@ -28,4 +28,5 @@ __all__ = [
     "Lease",
     "OutboxRow",
     "Store",
+    "incoming_text",
 ]

@@ -4,36 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event, pool
+
+from zoozl.store.transactions import SQLiteLock, register_sqlite_lock
 
 #: Seconds a SQLite writer waits for the lock before giving up.
 SQLITE_BUSY_SECONDS = 30
 #: Execution option of a connection that only reads (`Store.reading`).
 READ_ONLY = "zoozl_read_only"
 _HOLDS_WRITER = "zoozl_holds_writer"
-
-
-@dataclass(frozen=True)
-class SQLiteLock:
-    """The process's one SQLite writer lock of an engine; in memory, every
-    transaction takes it (there is one shared connection)."""
-
-    writer: threading.RLock
-    memory: bool
-
-
-_LOCKS: weakref.WeakKeyDictionary[sa.Engine, SQLiteLock] = weakref.WeakKeyDictionary()
-
-
-def sqlite_lock(engine: sa.Engine) -> SQLiteLock | None:
-    """The writer lock of a SQLite engine; None for other databases."""
-    return _LOCKS.get(engine)
 
 
 def normalise_url(url: str) -> str:
@@ -69,7 +52,7 @@ def _sqlite_setup(engine: sa.Engine, memory: bool) -> None:
     # busy handler makes a blocked writer sleep up to 100 ms between tries,
     # which under load cost more than the transactions themselves.
     writer = threading.RLock()
-    _LOCKS[engine] = SQLiteLock(writer, memory)
+    register_sqlite_lock(engine, SQLiteLock(writer, memory))
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:

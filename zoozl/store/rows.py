@@ -6,9 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-import sqlalchemy as sa
-
-from zoozl.chatbot import Message
+from zoozl.plugin import Message
 
 PENDING, DONE, SENT, FAILED = "pending", "done", "sent", "failed"
 
@@ -89,40 +87,3 @@ class OutboxRow:
     attempts: int
     progress: int
     last_error: str | None
-
-
-def new_id(result: sa.CursorResult[Any]) -> int:
-    """The primary key an INSERT created."""
-    key = result.inserted_primary_key
-    assert key is not None
-    return int(key[0])
-
-
-def inbox_row(row: sa.Row[Any]) -> InboxRow:
-    """An InboxRow from a selected inbox row."""
-    return InboxRow(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        channel=row.channel,
-        kind=row.kind,
-        message=Message.from_dict(row.message),
-        reply_address=dict(row.reply_address or {}),
-        state=row.state,
-        received_at=row.received_at,
-    )
-
-
-def outbox_row(row: sa.Row[Any]) -> OutboxRow:
-    """An OutboxRow from a selected outbox row."""
-    return OutboxRow(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        inbox_id=row.inbox_id,
-        channel=row.channel,
-        reply_address=dict(row.reply_address or {}),
-        replies=[Message.from_dict(m) for m in row.replies],
-        state=row.state,
-        attempts=row.attempts,
-        progress=row.progress,
-        last_error=row.last_error,
-    )

@@ -1,4 +1,5 @@
-"""The store: conversations with leases, inbox of messages, outbox of replies."""
+"""The store: conversations with leases, inbox of messages, outbox of replies, and
+the checks incoming text passes before it is recorded."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from zoozl.chatbot import Message
-from zoozl.errors import DuplicateMessage, LeaseLost
+from zoozl.errors import DuplicateMessage, LeaseLost, MessageRejected
+from zoozl.plugin import Message
 from zoozl.store import statements as sql
 from zoozl.store.database import make_engine, reading
-from zoozl.store.outbox import OutboxStore
 from zoozl.store.rows import (
+    FAILED,
     PENDING,
     Claim,
     ConversationRow,
@@ -21,19 +22,68 @@ from zoozl.store.rows import (
     Finished,
     InboxRow,
     Lease,
-    inbox_row,
-    new_id,
+    OutboxRow,
 )
-from zoozl.store.schema import conversations, create_schema, inbox
-from zoozl.store.sqlite_file import creation_lock
+from zoozl.store.schema import conversations, create_schema, inbox, outbox
+from zoozl.store.sqlite_files import creation_lock
 from zoozl.store.transactions import Transaction, transaction
+
+
+def incoming_text(value: Any, max_chars: int) -> str:
+    """Return `value` if it is acceptable message text, else raise MessageRejected."""
+    if not isinstance(value, str):
+        raise MessageRejected("Message 'text' must be a string")
+    if len(value) > max_chars:
+        raise MessageRejected(
+            f"Message is too long: {len(value)} characters, the limit is {max_chars}"
+        )
+    if "\x00" in value:
+        raise MessageRejected("Message must not contain NUL characters")
+    return value
+
+
+def new_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key an INSERT created."""
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def inbox_row(row: sa.Row[Any]) -> InboxRow:
+    """An InboxRow from a selected inbox row."""
+    return InboxRow(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        channel=row.channel,
+        kind=row.kind,
+        message=Message.from_dict(row.message),
+        reply_address=dict(row.reply_address or {}),
+        state=row.state,
+        received_at=row.received_at,
+    )
+
+
+def outbox_row(row: sa.Row[Any]) -> OutboxRow:
+    """An OutboxRow from a selected outbox row."""
+    return OutboxRow(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        inbox_id=row.inbox_id,
+        channel=row.channel,
+        reply_address=dict(row.reply_address or {}),
+        replies=[Message.from_dict(m) for m in row.replies],
+        state=row.state,
+        attempts=row.attempts,
+        progress=row.progress,
+        last_error=row.last_error,
+    )
 
 
 def _lease_params(lease: Lease) -> dict[str, Any]:
     return {"cid": lease.conversation_id, "owner": lease.owner, "token": lease.token}
 
 
-class Store(OutboxStore):
+class Store:
     """All durable state of zoozl, on one SQLAlchemy engine (SQLite or PostgreSQL)."""
 
     def __init__(self, engine: sa.Engine, clock: Any = time.time) -> None:
@@ -92,13 +142,6 @@ class Store(OutboxStore):
 
     # leases ------------------------------------------------------------------
 
-    def acquire_lease(
-        self, conversation_id: int, owner: str, seconds: float
-    ) -> Lease | None:
-        """Take the conversation's lease if it is free or expired, else None."""
-        with transaction(self.engine) as tx:
-            return self._take_lease(tx, conversation_id, owner, seconds)[0]
-
     def _take_lease(
         self, tx: Transaction, conversation_id: int, owner: str, seconds: float
     ) -> tuple[Lease | None, Any]:
@@ -150,51 +193,6 @@ class Store(OutboxStore):
             if external_id is None:
                 raise
             raise DuplicateMessage(f"message {external_id!r}") from exc
-
-    def next_pending(self, conversation_id: int) -> InboxRow | None:
-        """The oldest unprocessed message of a conversation (inbox id order)."""
-        query = (
-            sa.select(inbox)
-            .where(inbox.c.conversation_id == conversation_id)
-            .where(inbox.c.state == PENDING)
-            .order_by(inbox.c.id)
-            .limit(1)
-        )
-        with reading(self.engine) as conn:
-            row = conn.execute(query).first()
-        return inbox_row(row) if row else None
-
-    def count_attempt(self, inbox_id: int) -> int:
-        """Note that a run starts on an inbox row; return how many have started."""
-        update = (
-            inbox.update()
-            .where(inbox.c.id == inbox_id)
-            .values(attempts=inbox.c.attempts + 1)
-            .returning(inbox.c.attempts)
-        )
-        with self.engine.begin() as conn:
-            return int(conn.execute(update).scalar_one())
-
-    def commit_turn(
-        self,
-        lease: Lease,
-        inbox_id: int,
-        state: dict[str, Any],
-        replies: Sequence[Message],
-        reply_address: dict[str, Any],
-    ) -> int | None:
-        """Atomically: new state, inbox row done, replies into the outbox.
-
-        Raises LeaseLost (and commits nothing) when the lease is no longer held.
-        Returns the outbox id, or None when there were no replies.
-        """
-        with self.engine.begin() as conn:
-            channel = conn.execute(
-                sa.select(inbox.c.channel).where(inbox.c.id == inbox_id)
-            ).scalar_one()
-            done = Done(inbox_id, channel, state, replies, reply_address)
-        with transaction(self.engine) as tx:
-            return self._commit(tx, lease, done, release=False)
 
     # the two transactions of a turn ------------------------------------------
 
@@ -265,5 +263,78 @@ class Store(OutboxStore):
             .where(sa.or_(c.lease_owner.is_(None), c.lease_expires < now))
             .distinct()
         )
+        with reading(self.engine) as conn:
+            return [int(i) for i in conn.execute(query).scalars()]
+
+    # outbox ------------------------------------------------------------------
+
+    def outbox_row(self, outbox_id: int) -> OutboxRow | None:
+        """Load one outbox row."""
+        query = sa.select(outbox).where(outbox.c.id == outbox_id)
+        with reading(self.engine) as conn:
+            row = conn.execute(query).first()
+        return outbox_row(row) if row else None
+
+    def pending_outbox(self, conversation_id: int) -> list[OutboxRow]:
+        """Undelivered replies of a conversation, oldest first."""
+        with transaction(self.engine, write=False) as tx:
+            found = tx.run(sql.PENDING_OUTBOX, {"cid": conversation_id}).all()
+        return [outbox_row(r) for r in found]
+
+    def _update_outbox(self, outbox_id: int, only_pending: bool, **values: Any) -> bool:
+        update = outbox.update().where(outbox.c.id == outbox_id)
+        if only_pending:
+            update = update.where(outbox.c.state == PENDING)
+        with self.engine.begin() as conn:
+            result = conn.execute(update.values(updated_at=self.clock(), **values))
+        return result.rowcount == 1
+
+    def mark_progress(self, outbox_id: int, progress: int) -> None:
+        """Record that the first `progress` replies of a row were delivered."""
+        self._update_outbox(outbox_id, True, progress=progress)
+
+    def mark_sent(self, outbox_id: int) -> bool:
+        """Mark a row delivered; False when it was not pending (already sent)."""
+        params = {"oid": outbox_id, "now": self.clock()}
+        with transaction(self.engine) as tx:
+            return tx.run(sql.MARK_SENT, params).rowcount == 1
+
+    def mark_attempt(self, outbox_id: int, error: str) -> None:
+        """Count a failed delivery attempt that will be retried."""
+        self._update_outbox(
+            outbox_id, True, attempts=outbox.c.attempts + 1, last_error=error[:2000]
+        )
+
+    def count_notice(self, outbox_id: int) -> None:
+        """Count a repeated "replies are ready" notice of a websocket row."""
+        self._update_outbox(outbox_id, True, attempts=outbox.c.attempts + 1)
+
+    def mark_failed(self, outbox_id: int, error: str) -> None:
+        """Give a row up for good (permanent error or attempts exhausted)."""
+        self._update_outbox(
+            outbox_id,
+            True,
+            state=FAILED,
+            attempts=outbox.c.attempts + 1,
+            last_error=error[:2000],
+        )
+
+    def stale_outbox(
+        self,
+        older_than: float,
+        channels: Sequence[str],
+        max_attempts: int | None = None,
+    ) -> list[int]:
+        """Pending rows of the given channels untouched for `older_than` seconds
+        (and, with `max_attempts`, tried fewer times than that)."""
+        query = (
+            sa.select(outbox.c.id)
+            .where(outbox.c.state == PENDING)
+            .where(outbox.c.channel.in_(list(channels)))
+            .where(outbox.c.updated_at < self.clock() - older_than)
+            .order_by(outbox.c.id)
+        )
+        if max_attempts is not None:
+            query = query.where(outbox.c.attempts < max_attempts)
         with reading(self.engine) as conn:
             return [int(i) for i in conn.execute(query).scalars()]

@@ -9,21 +9,44 @@ share of the worker's and the web process's CPU was a third. So each statement i
 compiled to its SQL text once per dialect, with its parameter order and which
 parameters and columns hold JSON, and runs on the pooled DB-API connection
 (checked out with SQLAlchemy's pre-ping). On SQLite writers still queue on the
-engine's writer lock (`zoozl.store.database`). Errors are raised as SQLAlchemy
-would raise them (IntegrityError, OperationalError, ...).
+engine's writer lock (`SQLiteLock` below, set up by `zoozl.store.database`).
+Errors are raised as SQLAlchemy would raise them (IntegrityError, ...).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import threading
+import weakref
 from collections import namedtuple
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-from zoozl.store.database import sqlite_lock
+
+@dataclass(frozen=True)
+class SQLiteLock:
+    """The process's one SQLite writer lock of an engine; in memory, every
+    transaction takes it (there is one shared connection)."""
+
+    writer: threading.RLock
+    memory: bool
+
+
+_LOCKS: weakref.WeakKeyDictionary[sa.Engine, SQLiteLock] = weakref.WeakKeyDictionary()
+
+
+def sqlite_lock(engine: sa.Engine) -> SQLiteLock | None:
+    """The writer lock of a SQLite engine; None for other databases."""
+    return _LOCKS.get(engine)
+
+
+def register_sqlite_lock(engine: sa.Engine, lock: SQLiteLock) -> None:
+    """Make `lock` the writer lock transactions of this SQLite engine queue on."""
+    _LOCKS[engine] = lock
 
 
 class Compiled:

@@ -1,0 +1,1 @@
+"""Evaluation of zoozl: labelled sets, the rules they were scored under, commands."""

@@ -1,0 +1,1 @@
+"""Routing evaluation: the labelled sets, their plugins, `python -m eval.routing`."""

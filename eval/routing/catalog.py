@@ -1,0 +1,96 @@
+"""The labelled routing sets on disk: where each file is, and how to read one."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SETS = Path(__file__).resolve().parent / "sets"
+# Written before the router was tuned; its "heldout" split was seen while tuning.
+ROUTING_SET = SETS / "routing.jsonl"
+# Written blind by someone who never saw the router; scored once, then seen.
+FRESH_SET = SETS / "routing_fresh.jsonl"
+# Written blind; scored once with the rule of threshold 0.26, margin 0.04 and
+# background margin 0.04 (picked on the two sets above), then seen.
+SEALED_SET = SETS / "routing_sealed.jsonl"
+# Written blind; scored once, with that rule and with the request gate added.
+SEALED3_SET = SETS / "routing_sealed3.jsonl"
+# Written blind for the twelve plugins of eval/routing/plugins/blind4.py (built
+# from routing_blind4_plugins.json; labels are their JSON keys); scored once under
+# routing_blind4_RULE.md, then seen.
+BLIND4_SET = SETS / "routing_blind4.jsonl"
+BLIND4_PLUGINS_FILE = SETS / "routing_blind4_plugins.json"
+# Written blind the same way for the twelve plugins of routing_blind5_plugins.json;
+# scored once under routing_blind5_RULE.md.
+BLIND5_SET = SETS / "routing_blind5.jsonl"
+BLIND5_PLUGINS_FILE = SETS / "routing_blind5_plugins.json"
+# Likewise blind set 6 (routing_blind6_plugins.json, routing_blind6_RULE.md).
+BLIND6_SET = SETS / "routing_blind6.jsonl"
+BLIND6_PLUGINS_FILE = SETS / "routing_blind6_plugins.json"
+# Likewise blind set 7 (routing_blind7_plugins.json, routing_blind7_RULE.md).
+BLIND7_SET = SETS / "routing_blind7.jsonl"
+BLIND7_PLUGINS_FILE = SETS / "routing_blind7_plugins.json"
+# Blind set 8: its plugins' author wrote near misses too (routing_blind8_RULE.md).
+BLIND8_SET = SETS / "routing_blind8.jsonl"
+BLIND8_PLUGINS_FILE = SETS / "routing_blind8_plugins.json"
+DEV_SETS = (ROUTING_SET, FRESH_SET)
+BLIND_SETS = (SEALED_SET, SEALED3_SET)
+
+
+@dataclass(frozen=True)
+class PluginSet:
+    """A set labelled by the JSON keys of the plugins of a plugins file."""
+
+    name: str
+    messages: Path
+    plugins: Path
+
+    @property
+    def rule(self) -> Path:
+        """The rule committed before the set was scored (it may not exist)."""
+        return self.messages.with_name(f"{self.messages.stem}_RULE.md")
+
+
+#: Blind sets 4 to 8 by number: their messages and their plugins.
+PLUGIN_SETS: dict[int, PluginSet] = {
+    4: PluginSet("blind4", BLIND4_SET, BLIND4_PLUGINS_FILE),
+    5: PluginSet("blind5", BLIND5_SET, BLIND5_PLUGINS_FILE),
+    6: PluginSet("blind6", BLIND6_SET, BLIND6_PLUGINS_FILE),
+    7: PluginSet("blind7", BLIND7_SET, BLIND7_PLUGINS_FILE),
+    8: PluginSet("blind8", BLIND8_SET, BLIND8_PLUGINS_FILE),
+}
+#: The same by name ("blind4" ...): their messages and their plugins file.
+PLUGIN_BLIND_SETS: dict[str, tuple[Path, Path]] = {
+    s.name: (s.messages, s.plugins) for s in PLUGIN_SETS.values()
+}
+
+
+def load_rows(path: Path) -> list[dict[str, str | None]]:
+    """The labelled utterances of one routing set."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def entries(path: Path = BLIND4_PLUGINS_FILE) -> list[dict[str, Any]]:
+    """The plugin entries of a JSON file: key, description, aliases, examples."""
+    loaded: list[dict[str, Any]] = json.loads(path.read_text("utf-8"))
+    return loaded
+
+
+def near_misses_of(
+    plugins_file: Path, plugins: list[dict[str, Any]]
+) -> dict[str, list[str]]:
+    """Each plugin's near misses (plugins: the file's entries): from its JSON
+    entry, or for blind sets 4 to 7 (whose authors wrote none) from
+    routing_blindN_near_misses.json beside it, written later from the
+    descriptions alone by a helper who saw neither the messages nor the router."""
+    name = plugins_file.name
+    beside = plugins_file.with_name(
+        name.removesuffix("_plugins.json") + "_near_misses.json"
+    )
+    if name.endswith("_plugins.json") and beside.exists():
+        found: dict[str, list[str]] = json.loads(beside.read_text("utf-8"))
+        return found
+    return {p["key"]: p.get("near_misses", []) for p in plugins}

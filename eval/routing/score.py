@@ -1,0 +1,195 @@
+"""Score a blind set of plugins (4 to 8, or any messages and plugins files).
+
+Every variant its rule named, on the torch reference embedder (`minilm-torch`,
+the headline) and on the serving one (`minilm`, ONNX fp32): the plugins with
+their examples and near misses, with examples and no near misses, and with
+aliases only. For blind set 4 also with per-plugin thresholds (torch only), as
+its rule committed. A message is right when the routed plugin is its label, or,
+for a null label, when nothing is routed. Overall, per plugin and nulls.
+
+    python -m eval.routing score --set 8 [--misses] [--kinds]
+    python -m eval.routing score --set-file X.jsonl --plugins-file Y.json
+
+A set given as files is of the form of sets 5 to 8: `{"text", "label"}` lines,
+labels the JSON keys of the plugins file (null: no plugin); near misses come from
+the plugins' entries, or from NAME_near_misses.json beside NAME_plugins.json.
+--misses and --kinds list and count the misses of the torch reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from eval.routing.blind import blind_router
+from eval.routing.catalog import PLUGIN_SETS, PluginSet, load_rows
+from zoozl.embedding.base import CachedEmbedder
+from zoozl.embedding.factory import make_embedder
+from zoozl.routing.router import Router
+
+#: The reference, then the serving embedder; misses are listed for the first.
+EMBEDDERS = ("minilm-torch", "minilm")
+#: (name, with examples, with near misses): near misses only go with examples.
+VARIANTS = (
+    ("with examples and near misses", True, True),
+    ("with examples, no near misses", True, False),
+    ("aliases only", False, False),
+)
+# Blind set 4's per-plugin thresholds, fitted by `python -m eval.routing
+# blind4-dev` on development data only (committed before the set was read); the
+# global threshold for every other plugin. Its rule kept them only if they gained
+# at least PLUGIN_THRESHOLDS_GAIN messages: they lost 8 and were dropped.
+PLUGIN_THRESHOLDS: dict[int, dict[str, float]] = {
+    4: {
+        "timer": 0.44,
+        "reminder": 0.42,
+        "orders": 0.30,
+        "music": 0.50,
+        "calculator": 0.24,
+        "news": 0.32,
+        "recipes": 0.28,
+        "calendar": 0.48,
+    }
+}
+PLUGIN_THRESHOLDS_GAIN = 6
+
+Rows = Sequence[dict[str, str | None]]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `score` command's options."""
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--set", type=int, choices=sorted(PLUGIN_SETS), help="a blind set by number"
+    )
+    which.add_argument(
+        "--set-file", metavar="JSONL", help="a set's messages ({text, label} lines)"
+    )
+    parser.add_argument(
+        "--plugins-file", metavar="JSON", help="its plugins (with --set-file)"
+    )
+    parser.add_argument("--misses", action="store_true", help="list every miss")
+    parser.add_argument("--kinds", action="store_true", help="count misses by rule")
+
+
+def plugin_set(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> tuple[PluginSet, Mapping[str, float]]:
+    """The set the options name, and its per-plugin thresholds (usually none)."""
+    if args.set is not None:
+        if args.plugins_file:
+            parser.error("--plugins-file goes with --set-file, not --set")
+        return PLUGIN_SETS[args.set], PLUGIN_THRESHOLDS.get(args.set, {})
+    if not args.plugins_file:
+        parser.error("--set-file needs --plugins-file")
+    messages, plugins = Path(args.set_file), Path(args.plugins_file)
+    for path in (messages, plugins):
+        if not path.is_file():
+            parser.error(f"no such file: {path}")
+    return PluginSet(messages.stem, messages, plugins), {}
+
+
+def answer(router: Router, text: str, thresholds: Mapping[str, float]) -> str | None:
+    """The plugin that answers text (None: no route), optionally per-plugin rule."""
+    best = router.best(text)
+    if best is None:
+        return None
+    threshold = thresholds.get(best.plugin, router.threshold)
+    rule = (threshold, *router.rule[1:])
+    return best.plugin if best.passes(*rule) else None
+
+
+def score(
+    name: str,
+    router: Router,
+    rows: Rows,
+    thresholds: Mapping[str, float],
+    misses: bool,
+) -> int:
+    """Print overall, per-plugin and null accuracy; return the hits."""
+    by_label: dict[str, list[int]] = {}
+    for row in rows:
+        got = answer(router, str(row["text"]), thresholds)
+        label = row["label"]
+        tally = by_label.setdefault(label or "(null)", [0, 0])
+        tally[0] += got == label
+        tally[1] += 1
+        if misses and got != label:
+            print(f"    miss {row['text']!r}: want {label}, got {got}")
+    hits = sum(h for h, _ in by_label.values())
+    print(f"{name}: overall {hits}/{len(rows)} = {hits / len(rows):.3f}")
+    parts = [f"{k} {h}/{n}" for k, (h, n) in sorted(by_label.items())]
+    print("   ", ", ".join(parts))
+    return hits
+
+
+def miss_kinds(router: Router, rows: Rows) -> Counter[str]:
+    """Each miss by kind: a null routed, or a request stopped by which rule
+    (and whether the plugin that was best but stopped was the right one)."""
+    kinds: Counter[str] = Counter()
+    for row in rows:
+        best = router.best(str(row["text"]))
+        stopped = best.stopped_by(*router.rule) if best else "no plugin"
+        got = best.plugin if best and not stopped else None
+        if got == row["label"]:
+            continue
+        if row["label"] is None:
+            kinds["null routed"] += 1
+        elif got is not None:
+            kinds["request routed to another plugin"] += 1
+        else:
+            right = best is not None and best.plugin == row["label"]
+            kinds[
+                f"request stopped by {stopped} ({'right' if right else 'wrong'} best)"
+            ] += 1
+    return kinds
+
+
+def shown(path: Path) -> str:
+    """A path as printed: relative to the working directory when under it."""
+    here = Path.cwd()
+    return str(path.relative_to(here) if path.is_relative_to(here) else path)
+
+
+def score_set(
+    found: PluginSet,
+    thresholds: Mapping[str, float] | None = None,
+    misses: bool = False,
+    kinds: bool = False,
+    embedders: Sequence[str] = EMBEDDERS,
+) -> None:
+    """Score one set in every variant, on each embedder (misses: the first's)."""
+    thresholds = thresholds or {}
+    rows = load_rows(found.messages)
+    nulls = sum(row["label"] is None for row in rows)
+    messages, plugins = shown(found.messages), shown(found.plugins)
+    print(f"{found.name}: {len(rows)} messages ({nulls} null) of {messages}, {plugins}")
+    for name in embedders:
+        reference = name == embedders[0]
+        cached = CachedEmbedder(make_embedder(name))
+        for variant, examples, near_misses in VARIANTS:
+            router = blind_router(found.plugins, cached, examples, near_misses)
+            hits = score(f"{name}, {variant}", router, rows, {}, misses and reference)
+            if kinds and reference:
+                for kind, count in miss_kinds(router, rows).most_common():
+                    print(f"    {count:3d} {kind}")
+            if thresholds and reference and variant == VARIANTS[0][0]:
+                tuned = score(
+                    f"{name}, {variant}, per-plugin thresholds",
+                    router,
+                    rows,
+                    thresholds,
+                    misses,
+                )
+                print(
+                    f"per-plugin thresholds gain {tuned - hits} "
+                    f"(kept only if at least {PLUGIN_THRESHOLDS_GAIN})"
+                )
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The `score` command."""
+    found, thresholds = plugin_set(parser, args)
+    score_set(found, thresholds, args.misses, args.kinds)

@@ -1,0 +1,81 @@
+"""The ingress seam to the store: record a message durably, ring it, read history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tasks.contract import Dispatch
+from zoozl.ops.metrics import MESSAGES
+from zoozl.plugin import Message
+from zoozl.store import Store
+from zoozl.store.history import (
+    DEFAULT_LIMIT,
+    Answer,
+    answer,
+    inbox_id_for,
+    list_messages,
+    recent,
+)
+
+
+class Acceptor:
+    """Everything ingress needs of the store: every channel's way to the workers."""
+
+    def __init__(self, store: Store, dispatch: Dispatch) -> None:
+        self._store = store
+        self._dispatch = dispatch
+
+    def conversation(self, channel: str, talker: str) -> int:
+        """The id of a talker's conversation on a channel."""
+        return self._store.conversation_for(channel, talker)
+
+    def accept(
+        self,
+        conversation_id: int,
+        message: Message,
+        reply_address: dict[str, Any] | None = None,
+        kind: str = "message",
+        external_id: str | None = None,
+        channel: str = "",
+    ) -> int:
+        """Commit the inbox row (raises DuplicateMessage), then ring `process`.
+
+        Once the row is committed the message is safe: the dispatch never
+        raises for a broker outage, the sweep rings the conversation later.
+        `channel` labels the message in `zoozl_messages_total`.
+        """
+        inbox_id = self._store.record(
+            conversation_id, message, reply_address, kind, external_id
+        )
+        if kind == "message":
+            MESSAGES.labels(channel or "unknown").inc()
+        self._dispatch.process(conversation_id)
+        return inbox_id
+
+    def has_messages(self, conversation_id: int, kind: str | None = None) -> bool:
+        """Whether anything (of `kind`, e.g. "message") was recorded for it."""
+        return self._store.has_messages(conversation_id, kind)
+
+    def recent(
+        self, conversation_id: int, limit: int = DEFAULT_LIMIT
+    ) -> list[dict[str, Any]]:
+        """The conversation's last messages with their replies, oldest first."""
+        return recent(self._store, conversation_id, limit)
+
+    def list_messages(
+        self, conversation_id: int, page: int, page_size: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of the conversation's messages and the total count."""
+        return list_messages(self._store, conversation_id, page, page_size)
+
+    def inbox_id_for(self, channel: str, external_id: str) -> int | None:
+        """The inbox row a channel's own id was recorded as, if any."""
+        return inbox_id_for(self._store, channel, external_id)
+
+    def answer(self, inbox_id: int) -> Answer | None:
+        """A message's state and the replies committed for it so far."""
+        return answer(self._store, inbox_id)
+
+    def mark_sent(self, outbox_id: int) -> bool:
+        """Mark replies delivered (by the answering request); False if already."""
+        return self._store.mark_sent(outbox_id)

@@ -1,0 +1,1 @@
+"""Plugin modules the tests and benchmarks load by name (`testbed.plugins.NAME`)."""

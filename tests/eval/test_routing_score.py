@@ -1,0 +1,96 @@
+"""`python -m eval.routing score`: a set by number or as files, every variant."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eval.routing.__main__ import main, parser
+from eval.routing.catalog import PLUGIN_SETS, PluginSet, entries, near_misses_of
+from eval.routing.score import VARIANTS, score_set
+
+PLUGINS = [
+    {
+        "key": "timer",
+        "description": "Starts countdown timers.",
+        "aliases": ["set a timer"],
+        "examples": ["timer for ten minutes"],
+        "near_misses": ["timers are annoying"],
+    },
+    {
+        "key": "weather",
+        "description": "Tells the weather.",
+        "aliases": ["weather forecast"],
+        "examples": ["will it rain tomorrow"],
+    },
+]
+ROWS = [
+    {"text": "set a timer", "label": "timer"},
+    {"text": "weather forecast", "label": "weather"},
+    {"text": "qqqq", "label": None},
+]
+
+
+def write_set(folder: Path, plugins_name: str) -> PluginSet:
+    messages, plugins = folder / "new.jsonl", folder / plugins_name
+    messages.write_text("".join(json.dumps(row) + "\n" for row in ROWS))
+    plugins.write_text(json.dumps(PLUGINS))
+    return PluginSet("new", messages, plugins)
+
+
+def test_every_blind_set_has_its_messages_plugins_and_rule() -> None:
+    assert sorted(PLUGIN_SETS) == [4, 5, 6, 7, 8]
+    for number, found in PLUGIN_SETS.items():
+        assert found.name == f"blind{number}"
+        for path in (found.messages, found.plugins, found.rule):
+            assert path.is_file(), path
+        assert len(entries(found.plugins)) == 12
+
+
+def test_a_set_given_as_files_is_scored_in_every_variant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    found = write_set(tmp_path, "new_plugins.json")
+    score_set(found, misses=True, kinds=True, embedders=("char",))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("new: 3 messages (1 null) of ")
+    overall = [line for line in lines if ": overall " in line]
+    assert [line.split(": overall ")[0] for line in overall] == [
+        f"char, {variant}" for variant, _, _ in VARIANTS
+    ]
+    assert all("/3 = " in line for line in overall)
+
+
+def test_near_misses_come_from_the_entries_unless_a_file_lies_beside(
+    tmp_path: Path,
+) -> None:
+    found = write_set(tmp_path, "any_name.json")
+    misses = near_misses_of(found.plugins, entries(found.plugins))
+    assert misses == {"timer": ["timers are annoying"], "weather": []}
+    named = write_set(tmp_path, "new_plugins.json")
+    (tmp_path / "new_near_misses.json").write_text('{"timer": ["a timer broke"]}')
+    assert near_misses_of(named.plugins, PLUGINS) == {"timer": ["a timer broke"]}
+
+
+def test_score_takes_a_set_number_or_two_files(tmp_path: Path) -> None:
+    args = parser().parse_args(["score", "--set", "8", "--misses", "--kinds"])
+    assert (args.set, args.misses, args.kinds) == (8, True, True)
+    found = write_set(tmp_path, "new_plugins.json")
+    argv = ["score", "--set-file", str(found.messages)]
+    args = parser().parse_args([*argv, "--plugins-file", str(found.plugins)])
+    assert (args.set_file, args.plugins_file) == (
+        str(found.messages),
+        str(found.plugins),
+    )
+    for wrong in (
+        argv,
+        ["score", "--set", "3"],
+        ["score", "--set", "8", "--plugins-file", str(found.plugins)],
+        ["score", "--set-file", str(tmp_path / "none.jsonl"), "--plugins-file", "x"],
+        ["score"],
+    ):
+        with pytest.raises(SystemExit) as stopped:
+            main(wrong)
+        assert stopped.value.code == 2, wrong

@@ -1,8 +1,0 @@
-"""The twelve plugins of `tests.plugins.blind4` with aliases only, no examples."""
-
-from __future__ import annotations
-
-from tests.plugins.blind4 import make_plugins
-
-BLIND4_ALIAS_PLUGINS = tuple(make_plugins(__name__, examples=False).values())
-globals().update({cls.__name__: cls for cls in BLIND4_ALIAS_PLUGINS})

@@ -1,0 +1,161 @@
+"""`python -m zoozl --conf FILE`: embedded mode, everything in this one process.
+
+werkzeug's threaded server, worker threads fed in-process (no broker), an
+in-process reply bus and the SQLite store. This is the composition root: the only
+module of `zoozl` that imports `ingress` and `tasks`.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from zoozl.config import Config
+
+log = logging.getLogger("zoozl")
+
+
+class _Stopper:
+    """Closes everything started, in reverse order, once."""
+
+    def __init__(self) -> None:
+        self._steps: list[tuple[str, Callable[[], Any]]] = []
+
+    def push(self, name: str, step: Callable[[], Any]) -> None:
+        self._steps.append((name, step))
+
+    def run(self) -> None:
+        while self._steps:
+            name, step = self._steps.pop()
+            try:
+                step()
+            except Exception:
+                log.exception("stopping %s failed", name)
+
+
+class EmbeddedServer:
+    """Web listeners, worker threads, sweep and store of embedded mode, in-process."""
+
+    def __init__(self, config: Config) -> None:
+        from zoozl.conversation.engine import Bot
+        from zoozl.store.opening import open_store
+        from zoozl.store.sqlite_files import own_store
+
+        self.config = config
+        self.answering = threading.Event()
+        self.ports: dict[int, int] = {}  # configured port -> bound port (0 = any)
+        self._stopper = _Stopper()
+        # Owner first: a second server on the store says so before anything else.
+        owner = own_store(config.database_url)
+        self._stopper.push("store owner", owner.release)
+        try:
+            self.store = open_store(config.database_url)
+            self._stopper.push("store", self.store.close)
+            self.bot = Bot(config)  # plugins load, config errors surface, now
+        except BaseException:
+            self._stopper.run()
+            raise
+
+    def start(self) -> None:
+        """Listen, load the model, then start answering (messages wait till then)."""
+        from ingress.app import create_app
+        from tasks.sweep import Sweeper
+        from tasks.websocket import LocalBus
+        from tasks.worker import InProcessDispatch, Runtime
+
+        config, stopper, store = self.config, self._stopper, self.store
+        bus = LocalBus()
+        runtime = Runtime(config, store=store, bus=bus, bot=self.bot)
+        self.dispatch = runtime.dispatch = InProcessDispatch(
+            runtime.handle, runtime.deliver, config.worker_threads
+        )
+        web = create_app(config, store, self.dispatch, bus)
+        readiness = web.extensions["zoozl.readiness"]
+        readiness.add("broker", lambda: None)  # in-process: no broker to lose
+        readiness.add("worker", self._worker_problem)
+        wanted = {
+            p for p in (config.websocket_port, config.slack_port) if p is not None
+        }
+        for port in sorted(wanted):
+            self.ports[port] = self._listen(web, port)
+        if config.email_port is not None:
+            self.ports[config.email_port] = self._listen_lmtp(store)
+        started = time.perf_counter()
+        self.bot.load()
+        took = time.perf_counter() - started
+        self.dispatch.start()
+        stopper.push("worker", self.dispatch.stop)
+        sweeper = Sweeper(self.dispatch, store)
+        sweeper.start()
+        stopper.push("sweep", sweeper.stop)
+        self.answering.set()
+        for port in self.ports.values():
+            log.info(
+                "listening on %s:%s; model ready in %.1f s, answering messages",
+                config.host,
+                port,
+                took,
+            )
+
+    def _worker_problem(self) -> str | None:
+        if self.answering.is_set():
+            return None
+        return "the worker is still loading plugins and model"
+
+    def _listen(self, app: Any, port: int) -> int:
+        from werkzeug.serving import make_server
+
+        from ingress.embedded_http import guarded_handler
+
+        config, host = self.config, self.config.host
+        handler = guarded_handler(config.handshake_timeout, config.max_handshakes)
+        server = make_server(host, port, app, threaded=True, request_handler=handler)
+        thread = threading.Thread(
+            target=server.serve_forever, name=f"zoozl-http-{port}", daemon=True
+        )
+        thread.start()
+
+        def stop() -> None:
+            server.shutdown()
+            server.server_close()
+
+        self._stopper.push(f"http {port}", stop)
+        log.info("bound http://%s:%s; loading the model", host, server.port)
+        return int(server.port)
+
+    def _listen_lmtp(self, store: Any) -> int:
+        from ingress.email.lmtp import start_lmtp
+        from ingress.inbox import Acceptor
+
+        lmtp = start_lmtp(self.config, Acceptor(store, self.dispatch))
+        self._stopper.push("lmtp", lmtp.stop)
+        return int(lmtp.port)
+
+    def stop(self) -> None:
+        """Stop everything started, in reverse order."""
+        self._stopper.run()
+        log.info("stopped")
+
+
+def serve(config: Config) -> int:
+    """Run embedded mode until SIGTERM or SIGINT."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: shutting down", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server = EmbeddedServer(config)
+    try:
+        server.start()
+        stop.wait()
+    finally:
+        server.stop()
+    return 0

@@ -1,0 +1,99 @@
+"""MiniLM to ONNX once, into the model cache (`python -m zoozl model export`).
+
+The only module of the serving side that uses torch and transformers, and only
+inside functions: the serving embedder (zoozl.embedding.onnx) runs this module in
+a child process, so a serving process never imports torch.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from zoozl.embedding.files import (
+    DEFAULT_VARIANT,
+    model_dir,
+    model_file,
+    weights_digest,
+    write_atomically,
+)
+
+log = logging.getLogger(__name__)
+
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+OUTPUT = "token_embeddings"
+OPSET = 17
+
+
+def export_model(cache_dir: Path, variant: str = DEFAULT_VARIANT) -> Path:
+    """Export the packaged weights to cache_dir (atomically); return the file."""
+    source = model_dir()
+    target = model_file(cache_dir, weights_digest(source), variant)
+    return write_atomically(target, lambda out: _produce(source, out, variant))
+
+
+def _produce(source: Path, out: Path, variant: str) -> None:
+    if variant == "fp32":
+        export_fp32(source, out)
+        return
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as work:
+        fp32 = Path(work) / "fp32.onnx"
+        export_fp32(source, fp32)
+        quantise_int8(fp32, out)
+
+
+def export_fp32(source: Path, out: Path) -> None:
+    """torch.onnx.export of the BERT encoder: token embeddings, dynamic axes."""
+    import torch
+    from transformers import AutoModel
+
+    bert = AutoModel.from_pretrained(str(source), local_files_only=True).eval()
+    encoder = _encoder(torch, bert)
+    sample = torch.ones((1, 8), dtype=torch.int64)
+    axes = {name: {0: "batch", 1: "sequence"} for name in (*INPUTS, OUTPUT)}
+    with torch.no_grad():
+        torch.onnx.export(
+            encoder,
+            (),
+            str(out),
+            kwargs={name: sample for name in INPUTS},
+            input_names=list(INPUTS),
+            output_names=[OUTPUT],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            dynamo=False,
+        )
+
+
+def _encoder(torch: Any, bert: Any) -> Any:
+    """A module taking keyword tensors and returning the last hidden state."""
+
+    class Encoder(torch.nn.Module):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(
+            self, input_ids: Any, attention_mask: Any, token_type_ids: Any
+        ) -> Any:
+            return self.bert(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=token_type_ids,
+            ).last_hidden_state
+
+    return Encoder().eval()
+
+
+def quantise_int8(fp32: Path, out: Path) -> None:
+    """Dynamic int8 quantisation, one scale per output channel of each weight.
+
+    Per-tensor (the default) moves the vectors too far for routing: cosine to
+    the torch reference 0.81 at worst over the corpus, against 0.96 per channel.
+    Even per channel it changes 1.6-5.5% of routing decisions: opt-in only.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(fp32, out, per_channel=True, weight_type=QuantType.QInt8)

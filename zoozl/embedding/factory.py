@@ -1,0 +1,31 @@
+"""Build the embedder a config names (`embedder`): the one place that knows them all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from zoozl.config import EMBEDDER_NAMES, default_model_cache_dir
+from zoozl.embedding.base import CharEmbedder, Embedder
+
+
+def make_embedder(name: str, cache_dir: Path | None = None) -> Embedder:
+    """Build the embedder a config names; nothing heavy loads until first encode.
+
+    "minilm" is the serving embedder (ONNX fp32, its file in cache_dir, by
+    default the user's cache), "minilm-int8" the same quantised (faster, but
+    it routes a few percent of messages otherwise), "minilm-torch" the
+    sentence-transformers reference, "char" a character counter for fast tests.
+    """
+    if name == "char":
+        return CharEmbedder()
+    if name in ("minilm", "minilm-int8"):
+        from zoozl.embedding.onnx import OnnxMiniLMEmbedder
+
+        variant = "int8" if name == "minilm-int8" else "fp32"
+        return OnnxMiniLMEmbedder(cache_dir or default_model_cache_dir(), variant)
+    if name == "minilm-torch":
+        from zoozl.embedding.torch import MiniLMEmbedder
+
+        return MiniLMEmbedder()
+    known = ", ".join(sorted(EMBEDDER_NAMES))
+    raise ValueError(f"unknown embedder {name!r}; choose one of: {known}")

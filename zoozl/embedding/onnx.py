@@ -1,0 +1,212 @@
+"""The serving embedder: MiniLM as ONNX on onnxruntime and tokenizers, without torch."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zoozl.embedding.base import MINILM_DIMENSION
+from zoozl.embedding.files import (
+    DEFAULT_VARIANT,
+    model_dir,
+    model_file,
+    weights_digest,
+)
+from zoozl.errors import ModelExportError
+
+log = logging.getLogger(__name__)
+
+#: Tokens per text, as sentence-transformers truncates (sentence_bert_config.json).
+MAX_TOKENS = 256
+#: onnxruntime threads per encode: the server already runs several workers.
+DEFAULT_THREADS = 1
+#: Texts per onnxruntime run. Dynamic int8 quantisation scales the activations
+#: of the whole run, so in a batch a text's vector would depend on its batch-mates
+#: (cosine down to 0.94 against 0.96 alone): int8 encodes one text per run.
+BATCH_SIZES = {"int8": 1, "fp32": 32}
+#: Seconds the one-time export may take before start-up gives up.
+EXPORT_TIMEOUT = 600.0
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    session: Any  # onnxruntime.InferenceSession
+    tokenizer: Any  # tokenizers.Tokenizer
+    inputs: frozenset[str]
+
+
+class OnnxMiniLMEmbedder:
+    """all-MiniLM-L6-v2 exported once to ONNX (fp32, or int8), served by onnxruntime.
+
+    The file lives in cache_dir, named by the weights' hash; when it is missing
+    it is exported in a child process (torch stays out of this one), and when it
+    cannot be loaded it is exported again with a warning.
+    """
+
+    def __init__(
+        self,
+        cache_dir: Path,
+        variant: str = DEFAULT_VARIANT,
+        threads: int = DEFAULT_THREADS,
+    ) -> None:
+        self.dimension = MINILM_DIMENSION
+        self.cache_dir = Path(cache_dir)
+        self.variant = variant
+        self.threads = threads
+        self.path: Path | None = None
+        self._loaded: _Loaded | None = None
+        self._lock = threading.Lock()
+        # A tokenizers.Tokenizer is one Rust object behind a borrow flag: two
+        # threads inside encode_batch at once can fail with "Already borrowed".
+        self._tokenize_lock = threading.Lock()
+
+    def load(self) -> None:
+        """Find (or export) the model file and open it, once, thread-safely."""
+        with self._lock:
+            if self._loaded is None:
+                self._loaded = self._load()
+
+    def _load(self) -> _Loaded:
+        source = model_dir()
+        path = model_file(self.cache_dir, weights_digest(source), self.variant)
+        if not path.exists():
+            self._export(path)
+        try:
+            session = self._session(path)
+        except _bad_model_errors() as exc:
+            log.warning("model file %s is unusable (%s); exporting it again", path, exc)
+            self._export(path)
+            session = self._session(path)
+        self.path = path
+        inputs = frozenset(i.name for i in session.get_inputs())
+        return _Loaded(session, _tokenizer(source), inputs)
+
+    def _session(self, path: Path) -> Any:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
+        width = session.get_outputs()[0].shape[-1]
+        if width != self.dimension:
+            raise _ModelMismatch(f"its output has width {width}, not {self.dimension}")
+        return session
+
+    def _export(self, path: Path) -> None:
+        started = time.perf_counter()
+        run_export(self.cache_dir, self.variant)
+        if not path.exists():
+            raise ModelExportError(f"the export did not write {path}")
+        took = time.perf_counter() - started
+        log.info("exported the MiniLM model (once) to %s in %.1f s", path, took)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Return normalised sentence embeddings, one row per text."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        self.load()
+        loaded = self._loaded
+        assert loaded is not None
+        size = BATCH_SIZES[self.variant]
+        parts = [
+            self._encode_batch(loaded, texts[start : start + size])
+            for start in range(0, len(texts), size)
+        ]
+        return np.concatenate(parts)
+
+    def _encode_batch(self, loaded: _Loaded, texts: Sequence[str]) -> np.ndarray:
+        with self._tokenize_lock:
+            encodings = loaded.tokenizer.encode_batch(list(texts))
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feed = {
+            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+            "attention_mask": mask,
+            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+        }
+        feed = {name: value for name, value in feed.items() if name in loaded.inputs}
+        tokens = loaded.session.run(None, feed)[0]
+        return sentence_vectors(tokens, mask)
+
+
+class _ModelMismatch(ValueError):
+    """The file loads but is not the model this embedder serves."""
+
+
+def _bad_model_errors() -> tuple[type[BaseException], ...]:
+    """What onnxruntime raises for a file that is not a loadable model."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
+
+    return (
+        _ModelMismatch,
+        ort_errors.Fail,
+        ort_errors.InvalidProtobuf,
+        ort_errors.InvalidGraph,
+        ort_errors.InvalidArgument,
+        ort_errors.NoSuchFile,
+        ort_errors.RuntimeException,
+    )
+
+
+def sentence_vectors(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """MiniLM's sentence vectors, as sentence-transformers makes them: the mean of
+    the token vectors the attention mask keeps, scaled to unit length."""
+    weights = mask[:, :, None].astype(np.float32)
+    summed = (tokens * weights).sum(axis=1)
+    pooled = summed / np.clip(weights.sum(axis=1), 1e-9, None)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    unit: np.ndarray = (pooled / np.where(norms > 0.0, norms, 1.0)).astype(
+        np.float32, copy=False
+    )
+    return unit
+
+
+def _tokenizer(source: Path) -> Any:
+    """The model's fast tokenizer: truncated at MAX_TOKENS, padded per batch."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    # tokenizer.json pads every text to 128; per batch (longest) is what we want.
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106
+    return tokenizer
+
+
+def run_export(cache_dir: Path, variant: str = DEFAULT_VARIANT) -> None:
+    """Run `python -m zoozl model export` in a child process; raise if it fails."""
+    command = [
+        sys.executable,
+        "-m",
+        "zoozl",
+        "model",
+        "export",
+        "--cache-dir",
+        str(cache_dir),
+        "--variant",
+        variant,
+    ]
+    package_root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
+    done = subprocess.run(  # noqa: S603
+        command,
+        capture_output=True,
+        text=True,
+        timeout=EXPORT_TIMEOUT,
+        env={**os.environ, "PYTHONPATH": path},
+        check=False,
+    )
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-20:])
+        raise ModelExportError(f"exporting the MiniLM model failed:\n{tail}")

@@ -1,0 +1,1 @@
+"""Operations: logging set-up (logs.py) and the Prometheus metrics (metrics.py)."""

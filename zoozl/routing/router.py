@@ -1,0 +1,324 @@
+"""Embedding router: picks the plugin whose aliases or examples are nearest a message.
+
+The decision rule, in order (its defaults are in zoozl/config.py):
+
+1. The message, every alias and every example are normalised the same way
+   (`normalise_text`: case, punctuation, greetings and polite filler at the edges),
+   and a message word that looks like a typo of an alias word is repaired.
+2. Each alias scores its cosine similarity with the message, plus the naming
+   bonus when the message names the alias as whole words. A plugin's examples
+   score together: the cosine of the message with their mean vector (one
+   prototype per plugin, as in prototypical networks). A plugin's score is the
+   best of its aliases and its prototype. Aliases and examples are also
+   requests: they join the request probe's training sentences (step 5).
+3. The best plugin wins if its score reaches the threshold and leads every other
+   plugin by the margin; otherwise nothing is routed (help answers).
+4. Open-set rejection: if the closest chatter sentence (`zoozl.routing.background`:
+   talk no plugin serves) beats the best score by more than the background
+   margin, nothing is routed.
+5. A statement is not a request: a probe on the message's embedding (the
+   `RequestProbe` below, its two classes weighted equally) gives the
+   probability that it asks the bot something; below the request gate, nothing
+   is routed. Plugins' near misses (talk on their topic that no plugin should
+   take) join the probe's statements.
+
+The message is encoded once; aliases, examples and chatter once, when the router
+is built. (The engine remembers the decision of each text it has routed; a
+`CachedEmbedder` given here also remembers vectors, for evaluation runs.)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from zoozl.config import (
+    ROUTE_BACKGROUND_MARGIN,
+    ROUTE_MARGIN,
+    ROUTE_NAMED_BONUS,
+    ROUTE_REQUEST_GATE,
+    ROUTE_THRESHOLD,
+    Config,
+)
+from zoozl.embedding.base import Embedder
+from zoozl.routing.background import CHATTER, REQUESTS, STATEMENTS
+from zoozl.routing.normalise import (
+    alias_vocabulary,
+    correct_typos,
+    names,
+    normalise_text,
+)
+
+if TYPE_CHECKING:
+    from zoozl.conversation.loader import LoadedPlugin
+
+#: `Route.alias` when a plugin won by its examples rather than an alias.
+EXAMPLES = "(examples)"
+
+# How each default of the rule was chosen, and what was tried and dropped, is in
+# eval/routing/README.md, with the blind sets it was measured on.
+
+
+# the request probe ------------------------------------------------------------
+#
+# "math was always my worst subject" mentions the calculator's topic and sits close
+# to its alias "do math", yet asks for nothing. Sentence embeddings also carry the
+# kind of utterance (request, question, greeting, or statement), so a logistic
+# regression on them, trained when the router is built on the statements and
+# requests of `zoozl.routing.background` (same everyday topics on both sides, so
+# what it learns is the kind of utterance, not the topic), gives the probability
+# that a message is addressed to the bot. Fitted in numpy rather than with
+# scikit-learn: importing scikit-learn (and scipy) costs a serving process 87 MB
+# and 1.0 to 1.4 s, against its 250 MB / 2 s start-up budget, for 20 lines.
+
+# Ridge strength, steps and step size of the full-batch gradient descent; chosen by
+# 5-fold cross-validation on the sentences above (0.93 accuracy at 0.1).
+L2 = 0.1
+STEPS = 2000
+STEP_SIZE = 0.5
+
+
+class RequestProbe:
+    """P(addressed to the bot) of an embedded message, trained on given vectors."""
+
+    def __init__(self, statements: np.ndarray, requests: np.ndarray) -> None:
+        """Fit a logistic regression: statements are 0, requests 1.
+
+        Each class weighs half the loss whatever its size (scikit-learn's
+        class_weight="balanced"): plugins' examples join the requests, and
+        unweighted they would move the probe's prior, so the gate would mean
+        something else with examples than with aliases only.
+        """
+        x = np.vstack([statements, requests]).astype(np.float64)
+        y = np.r_[np.zeros(len(statements)), np.ones(len(requests))]
+        weight = len(y) / (2 * np.where(y == 1, len(requests), len(statements)))
+        self.weights = np.zeros(x.shape[1])
+        self.bias = 0.0
+        for _ in range(STEPS):
+            error = weight * (_sigmoid(x @ self.weights + self.bias) - y)
+            self.weights -= STEP_SIZE * (x.T @ error + L2 * self.weights) / len(y)
+            self.bias -= STEP_SIZE * float(error.mean())
+
+    def probability(self, vector: np.ndarray) -> float:
+        """Probability that the message of this embedding asks the bot something."""
+        return float(
+            _sigmoid(np.asarray(vector, dtype=np.float64) @ self.weights + self.bias)
+        )
+
+
+def _sigmoid(z: np.ndarray | float) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-np.asarray(z, dtype=np.float64))))
+
+
+@dataclass(frozen=True)
+class Route:
+    """The best alias or example for a message, its plugin, and how clearly it won."""
+
+    alias: str
+    plugin: str
+    score: float
+    runner_up: float
+    named: bool = False
+    background: float = -math.inf
+    addressed: float = 1.0
+    example: bool = False
+
+    @property
+    def margin(self) -> float:
+        """Lead of the best alias over the best alias of any other plugin."""
+        return self.score - self.runner_up
+
+    def passes(
+        self,
+        threshold: float,
+        margin: float,
+        background_margin: float = math.inf,
+        request_gate: float = 0.0,
+    ) -> bool:
+        """Whether this route satisfies the decision rule (see `stopped_by`)."""
+        return not self.stopped_by(threshold, margin, background_margin, request_gate)
+
+    def stopped_by(
+        self,
+        threshold: float,
+        margin: float,
+        background_margin: float = math.inf,
+        request_gate: float = 0.0,
+    ) -> str:
+        """The first rule that stops this route, or "" when it passes.
+
+        The score must reach the threshold, lead other plugins by the margin, not
+        be beaten by the closest chatter sentence by more than background_margin
+        (infinite: no background rule), and the message must ask the bot something
+        with probability `addressed` of at least request_gate (0: no gate).
+        """
+        if self.score < threshold:
+            return "threshold"
+        if self.margin < margin:
+            return "margin"
+        if self.background > self.score + background_margin:
+            return "background"
+        if self.addressed < request_gate:
+            return "request gate"
+        return ""
+
+
+class Router:
+    """Compares a message with every alias and example; the best plugin wins."""
+
+    def __init__(
+        self,
+        aliases: Sequence[tuple[str, str]],
+        embedder: Embedder,
+        threshold: float = ROUTE_THRESHOLD,
+        margin: float = ROUTE_MARGIN,
+        named_bonus: float = ROUTE_NAMED_BONUS,
+        background: Sequence[str] = CHATTER,
+        background_margin: float = ROUTE_BACKGROUND_MARGIN,
+        request_gate: float = ROUTE_REQUEST_GATE,
+        examples: Sequence[tuple[str, str]] = (),
+        near_misses: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Encode aliases, examples and chatter once; train the probe (gate > 0).
+
+        aliases, examples and near_misses are (text, plugin key) pairs.
+        """
+        self.threshold = threshold
+        self.margin = margin
+        self.named_bonus = named_bonus
+        self.background_margin = background_margin
+        self.request_gate = request_gate
+        self.embedder = embedder
+        self.aliases = tuple(alias for alias, _ in aliases)
+        self.examples = _by_plugin(examples)
+        self.near_misses = _by_plugin(near_misses)
+        self.plugins = (*(plugin for _, plugin in aliases), *self.examples)
+        self._owners = _owner_ids(self.plugins)
+        self._texts = tuple(normalise_text(alias) for alias in self.aliases)
+        self._typed = dict(zip(self._texts, self.plugins, strict=False))
+        self._alias_vectors = embedder.encode(self._texts)
+        example_vectors = [
+            embedder.encode([normalise_text(e) for e in examples])
+            for examples in self.examples.values()
+        ]
+        self._matrix = np.vstack([self._alias_vectors, *_centroids(example_vectors)])
+        self.background = tuple(normalise_text(text) for text in background)
+        self._background = self.embedder.encode(self.background)
+        self.probe = self._probe(example_vectors) if request_gate > 0.0 else None
+        self.vocabulary = alias_vocabulary(self._texts)
+
+    @classmethod
+    def of_plugins(
+        cls, plugins: Sequence[LoadedPlugin], embedder: Embedder, config: Config
+    ) -> Router:
+        """The router of loaded plugins, with the config's decision rule."""
+        gate = config.route_request_gate
+        if gate is None:  # the probe reads meaning; characters carry none
+            gate = 0.0 if config.embedder == "char" else ROUTE_REQUEST_GATE
+        return cls(
+            [(a, p.key) for p in plugins for a in p.aliases],
+            embedder,
+            config.route_threshold,
+            config.route_margin,
+            request_gate=gate,
+            examples=[(e, p.key) for p in plugins for e in p.examples],
+            near_misses=[(n, p.key) for p in plugins for n in p.near_misses],
+        )
+
+    def _probe(self, example_vectors: list[np.ndarray]) -> RequestProbe:
+        """Statements against requests; plugins' aliases and examples are
+        requests too (what the bot is asked for here, not only in general), and
+        their near misses statements."""
+        talk = (*STATEMENTS, *(t for ts in self.near_misses.values() for t in ts))
+        statements = self.embedder.encode([normalise_text(t) for t in talk])
+        requests = self.embedder.encode([normalise_text(t) for t in REQUESTS])
+        asked = [requests, self._alias_vectors, *example_vectors]
+        return RequestProbe(statements, np.vstack(asked))
+
+    def typed(self, text: str) -> str | None:
+        """The plugin whose alias the message is, typed exactly (case and
+        punctuation aside): it is that plugin's, whatever the rule says."""
+        return self._typed.get(normalise_text(text))
+
+    def compared(self, text: str) -> str:
+        """The form of a message that is encoded: normalised, typos corrected."""
+        return correct_typos(normalise_text(text), self.vocabulary)
+
+    def cosines(self, text: str) -> np.ndarray:
+        """Cosine similarity of the compared message with each alias, then examples."""
+        return self._evidence(text)[0]
+
+    def scores(self, text: str) -> np.ndarray:
+        """The score of each alias, then example: cosine plus the naming bonus."""
+        cosines, named, _, _ = self._evidence(text)
+        scores: np.ndarray = cosines + self.named_bonus * named
+        return scores
+
+    def best(self, text: str) -> Route | None:
+        """Best-scoring alias or example whatever its score; None without any."""
+        if not self.plugins:
+            return None
+        cosines, named, background, addressed = self._evidence(text)
+        scores = cosines + self.named_bonus * named
+        winner = int(np.argmax(scores))
+        others = scores[self._owners != self._owners[winner]]
+        return Route(
+            alias=self.aliases[winner] if winner < len(self.aliases) else EXAMPLES,
+            plugin=self.plugins[winner],
+            score=float(scores[winner]),
+            runner_up=float(others.max()) if others.size else 0.0,
+            named=bool(named[winner]),
+            background=background,
+            addressed=addressed,
+            example=winner >= len(self.aliases),
+        )
+
+    def route(self, text: str) -> Route | None:
+        """The best route if it passes the decision rule, else None."""
+        found = self.best(text)
+        if found is None or not found.passes(*self.rule):
+            return None
+        return found
+
+    @property
+    def rule(self) -> tuple[float, float, float, float]:
+        """Threshold, margin, background margin and request gate, for `passes`."""
+        return self.threshold, self.margin, self.background_margin, self.request_gate
+
+    def _evidence(self, text: str) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """Cosines with aliases and examples, which aliases the message names, the
+        cosine of the closest chatter sentence (-inf without any), and the
+        probability that the message asks the bot something (1 without a probe)."""
+        message = self.compared(text)
+        vector = self.embedder.encode([message])[0]
+        cosines: np.ndarray = self._matrix @ vector
+        named = np.zeros(len(self.plugins), dtype=bool)  # examples are never named
+        named[: len(self._texts)] = [names(message, t) for t in self._texts]
+        near = self._background @ vector
+        background = float(near.max()) if near.size else -math.inf
+        addressed = 1.0 if self.probe is None else self.probe.probability(vector)
+        return cosines, named, background, addressed
+
+
+def _by_plugin(examples: Sequence[tuple[str, str]]) -> dict[str, tuple[str, ...]]:
+    """Examples grouped by plugin key, in first-seen order."""
+    grouped: dict[str, tuple[str, ...]] = {}
+    for example, plugin in examples:
+        grouped[plugin] = (*grouped.get(plugin, ()), example)
+    return grouped
+
+
+def _centroids(example_vectors: list[np.ndarray]) -> list[np.ndarray]:
+    """One row per plugin with examples: the normalised mean of their vectors."""
+    means = [vectors.mean(axis=0) for vectors in example_vectors]
+    return [m[None, :] / max(float(np.linalg.norm(m)), 1e-12) for m in means]
+
+
+def _owner_ids(plugins: Sequence[str]) -> np.ndarray:
+    """Small integer id per plugin key, one per alias, for fast "other plugin" masks."""
+    ids: dict[str, int] = {}
+    return np.array([ids.setdefault(p, len(ids)) for p in plugins], dtype=np.int64)
