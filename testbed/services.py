@@ -14,8 +14,9 @@ import redis
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379"
-#: The Redis database the tests own; flushed before and after each use.
-REDIS_TEST_DB = 15
+#: The Redis database the tests own; flushed before and after each use. Two
+#: checkouts testing at once on one machine give each its own (ZOOZL_TEST_REDIS_DB).
+REDIS_TEST_DB = int(os.environ.get("ZOOZL_TEST_REDIS_DB", "15"))
 CONNECT_TIMEOUT = 3
 
 
