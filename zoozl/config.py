@@ -104,6 +104,7 @@ class Config:
     route_threshold: float = ROUTE_THRESHOLD
     route_margin: float = ROUTE_MARGIN
     route_request_gate: float | None = None  # None: ROUTE_REQUEST_GATE (0 with "char")
+    route_labels: str = ""  # file of the author's labelled messages; empty: none
     max_message_chars: int = 4000
     fallback_text: str = DEFAULT_FALLBACK_TEXT  # no route and no `help` plugin
     # HTTP message API (off without a token) and operations
@@ -132,6 +133,11 @@ class Config:
     def lmtp_host(self) -> str:
         """Bind address of the LMTP listener: `email_host`, else `host`."""
         return self.email_host or self.host
+
+    @property
+    def route_labels_path(self) -> Path | None:
+        """The file of labelled messages (`route_labels`); None when not named."""
+        return Path(self.route_labels).expanduser() if self.route_labels else None
 
     @property
     def model_cache_path(self) -> Path:
@@ -195,6 +201,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "route_threshold": (int, float),
     "route_margin": (int, float),
     "route_request_gate": (int, float),
+    "route_labels": (str,),
 }
 _PORTS = ("websocket_port", "slack_port", "email_port", "email_smtp_port")
 _POSITIVE = (

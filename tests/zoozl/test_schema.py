@@ -12,8 +12,9 @@ import sqlalchemy as sa
 
 from tests.zoozl.stores import LEASE, answered, pending_ids
 from zoozl.plugin import Message
-from zoozl.store import Store
+from zoozl.store import Decision, Done, Store
 from zoozl.store.database import make_engine
+from zoozl.store.decisions import decisions_of
 from zoozl.store.schema import (
     SCHEMA_VERSION,
     SchemaError,
@@ -60,6 +61,7 @@ def test_a_version_1_store_is_migrated_keeping_its_rows(store: Store) -> None:
     cid = store.conversation_for("websocket", "alice")
     store.record(cid, Message("kept"))
     with store.engine.begin() as conn:  # back to what version 1 created
+        conn.execute(sa.text("DROP TABLE decisions"))
         conn.execute(sa.text("ALTER TABLE inbox DROP COLUMN attempts"))
         for table in ("inbox", "outbox"):
             rename = f"ALTER TABLE {table} RENAME COLUMN reply_address TO route"
@@ -72,6 +74,28 @@ def test_a_version_1_store_is_migrated_keeping_its_rows(store: Store) -> None:
     assert claim is not None and claim.row.message.text == "kept"
     assert claim.attempts == 1  # the column version 2 added counts from 0
     assert claim.row.reply_address == {}
+
+
+def test_a_version_3_store_gets_the_decisions_table_and_keeps_its_rows(
+    store: Store,
+) -> None:
+    cid = store.conversation_for("websocket", "alice")
+    answered(store, cid, Message("before"), [Message("ok")])
+    waiting = store.record(cid, Message("kept"))
+    with store.engine.begin() as conn:  # back to what version 3 created
+        conn.execute(sa.text("DROP TABLE decisions"))
+        conn.execute(schema_version.delete())
+        conn.execute(schema_version.insert().values(version=3))
+    assert "decisions" not in sa.inspect(store.engine).get_table_names()
+    create_schema(store.engine)
+    assert versions(store) == [3, 4] and SCHEMA_VERSION == 4
+    assert pending_ids(store, cid) == [waiting]
+    claim = store.claim(cid, "worker", LEASE)
+    assert claim is not None and claim.row.message.text == "kept"
+    decision = Decision("margin", "help:Help", "a:Timer", 0.41, 0.01)
+    done = Done(claim.row.id, "websocket", {}, [], {}, decision)
+    store.finish(claim.lease, done)
+    assert decisions_of(store, [waiting]) == {waiting: decision}
 
 
 def test_schema_newer_than_the_code_is_refused(store: Store) -> None:

@@ -19,13 +19,15 @@ from collections.abc import Callable
 from typing import Any
 
 from zoozl.config import Config
-from zoozl.conversation.loader import LoadedPlugin, load_plugins
+from zoozl.conversation.loader import LoadedPlugin, load_labelled, load_plugins
 from zoozl.embedding.base import Embedder
 from zoozl.embedding.factory import make_embedder
 from zoozl.errors import PluginError, PluginTimeout
 from zoozl.plugin import Conversation, Interface, InterfaceRoot, Message, Package
 from zoozl.routing.normalise import normalise_text
 from zoozl.routing.router import Router
+from zoozl.store import decisions as rules
+from zoozl.store.rows import Decision
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,7 @@ class Turn:
     conversation: Conversation
     plugin: str = ""  # the plugin that answered ("" for none)
     score: float | None = None  # the route's similarity; None when not routed
+    decision: Decision | None = None  # how the message was decided (recorded)
 
 
 class Bot:
@@ -53,6 +56,7 @@ class Bot:
         self.config = config
         self.root = InterfaceRoot(config)
         self.plugins = load_plugins(config, self.root)
+        self.labelled = load_labelled(config, self.plugins)
         self._by_key = {p.key: p for p in self.plugins}
         self._by_alias = {normalise_text(a): p for p in self.plugins for a in p.aliases}
         self._embedder = embedder
@@ -72,7 +76,9 @@ class Bot:
                 embedder = self._embedder or make_embedder(
                     self.config.embedder, self.config.model_cache_path
                 )
-                self._router = Router.of_plugins(self.plugins, embedder, self.config)
+                self._router = Router.of_plugins(
+                    self.plugins, embedder, self.config, self.labelled
+                )
             return self._router
 
     def load(self) -> None:
@@ -83,9 +89,10 @@ class Bot:
         """Run the greet plugin for a newly connected talker."""
         plugin = self.special(GREET)
         if plugin is None:
-            return Turn([], conversation)
+            return Turn([], conversation, decision=Decision(rules.GREET))
         turn = self._run(plugin, conversation)
         turn.conversation.ongoing = True
+        turn.decision = Decision(rules.GREET, plugin.key)
         return turn
 
     def answer(self, conversation: Conversation, message: Message) -> Turn:
@@ -101,14 +108,20 @@ class Bot:
         if current is not None and current is not cancel:
             typed = normalise_text(message.text)
             if cancel is not None and typed in map(normalise_text, cancel.aliases):
-                return self._cancel(cancel, conversation)
-            return self._run(current, conversation)
-        plugin, score = self._route(message.text)
+                turn = self._cancel(cancel, conversation)
+                turn.decision = Decision(rules.CANCEL, cancel.key)
+                return turn
+            turn = self._run(current, conversation)
+            turn.decision = Decision(rules.SUBJECT, current.key)
+            return turn
+        plugin, decision = self._route(message.text)
+        score = _routed_score(decision)
         if plugin is None:  # no route and no help plugin: never leave it unanswered
             return Turn(
                 [self._reply(self.config.fallback_text)],
                 self._closed(conversation),
                 score=score,
+                decision=decision,
             )
         if plugin is cancel:
             conversation.subject = ""
@@ -117,32 +130,45 @@ class Bot:
             conversation.subject = plugin.key
             turn = self._run(plugin, conversation)
         turn.score = score
+        turn.decision = decision
         return turn
 
     def apology(self) -> Message:
         """The reply when a message cannot be handled."""
         return self._reply(APOLOGY)
 
-    def _route(self, text: str) -> tuple[LoadedPlugin | None, float | None]:
-        """The plugin for a text and the route's score (1 for a typed alias).
+    def _route(self, text: str) -> tuple[LoadedPlugin | None, Decision]:
+        """The plugin for a text (None: no plugin at all) and how it was decided.
 
-        No route above the threshold is the help plugin's, with the best score.
+        A message no plugin takes is the help plugin's.
         """
         # A typed alias is its plugin, whatever near aliases other plugins have.
         exact = self.router.typed(text)
         if exact is not None:
-            return self._by_key[exact], 1.0
-        key, score = self._decide(text)
-        return (self._by_key[key] if key else self.special(HELP)), score
+            return self._by_key[exact], Decision(rules.TYPED_ALIAS, exact, exact, 1.0)
+        decision = self._decide(text)
+        if decision.plugin:
+            return self._by_key[decision.plugin], decision
+        helper = self.special(HELP)
+        if helper is None:
+            return None, decision
+        return helper, dataclasses.replace(decision, plugin=helper.key)
 
-    def _decide_uncached(self, text: str) -> tuple[str, float | None]:
-        """The plugin key the router picks for a text ("" for none) and its score;
-        the same text, the same pick."""
-        route = self.router.route(text)
+    def _decide_uncached(self, text: str) -> Decision:
+        """How the router decides a text (plugin "" when nothing is routed); the
+        same text, the same decision."""
+        label = self.router.labelled(text)
+        if label is not None:
+            return Decision(rules.LABELLED, label, label, 1.0 if label else None)
+        route, stopped = self.router.decide(text)
         if route is None:
-            return "", None
+            return Decision(rules.NO_CANDIDATE)
+        if stopped:
+            return Decision(stopped, "", route.plugin, route.score, route.margin)
         log.debug("routed %r to %s (%.3f)", text, route.plugin, route.score)
-        return route.plugin, route.score
+        return Decision(
+            rules.ROUTE, route.plugin, route.plugin, route.score, route.margin
+        )
 
     def _cancel(self, cancel: LoadedPlugin, conversation: Conversation) -> Turn:
         turn = self._run(cancel, conversation)
@@ -184,6 +210,13 @@ class Bot:
             replies.append(self._reply(reply))
 
         return callback
+
+
+def _routed_score(decision: Decision) -> float | None:
+    """The score of the route taken (1 for a typed alias or labelled message);
+    None when nothing was routed."""
+    taken = decision.plugin and decision.plugin == decision.candidate
+    return decision.score if taken else None
 
 
 # running one plugin call ------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Find, validate and load the plugins named by the config's `extensions`."""
+"""Find, validate and load the plugins named by the config's `extensions`, and the
+author's labelled messages (`route_labels`) that route to them."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from types import ModuleType
 from zoozl.config import Config
 from zoozl.errors import ConfigError
 from zoozl.plugin import Interface, InterfaceRoot
+from zoozl.routing.labels import Label, LabelError, read_labels
 from zoozl.routing.normalise import normalise_text
 
 log = logging.getLogger(__name__)
@@ -116,3 +118,20 @@ def load_plugins(config: Config, root: InterfaceRoot) -> list[LoadedPlugin]:
     for plugin in plugins:
         log.info("loaded plugin %s with aliases %s", plugin.key, list(plugin.aliases))
     return plugins
+
+
+def load_labelled(config: Config, plugins: list[LoadedPlugin]) -> list[Label]:
+    """The labelled messages of `route_labels`, each label a loaded plugin's key
+    (or None); ConfigError naming the file, line and closest key otherwise."""
+    path = config.route_labels_path
+    if path is None:
+        return []
+    try:
+        labels = read_labels(path, [p.key for p in plugins])
+    except LabelError as exc:
+        raise LabelError(f"config key 'route_labels': {exc}") from None
+    if labels:
+        log.info("loaded %d labelled messages from %s", len(labels), path)
+    elif not path.exists():
+        log.info("no labelled messages yet: %s does not exist", path)
+    return labels

@@ -17,7 +17,8 @@ from zoozl.conversation.engine import Bot, Turn
 from zoozl.errors import LeaseLost
 from zoozl.ops import metrics
 from zoozl.plugin import MESSAGES_KEPT, Conversation, Message
-from zoozl.store import Claim, Done, InboxRow, Lease, Store
+from zoozl.store import Claim, Decision, Done, InboxRow, Lease, Store
+from zoozl.store.decisions import GAVE_UP
 from zoozl.store.history import earlier_messages
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,9 @@ class Processor:
         state = turn.conversation.to_dict(messages=False)
         if turn.conversation.uuid == conversation.uuid:  # the conversation goes on
             state[SINCE] = claim.conversation.state.get(SINCE) or row.id
-        done = Done(row.id, row.channel, state, turn.replies, row.reply_address)
+        done = Done(
+            row.id, row.channel, state, turn.replies, row.reply_address, turn.decision
+        )
         return done, turn, took
 
     def _conversation(self, claim: Claim) -> Conversation:
@@ -146,7 +149,7 @@ class Processor:
         log.error(
             "inbox %s failed %d runs; answered with an apology", row.id, MAX_ATTEMPTS
         )
-        return Turn([self.bot.apology()], conversation)
+        return Turn([self.bot.apology()], conversation, decision=Decision(GAVE_UP))
 
     def _turn(self, row: InboxRow, conversation: Conversation) -> Turn:
         if row.kind == "greet":

@@ -22,6 +22,11 @@ The decision rule, in order (its defaults are in zoozl/config.py):
    is routed. Plugins' near misses (talk on their topic that no plugin should
    take) join the probe's statements.
 
+The author's labelled messages (`route_labels`, labelled with
+`python -m zoozl route review`) join the plugins' examples, or, labelled "no
+plugin", the probe's statements; a labelled message typed again is answered as
+labelled, as a typed alias is (the engine asks `labelled` before the rule).
+
 The message is encoded once; aliases, examples and chatter once, when the router
 is built. (The engine remembers the decision of each text it has routed; a
 `CachedEmbedder` given here also remembers vectors, for evaluation runs.)
@@ -182,10 +187,14 @@ class Router:
         request_gate: float = ROUTE_REQUEST_GATE,
         examples: Sequence[tuple[str, str]] = (),
         near_misses: Sequence[tuple[str, str]] = (),
+        labelled: Sequence[tuple[str, str | None]] = (),
     ) -> None:
         """Encode aliases, examples and chatter once; train the probe (gate > 0).
 
-        aliases, examples and near_misses are (text, plugin key) pairs.
+        aliases, examples and near_misses are (text, plugin key) pairs; labelled
+        are the author's labelled messages, (text, plugin key or None for "no
+        plugin"): one naming a plugin joins its examples, one labelled None the
+        probe's statements, as near misses do.
         """
         self.threshold = threshold
         self.margin = margin
@@ -194,7 +203,10 @@ class Router:
         self.request_gate = request_gate
         self.embedder = embedder
         self.aliases = tuple(alias for alias, _ in aliases)
-        self.examples = _by_plugin(examples)
+        self.labels = {normalise_text(text): key for text, key in labelled}
+        self.labelled_none = tuple(text for text, key in labelled if key is None)
+        taught = [(text, key) for text, key in labelled if key is not None]
+        self.examples = _by_plugin([*examples, *taught])
         self.near_misses = _by_plugin(near_misses)
         self.plugins = (*(plugin for _, plugin in aliases), *self.examples)
         self._owners = _owner_ids(self.plugins)
@@ -213,9 +225,14 @@ class Router:
 
     @classmethod
     def of_plugins(
-        cls, plugins: Sequence[LoadedPlugin], embedder: Embedder, config: Config
+        cls,
+        plugins: Sequence[LoadedPlugin],
+        embedder: Embedder,
+        config: Config,
+        labelled: Sequence[tuple[str, str | None]] = (),
     ) -> Router:
-        """The router of loaded plugins, with the config's decision rule."""
+        """The router of loaded plugins, with the config's decision rule and the
+        author's labelled messages (`route_labels`)."""
         gate = config.route_request_gate
         if gate is None:  # the probe reads meaning; characters carry none
             gate = 0.0 if config.embedder == "char" else ROUTE_REQUEST_GATE
@@ -227,13 +244,15 @@ class Router:
             request_gate=gate,
             examples=[(e, p.key) for p in plugins for e in p.examples],
             near_misses=[(n, p.key) for p in plugins for n in p.near_misses],
+            labelled=labelled,
         )
 
     def _probe(self, example_vectors: list[np.ndarray]) -> RequestProbe:
         """Statements against requests; plugins' aliases and examples are
         requests too (what the bot is asked for here, not only in general), and
-        their near misses statements."""
-        talk = (*STATEMENTS, *(t for ts in self.near_misses.values() for t in ts))
+        their near misses and the messages labelled "no plugin" statements."""
+        misses = (t for ts in self.near_misses.values() for t in ts)
+        talk = (*STATEMENTS, *misses, *self.labelled_none)
         statements = self.embedder.encode([normalise_text(t) for t in talk])
         requests = self.embedder.encode([normalise_text(t) for t in REQUESTS])
         asked = [requests, self._alias_vectors, *example_vectors]
@@ -243,6 +262,18 @@ class Router:
         """The plugin whose alias the message is, typed exactly (case and
         punctuation aside): it is that plugin's, whatever the rule says."""
         return self._typed.get(normalise_text(text))
+
+    def labelled(self, text: str) -> str | None:
+        """The label of a message the author labelled, typed exactly (case and
+        punctuation aside): its plugin key, "" for "no plugin"; None when it is
+        not a labelled message. As a typed alias, it holds whatever the rule says.
+        """
+        if not self.labels:
+            return None
+        normal = normalise_text(text)
+        if normal not in self.labels:
+            return None
+        return self.labels[normal] or ""
 
     def compared(self, text: str) -> str:
         """The form of a message that is encoded: normalised, typos corrected."""
@@ -277,12 +308,18 @@ class Router:
             example=winner >= len(self.aliases),
         )
 
+    def decide(self, text: str) -> tuple[Route | None, str]:
+        """The best route and the first rule that stops it ("" when it passes);
+        (None, "") when no plugin has aliases or examples."""
+        found = self.best(text)
+        if found is None:
+            return None, ""
+        return found, found.stopped_by(*self.rule)
+
     def route(self, text: str) -> Route | None:
         """The best route if it passes the decision rule, else None."""
-        found = self.best(text)
-        if found is None or not found.passes(*self.rule):
-            return None
-        return found
+        found, stopped = self.decide(text)
+        return None if stopped else found
 
     @property
     def rule(self) -> tuple[float, float, float, float]:

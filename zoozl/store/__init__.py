@@ -1,4 +1,5 @@
-"""Durable state: conversations with leases, inbox and outbox (SQLite or PostgreSQL)."""
+"""Durable state: conversations with leases, inbox, outbox and routing decisions
+(SQLite or PostgreSQL)."""
 
 from zoozl.store.rows import (
     DONE,
@@ -7,6 +8,7 @@ from zoozl.store.rows import (
     SENT,
     Claim,
     ConversationRow,
+    Decision,
     Done,
     Finished,
     InboxRow,
@@ -22,6 +24,7 @@ __all__ = [
     "SENT",
     "Claim",
     "ConversationRow",
+    "Decision",
     "Done",
     "Finished",
     "InboxRow",

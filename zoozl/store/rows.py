@@ -1,4 +1,5 @@
-"""Rows of the store as Python objects: leases, conversations, inbox and outbox rows."""
+"""Rows of the store as Python objects: leases, conversations, inbox and outbox rows,
+routing decisions."""
 
 from __future__ import annotations
 
@@ -55,14 +56,30 @@ class Claim:
 
 
 @dataclasses.dataclass(frozen=True)
+class Decision:
+    """How one message was decided: the rule, who answered, the router's evidence.
+
+    The rules are named in `zoozl.store.decisions` and by `Route.stopped_by`.
+    """
+
+    rule: str
+    plugin: str = ""  # the plugin that answered; "" for none (the fallback text)
+    candidate: str = ""  # the router's best plugin, whether it passed or not
+    score: float | None = None  # the candidate's score; None when not routed
+    margin: float | None = None  # its lead over the next plugin's best
+
+
+@dataclasses.dataclass(frozen=True)
 class Done:
-    """What a handled message commits: new state and the replies (`Store.finish`)."""
+    """What a handled message commits: new state, the replies and how the message
+    was decided (`Store.finish`)."""
 
     inbox_id: int
     channel: str
     state: dict[str, Any]
     replies: Sequence[Message]
     reply_address: dict[str, Any]
+    decision: Decision | None = None
 
 
 @dataclasses.dataclass(frozen=True)

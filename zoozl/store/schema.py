@@ -7,9 +7,9 @@ import sqlalchemy as sa
 from zoozl.errors import ZoozlError
 
 #: Bump with every change of the tables below and add a step to `MIGRATIONS`.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: version -> SQL statements that bring the schema from version-1 to version.
-MIGRATIONS: dict[int, tuple[str, ...]] = {
+MIGRATIONS: dict[int, tuple[str | sa.ExecutableDDLElement, ...]] = {
     2: ("ALTER TABLE inbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",),
     # "route" meant where to reply, and was confused with routing to a plugin.
     3: (
@@ -85,21 +85,49 @@ outbox = sa.Table(
     sa.Index("ix_outbox_state_updated", "state", "updated_at"),
 )
 
+#: One row per handled message: how it was routed (`zoozl.store.decisions`).
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("inbox_id", sa.ForeignKey("inbox.id"), nullable=False),
+    # Typed alias, route, margin, request gate, subject, ... (zoozl.store.decisions).
+    sa.Column("rule", sa.String(32), nullable=False),
+    sa.Column("plugin", sa.String(512), nullable=False),  # "": no plugin answered
+    sa.Column("candidate", sa.String(512), nullable=False),  # the router's best
+    sa.Column("score", sa.Float),
+    sa.Column("margin", sa.Float),
+    sa.Column("decided_at", sa.Float, nullable=False),
+    # Not unique: a duplicate must never stop a message from being committed.
+    sa.Index("ix_decisions_inbox", "inbox_id"),
+)
+
+# Every routing decision recorded with its message (issue 20).
+MIGRATIONS[4] = (
+    sa.schema.CreateTable(decisions),
+    *(sa.schema.CreateIndex(index) for index in decisions.indexes),
+)
+
 
 class SchemaError(ZoozlError):
     """The database holds a schema this version of zoozl cannot use."""
 
 
 def create_schema(engine: sa.Engine) -> None:
-    """Create the tables, or migrate them up to `SCHEMA_VERSION`; never drop data."""
+    """Create the tables, or migrate them up to `SCHEMA_VERSION`; never drop data.
+
+    A store without a version gets every table at once; a store with one changes
+    only by the steps of `MIGRATIONS`, in order, in one transaction.
+    """
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # Several processes may start on an empty database at once.
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
-        metadata.create_all(conn, checkfirst=True)
+        schema_version.create(conn, checkfirst=True)
         found = conn.execute(sa.select(sa.func.max(schema_version.c.version)))
         version = found.scalar()
         if version is None:
+            metadata.create_all(conn, checkfirst=True)
             conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
             return
         if version > SCHEMA_VERSION:
@@ -109,5 +137,7 @@ def create_schema(engine: sa.Engine) -> None:
             )
         for step in range(version + 1, SCHEMA_VERSION + 1):
             for statement in MIGRATIONS[step]:
-                conn.execute(sa.text(statement))
+                conn.execute(
+                    sa.text(statement) if isinstance(statement, str) else statement
+                )
             conn.execute(schema_version.insert().values(version=step))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from zoozl.store.rows import DONE, PENDING, SENT
-from zoozl.store.schema import conversations, inbox, outbox
+from zoozl.store.schema import conversations, decisions, inbox, outbox
 from zoozl.store.transactions import Statement
 
 _c, _i, _o = conversations.c, inbox.c, outbox.c
@@ -108,6 +108,15 @@ ADD_REPLIES = Statement(
     keys=(
         *("conversation_id", "inbox_id", "channel", "reply_address", "replies"),
         *("state", "attempts", "progress", "created_at", "updated_at"),
+    ),
+)
+
+#: Params: the keys below.
+RECORD_DECISION = Statement(
+    decisions.insert(),
+    keys=(
+        *("inbox_id", "rule", "plugin", "candidate", "score", "margin"),
+        "decided_at",
     ),
 )
 

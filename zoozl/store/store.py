@@ -79,6 +79,20 @@ def outbox_row(row: sa.Row[Any]) -> OutboxRow:
     )
 
 
+def _decision_values(done: Done, now: float) -> dict[str, Any]:
+    decision = done.decision
+    assert decision is not None
+    return {
+        "inbox_id": done.inbox_id,
+        "rule": decision.rule,
+        "plugin": decision.plugin,
+        "candidate": decision.candidate,
+        "score": decision.score,
+        "margin": decision.margin,
+        "decided_at": now,
+    }
+
+
 def _lease_params(lease: Lease) -> dict[str, Any]:
     return {"cid": lease.conversation_id, "owner": lease.owner, "token": lease.token}
 
@@ -216,7 +230,8 @@ class Store:
         return Claim(lease, inbox_row(counted), stored, int(counted.attempts))
 
     def finish(self, lease: Lease, done: Done) -> Finished:
-        """One transaction: commit the turn, release the lease, look for more.
+        """One transaction: commit the turn (its decision too), release the lease,
+        look for more.
 
         Raises LeaseLost (and commits nothing) when the lease is no longer held.
         """
@@ -234,6 +249,8 @@ class Store:
         if tx.run(commit, params).rowcount != 1:
             raise LeaseLost(f"conversation {lease.conversation_id}")
         tx.run(sql.INBOX_DONE, {"iid": done.inbox_id, "now": now})
+        if done.decision is not None:
+            tx.run(sql.RECORD_DECISION, _decision_values(done, now))
         if not done.replies:
             return None
         replies = {
