@@ -3,6 +3,7 @@
 - `serve` (the default): `python -m zoozl --conf FILE` runs embedded mode.
 - `chat`: talk to the bot in a terminal.
 - `route MESSAGE` / `route --file FILE`: why messages route where they do.
+- `route review`: label the recent messages the router was least sure of.
 - `slack-event TEXT`: post a signed test event to a running server.
 - `model export`: export the ONNX model into the model cache (serving does it on
   first start otherwise).
@@ -23,7 +24,9 @@ from zoozl.ops.logs import setup_logging
 
 COMMANDS = ("serve", "chat", "route", "slack-event", "model")
 #: Options that take a value, so `--conf FILE chat` still finds the command.
-_VALUED = ("--conf", "--log-level", "--log-format")
+_VALUED = ("--conf", "--log-level", "--log-format", "--file")
+#: `route review` (not the message "review": `route -- review` explains that).
+REVIEW = "review"
 
 
 def _common() -> argparse.ArgumentParser:
@@ -65,7 +68,12 @@ def parser() -> argparse.ArgumentParser:
     route = commands.add_parser(
         "route", parents=[common], help="explain how messages are routed"
     )
-    route.add_argument("message", nargs="?", help="the message to explain")
+    route.add_argument(
+        "message",
+        nargs="?",
+        help="the message to explain; 'review' labels recent doubtful messages "
+        "(python -m zoozl route review --help)",
+    )
     route.add_argument(
         "--file",
         help="lines of expected<TAB>message; expected is a plugin class name, its "
@@ -93,6 +101,58 @@ def parser() -> argparse.ArgumentParser:
     return main
 
 
+def review_parser() -> argparse.ArgumentParser:
+    """The parser of `python -m zoozl route review`."""
+    from zoozl.cli.review import DEFAULT_LIMIT, LOW_MARGIN_FACTOR
+
+    review = argparse.ArgumentParser(
+        prog="python -m zoozl route review",
+        description="List the recent messages the router was least sure of (stopped "
+        "by a rule, answered by help or the fallback, low margins), newest first, one "
+        "per phrasing, and label them: in the terminal, or with --export and "
+        "--import. Labels go to the file named by the config key route_labels.",
+        parents=[_common()],
+    )
+    choice = review.add_mutually_exclusive_group()
+    choice.add_argument("--export", metavar="FILE", help="write them to FILE to label")
+    choice.add_argument(
+        "--import",
+        dest="import_",
+        metavar="FILE",
+        help="add the labels of an exported FILE to the labels file",
+    )
+    choice.add_argument("--list", action="store_true", help="list them, ask nothing")
+    review.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        help=f"phrasings listed at most (default {DEFAULT_LIMIT})",
+    )
+    review.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        help="a route with a margin below this is doubtful (default "
+        f"{LOW_MARGIN_FACTOR:g} x route_margin)",
+    )
+    return review
+
+
+def _review_words(words: list[str]) -> list[str] | None:
+    """The words after `route review` (its options), or None for another command."""
+    i = 0
+    while i < len(words) and words[i] not in COMMANDS:
+        i += 2 if words[i] in _VALUED else 1
+    if i == len(words) or words[i] != "route":
+        return None
+    j = i + 1
+    while j < len(words) and words[j].startswith("-") and words[j] != "--":
+        j += 2 if words[j] in _VALUED else 1
+    if j < len(words) and words[j] == REVIEW:
+        return [*words[:i], *words[i + 1 : j], *words[j + 1 :]]
+    return None
+
+
 def _with_command(argv: Sequence[str]) -> list[str]:
     """argv with `serve` put first when it names no command (`--conf FILE`)."""
     words = list(argv)
@@ -111,7 +171,13 @@ def _with_command(argv: Sequence[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run; config errors end with one line, exit 2."""
-    args = parser().parse_args(_with_command(sys.argv[1:] if argv is None else argv))
+    words = _with_command(sys.argv[1:] if argv is None else argv)
+    review = _review_words(words)
+    if review is not None:
+        args = review_parser().parse_args(review)
+        args.command = "route review"
+    else:
+        args = parser().parse_args(words)
     try:
         return _RUN[args.command](args)
     except ConfigError as exc:  # StoreOwned and StoreUnavailable say what they are
@@ -158,6 +224,21 @@ def _route(args: argparse.Namespace) -> int:
     return run(_config(args), args.message, args.file)
 
 
+def _route_review(args: argparse.Namespace) -> int:
+    from zoozl.cli.review import run
+
+    if args.limit < 1:
+        raise ConfigError("route review: --limit must be at least 1")
+    return run(
+        _config(args),
+        args.limit,
+        args.margin,
+        export=args.export,
+        import_=args.import_,
+        list_only=args.list,
+    )
+
+
 def _slack_event(args: argparse.Namespace) -> int:
     from zoozl.cli.slack_event import run
 
@@ -174,6 +255,7 @@ _RUN: dict[str, Callable[[argparse.Namespace], int]] = {
     "serve": _serve,
     "chat": _chat,
     "route": _route,
+    "route review": _route_review,
     "slack-event": _slack_event,
     "model": _model,
 }

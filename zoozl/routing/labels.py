@@ -46,7 +46,7 @@ def parse_lines(content: str, source: str) -> list[LabelLine]:
     """The `<label><TAB><message>` lines of a file, but `#` lines and blank ones."""
     found = []
     for number, line in enumerate(content.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
+        if not line.strip() or line.startswith("#"):
             continue
         label, tab, text = line.partition("\t")
         if not tab or not text.strip():

@@ -30,10 +30,10 @@ def _advice(url: str, reason: str) -> str:
     return "; check the path and its permissions"
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, create: bool = True) -> Store:
     """`Store.from_url`, with StoreUnavailable (one line) instead of a traceback."""
     try:
-        return Store.from_url(url)
+        return Store.from_url(url, create)
     except sa.exc.ArgumentError as exc:
         raise StoreUnavailable(f"store URL {shown_url(url)!r}: {exc}") from None
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:

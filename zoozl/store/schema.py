@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from zoozl.errors import ZoozlError
+from zoozl.store.database import reading
 
 #: Bump with every change of the tables below and add a step to `MIGRATIONS`.
 SCHEMA_VERSION = 4
@@ -141,3 +142,13 @@ def create_schema(engine: sa.Engine) -> None:
                     sa.text(statement) if isinstance(statement, str) else statement
                 )
             conn.execute(schema_version.insert().values(version=step))
+
+
+def stored_version(engine: sa.Engine) -> int | None:
+    """The schema version of the store (None: no zoozl schema there yet)."""
+    with reading(engine) as conn:
+        if not sa.inspect(conn).has_table(schema_version.name):
+            return None
+        found = conn.execute(sa.select(sa.func.max(schema_version.c.version)))
+        version: int | None = found.scalar()
+        return version
