@@ -49,7 +49,8 @@ def test_a_message_is_explained_plugin_by_plugin(conf: Path) -> None:
     assert "'forecast'" in lines[1] or "'weather'" in lines[1]
     assert "margin +" in text and "closest chatter" in text
     assert text.rstrip().endswith(
-        "routed to eval.routing.plugins.blind4_aliases:Weather: every rule passed"
+        "routed to eval.routing.plugins.blind4_aliases:Weather by its alias "
+        "'weather': every rule passed"
     )
 
 
@@ -119,3 +120,62 @@ def test_the_closest_near_miss_is_shown(conf: Path, tmp_path: Path) -> None:
         in text
     )
     assert "near miss" not in route(conf, "why is the sky so blue")
+
+
+@pytest.fixture
+def labelled(tmp_path: Path) -> Path:
+    """The near-miss weather bot with two labelled messages, one of them none."""
+    labels = tmp_path / "labels.tsv"
+    labels.write_text(
+        "Weather\tis it going to pour on saturday\nnone\train makes me sad today\n"
+    )
+    conf = tmp_path / "labelled.toml"
+    conf.write_text(
+        'extensions = ["tests.plugins.near_miss"]\nembedder = "char"\n'
+        f'route_labels = "{labels}"\n'
+    )
+    return conf
+
+
+def test_the_labelled_message_or_example_that_decided_is_named(labelled: Path) -> None:
+    weather = "tests.plugins.near_miss:Weather"
+    by_label = route(labelled, "going to pour on saturday?").splitlines()
+    assert by_label[-1] == (
+        f"routed to {weather} by its examples, nearest labelled message "
+        "'is it going to pour on saturday' (0.962): every rule passed"
+    )
+    assert by_label[1].endswith(
+        "nearest labelled message 'is it going to pour on saturday' (0.962)"
+    )
+    by_example = route(labelled, "do i need a coat today").splitlines()
+    assert by_example[-1].startswith(
+        f"routed to {weather} by its examples, nearest example "
+    )
+    assert route(labelled, "weather!").splitlines()[-1] == (
+        f"exact alias of {weather}: it answers"
+    )
+
+
+def test_a_message_labelled_none_is_shown_as_the_closest_statement(
+    labelled: Path,
+) -> None:
+    text = route(labelled, "rain makes me sad")
+    assert "closest message labelled none 'rain makes me sad today' (0.957)" in text
+
+
+def test_a_labelled_message_typed_again_answers_as_labelled(labelled: Path) -> None:
+    assert route(labelled, "Rain makes me SAD today!").splitlines()[-1] == (
+        "labelled none by the author (route_labels): - answers"
+    )
+    assert route(labelled, "is it going to pour on Saturday").splitlines()[-1] == (
+        "labelled tests.plugins.near_miss:Weather by the author (route_labels): "
+        "tests.plugins.near_miss:Weather answers"
+    )
+
+
+def test_a_file_is_scored_as_the_bot_answers_labelled_messages(
+    labelled: Path, tmp_path: Path
+) -> None:
+    messages = tmp_path / "messages.txt"
+    messages.write_text("-\train makes me sad today\nnone\tRain makes me sad today\n")
+    assert route_file(labelled, messages).splitlines() == ["accuracy 2/2 = 1.000"]

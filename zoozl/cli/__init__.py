@@ -77,7 +77,7 @@ def parser() -> argparse.ArgumentParser:
     route.add_argument(
         "--file",
         help="lines of expected<TAB>message; expected is a plugin class name, its "
-        "module:Class key, or '-' for no plugin (help answers)",
+        "module:Class key, or '-' or 'none' for no plugin (help answers)",
     )
     slack = commands.add_parser(
         "slack-event", parents=[common], help="post a signed Slack test event"

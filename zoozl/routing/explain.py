@@ -9,9 +9,10 @@ from typing import TextIO
 
 from zoozl.errors import ConfigError
 from zoozl.routing.normalise import normalise_text
-from zoozl.routing.router import EXAMPLES, Router
+from zoozl.routing.router import EXAMPLES, Route, Router
 
 NOTHING = "-"  # the expected plugin of a message nothing should take
+NONE = "none"  # the same, as a labels file (route_labels) writes it
 
 
 def answer(router: Router, fallback: str, text: str) -> str:
@@ -20,16 +21,29 @@ def answer(router: Router, fallback: str, text: str) -> str:
     exact = router.typed(text)
     if exact is not None:
         return exact
+    label = router.labelled(text)
+    if label is not None:
+        return label or fallback
     route = router.route(text)
     return route.plugin if route is not None else fallback
 
 
 def explain(router: Router, fallback: str, text: str, out: TextIO) -> None:
-    """Print each plugin's best alias or examples, the evidence and the decision."""
+    """Print each plugin's best alias or examples, the evidence and the decision,
+    and which alias, example, labelled message or near miss decided it."""
     print(f"message {text!r} is compared as {router.compared(text)!r}", file=out)
     exact = router.typed(text)
     if exact is not None:
         print(f"exact alias of {exact}: it answers", file=out)
+        return
+    label = router.labelled(text)
+    if label is not None:
+        named = label or "none"
+        print(
+            f"labelled {named} by the author (route_labels): "
+            f"{answer(router, fallback, text)} answers",
+            file=out,
+        )
         return
     for line in _plugin_lines(router, text):
         print(line, file=out)
@@ -45,8 +59,8 @@ def explain(router: Router, fallback: str, text: str, out: TextIO) -> None:
         f"(needs {router.request_gate:.2f})",
         file=out,
     )
-    if router.near_misses:
-        print(_nearest_miss(router, text), file=out)
+    if router.near_misses or router.labelled_none:
+        print(f"closest {_nearest_statement(router, text)}", file=out)
     stopped = best.stopped_by(*router.rule)
     if stopped:
         print(
@@ -54,7 +68,19 @@ def explain(router: Router, fallback: str, text: str, out: TextIO) -> None:
             file=out,
         )
     else:
-        print(f"routed to {best.plugin}: every rule passed", file=out)
+        print(
+            f"routed to {best.plugin} by {_winner(router, text, best)}: "
+            "every rule passed",
+            file=out,
+        )
+
+
+def _winner(router: Router, text: str, best: Route) -> str:
+    """What won the route: the alias, or the nearest of the plugin's examples and
+    labelled messages."""
+    if not best.example:
+        return f"its alias {best.alias!r}"
+    return f"its examples, nearest {_nearest_sentence(router, text, best.plugin)}"
 
 
 def _plugin_lines(router: Router, text: str) -> list[str]:
@@ -76,17 +102,29 @@ def _nearest(router: Router, text: str, plugin: str, name: str) -> str:
     """ ", nearest example ... (cosine)" when a plugin's examples scored best."""
     if name != EXAMPLES:
         return ""
+    return f", nearest {_nearest_sentence(router, text, plugin)}"
+
+
+def _nearest_sentence(router: Router, text: str, plugin: str) -> str:
+    """The plugin's example or labelled message closest to the message."""
     examples = router.examples[plugin]
     i, cosine = _closest(router, text, examples)
-    return f", nearest example {examples[i]!r} ({cosine:.3f})"
+    labelled = router.labels.get(normalise_text(examples[i])) == plugin
+    kind = "labelled message" if labelled else "example"
+    return f"{kind} {examples[i]!r} ({cosine:.3f})"
 
 
-def _nearest_miss(router: Router, text: str) -> str:
-    """The near miss closest to the message (they teach the request probe)."""
-    pairs = [(n, p) for p, misses in router.near_misses.items() for n in misses]
-    i, cosine = _closest(router, text, [n for n, _ in pairs])
-    near, plugin = pairs[i]
-    return f"closest near miss {near!r} of {plugin} ({cosine:.3f})"
+def _nearest_statement(router: Router, text: str) -> str:
+    """The near miss or message labelled none closest to the message (both teach
+    the request probe what asks the bot nothing)."""
+    found = [
+        (miss, f"near miss {miss!r} of {plugin}")
+        for plugin, misses in router.near_misses.items()
+        for miss in misses
+    ]
+    found += [(t, f"message labelled none {t!r}") for t in router.labelled_none]
+    i, cosine = _closest(router, text, [sentence for sentence, _ in found])
+    return f"{found[i][1]} ({cosine:.3f})"
 
 
 def _closest(router: Router, text: str, sentences: Sequence[str]) -> tuple[int, float]:
@@ -126,6 +164,6 @@ def _pair(line: str, number: int) -> tuple[str, str]:
 
 def _same(got: str, want: str, help_key: str) -> bool:
     """Whether the plugin key got is the expected one (by key or class name)."""
-    if want == NOTHING:
+    if want in (NOTHING, NONE):
         return got in (NOTHING, help_key)
     return got == want or got.rsplit(":", 1)[-1] == want
