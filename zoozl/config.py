@@ -140,11 +140,26 @@ class Config:
         return Path(self.route_labels).expanduser() if self.route_labels else None
 
     @property
+    def model_folder(self) -> Path | None:
+        """The local model folder `embedder` names; None for a named embedder."""
+        if not is_model_path(self.embedder):
+            return None
+        return Path(self.embedder).expanduser()
+
+    @property
     def model_cache_path(self) -> Path:
         """Directory of the exported ONNX model: `model_cache_dir`, else the default."""
         if self.model_cache_dir:
             return Path(self.model_cache_dir).expanduser()
         return default_model_cache_dir()
+
+
+def is_model_path(embedder: str) -> bool:
+    """Whether an `embedder` value names a local model folder rather than one of
+    EMBEDDER_NAMES: a path (it holds a slash, or starts with `~` or `.`)."""
+    return embedder not in EMBEDDER_NAMES and (
+        "/" in embedder or embedder.startswith(("~", "."))
+    )
 
 
 def default_model_cache_dir() -> Path:
@@ -288,9 +303,16 @@ def _check_values(values: dict[str, Any]) -> None:
         raise ConfigError(
             "config key 'route_request_gate' must be at least 0 and below 1"
         )
-    if values.get("embedder", "minilm") not in EMBEDDER_NAMES:
+    embedder = values.get("embedder", "minilm")
+    if embedder not in EMBEDDER_NAMES and not is_model_path(embedder):
         raise ConfigError(
-            f"config key 'embedder' must be one of {list(EMBEDDER_NAMES)}"
+            f"config key 'embedder' must be one of {list(EMBEDDER_NAMES)} or the "
+            f"path of a local sentence-transformers folder; {embedder!r} is neither"
+        )
+    if is_model_path(embedder) and not Path(embedder).expanduser().is_dir():
+        raise ConfigError(
+            f"config key 'embedder': {embedder!r} is not a folder (a local "
+            "sentence-transformers model)"
         )
     if values.get("slack_port") is not None:
         for key in ("slack_app_token", "slack_signing_secret"):

@@ -5,8 +5,8 @@
 - `route MESSAGE` / `route --file FILE`: why messages route where they do.
 - `route review`: label the recent messages the router was least sure of.
 - `slack-event TEXT`: post a signed test event to a running server.
-- `model export`: export the ONNX model into the model cache (serving does it on
-  first start otherwise).
+- `model export`: export the ONNX model (MiniLM, or a local model folder) into
+  the model cache (serving does it on first start otherwise).
 
 Configuration and store errors end with one line and exit status 2.
 """
@@ -97,6 +97,12 @@ def parser() -> argparse.ArgumentParser:
         choices=VARIANTS,
         default=DEFAULT_VARIANT,
         help="fp32 (served by default) or int8 (embedder = minilm-int8)",
+    )
+    model.add_argument(
+        "--source",
+        metavar="FOLDER",
+        help="a local sentence-transformers folder (default: the config's embedder "
+        "when it names one, else the packaged MiniLM)",
     )
     return main
 
@@ -248,7 +254,7 @@ def _slack_event(args: argparse.Namespace) -> int:
 def _model(args: argparse.Namespace) -> int:
     from zoozl.cli.model import run
 
-    return run(_config(args), args.cache_dir, args.variant)
+    return run(_config(args), args.cache_dir, args.variant, args.source)
 
 
 _RUN: dict[str, Callable[[argparse.Namespace], int]] = {

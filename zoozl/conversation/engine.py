@@ -59,7 +59,10 @@ class Bot:
         self.labelled = load_labelled(config, self.plugins)
         self._by_key = {p.key: p for p in self.plugins}
         self._by_alias = {normalise_text(a): p for p in self.plugins for a in p.aliases}
-        self._embedder = embedder
+        # Built now (its model loads on first use): a bad model folder stops start-up.
+        self._embedder = embedder or make_embedder(
+            config.embedder, config.model_cache_path
+        )
         self._router: Router | None = None
         self._router_lock = threading.Lock()
         self._decide = functools.lru_cache(ROUTE_CACHE_SIZE)(self._decide_uncached)
@@ -73,11 +76,8 @@ class Bot:
         """The alias router; built (and the model loaded) on first use."""
         with self._router_lock:
             if self._router is None:
-                embedder = self._embedder or make_embedder(
-                    self.config.embedder, self.config.model_cache_path
-                )
                 self._router = Router.of_plugins(
-                    self.plugins, embedder, self.config, self.labelled
+                    self.plugins, self._embedder, self.config, self.labelled
                 )
             return self._router
 

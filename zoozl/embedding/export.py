@@ -1,4 +1,5 @@
-"""MiniLM to ONNX once, into the model cache (`python -m zoozl model export`).
+"""A model to ONNX once, into the model cache (`python -m zoozl model export`): the
+packaged MiniLM, or a local sentence-transformers folder (`embedder = "/path"`).
 
 The only module of the serving side that uses torch and transformers, and only
 inside functions: the serving embedder (zoozl.embedding.onnx) runs this module in
@@ -12,13 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from zoozl.embedding.files import (
-    DEFAULT_VARIANT,
-    model_dir,
-    model_file,
-    weights_digest,
-    write_atomically,
-)
+from zoozl.embedding.files import DEFAULT_VARIANT, write_atomically
+from zoozl.embedding.folders import source_folder
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +23,15 @@ OUTPUT = "token_embeddings"
 OPSET = 17
 
 
-def export_model(cache_dir: Path, variant: str = DEFAULT_VARIANT) -> Path:
-    """Export the packaged weights to cache_dir (atomically); return the file."""
-    source = model_dir()
-    target = model_file(cache_dir, weights_digest(source), variant)
-    return write_atomically(target, lambda out: _produce(source, out, variant))
+def export_model(
+    cache_dir: Path, variant: str = DEFAULT_VARIANT, source: Path | None = None
+) -> Path:
+    """Export the weights of source (a model folder; None: the packaged MiniLM) to
+    cache_dir, atomically; return the file."""
+    folder = source_folder(source)
+    target = folder.exported(cache_dir, variant)
+    model = folder.transformer
+    return write_atomically(target, lambda out: _produce(model, out, variant))
 
 
 def _produce(source: Path, out: Path, variant: str) -> None:
@@ -45,21 +45,26 @@ def _produce(source: Path, out: Path, variant: str) -> None:
 
 
 def export_fp32(source: Path, out: Path) -> None:
-    """torch.onnx.export of the BERT encoder: token embeddings, dynamic axes."""
+    """torch.onnx.export of the encoder: token embeddings, dynamic axes; the inputs
+    the model takes (models without token types take none)."""
+    import inspect
+
     import torch
     from transformers import AutoModel
 
     bert = AutoModel.from_pretrained(str(source), local_files_only=True).eval()
     encoder = _encoder(torch, bert)
+    accepted = inspect.signature(bert.forward).parameters
+    inputs = [name for name in INPUTS if name in accepted]
     sample = torch.ones((1, 8), dtype=torch.int64)
-    axes = {name: {0: "batch", 1: "sequence"} for name in (*INPUTS, OUTPUT)}
+    axes = {name: {0: "batch", 1: "sequence"} for name in (*inputs, OUTPUT)}
     with torch.no_grad():
         torch.onnx.export(
             encoder,
             (),
             str(out),
-            kwargs={name: sample for name in INPUTS},
-            input_names=list(INPUTS),
+            kwargs={name: sample for name in inputs},
+            input_names=inputs,
             output_names=[OUTPUT],
             dynamic_axes=axes,
             opset_version=OPSET,
@@ -76,12 +81,11 @@ def _encoder(torch: Any, bert: Any) -> Any:
             self.bert = bert
 
         def forward(
-            self, input_ids: Any, attention_mask: Any, token_type_ids: Any
+            self, input_ids: Any, attention_mask: Any, token_type_ids: Any = None
         ) -> Any:
+            types = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
             return self.bert(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                token_type_ids=token_type_ids,
+                input_ids=input_ids, attention_mask=attention_mask, **types
             ).last_hidden_state
 
     return Encoder().eval()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoozl.config import EMBEDDER_NAMES, default_model_cache_dir
+from zoozl.config import EMBEDDER_NAMES, default_model_cache_dir, is_model_path
 from zoozl.embedding.base import CharEmbedder, Embedder
 
 
@@ -15,6 +15,8 @@ def make_embedder(name: str, cache_dir: Path | None = None) -> Embedder:
     default the user's cache), "minilm-int8" the same quantised (faster, but
     it routes a few percent of messages otherwise), "minilm-torch" the
     sentence-transformers reference, "char" a character counter for fast tests.
+    Any other name is the path of a local sentence-transformers folder, served
+    like "minilm" (ModelFolderError when it is not one).
     """
     if name == "char":
         return CharEmbedder()
@@ -27,5 +29,12 @@ def make_embedder(name: str, cache_dir: Path | None = None) -> Embedder:
         from zoozl.embedding.torch import MiniLMEmbedder
 
         return MiniLMEmbedder()
+    if is_model_path(name):
+        from zoozl.embedding.onnx import OnnxMiniLMEmbedder
+
+        cache = cache_dir or default_model_cache_dir()
+        return OnnxMiniLMEmbedder(cache, source=Path(name).expanduser())
     known = ", ".join(sorted(EMBEDDER_NAMES))
-    raise ValueError(f"unknown embedder {name!r}; choose one of: {known}")
+    raise ValueError(
+        f"unknown embedder {name!r}; choose one of: {known}, or a model folder"
+    )

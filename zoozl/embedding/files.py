@@ -1,4 +1,5 @@
-"""The exported MiniLM ONNX files: named by the weights' hash, written atomically."""
+"""The exported ONNX files (MiniLM's, or a local model folder's): named by the
+weights' hash, written atomically."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ VARIANTS = ("fp32", "int8")
 DEFAULT_VARIANT = "fp32"
 #: The file of the packaged weights whose hash names the exported file.
 WEIGHTS_FILE = "model.safetensors"
+#: The weights files a model folder may hold, in order of preference.
+WEIGHTS_FILES = (WEIGHTS_FILE, "pytorch_model.bin")
+#: The name the exported files of the packaged MiniLM start with.
+MINILM_NAME = "all-minilm-l6-v2"
 
 
 def model_dir() -> Path:
@@ -30,16 +35,20 @@ def model_dir() -> Path:
 
 def weights_digest(source: Path) -> str:
     """SHA-256 (hex) of the weights file in the model directory source."""
-    with (source / WEIGHTS_FILE).open("rb") as weights:
+    found = next((source / n for n in WEIGHTS_FILES if (source / n).is_file()), None)
+    with (found or source / WEIGHTS_FILE).open("rb") as weights:
         return hashlib.file_digest(weights, "sha256").hexdigest()
 
 
-def model_file(cache_dir: Path, digest: str, variant: str = DEFAULT_VARIANT) -> Path:
-    """Where the export of the weights with this digest, in this variant, lives."""
+def model_file(
+    cache_dir: Path, digest: str, variant: str = DEFAULT_VARIANT, name: str = ""
+) -> Path:
+    """Where the export of the weights with this digest, in this variant, lives
+    (`name`: the model's, MiniLM's by default)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown model variant {variant!r}; choose one of {VARIANTS}")
-    name = f"all-minilm-l6-v2-{variant}-r{RECIPE}-{digest[:16]}.onnx"
-    return cache_dir / name
+    stem = name or MINILM_NAME
+    return cache_dir / f"{stem}-{variant}-r{RECIPE}-{digest[:16]}.onnx"
 
 
 def write_atomically(target: Path, produce: Callable[[Path], None]) -> Path:

@@ -1,4 +1,5 @@
-"""The serving embedder: MiniLM as ONNX on onnxruntime and tokenizers, without torch."""
+"""The serving embedder: MiniLM (or a local sentence-transformers model) as ONNX on
+onnxruntime and tokenizers, without torch."""
 
 from __future__ import annotations
 
@@ -16,18 +17,12 @@ from typing import Any
 import numpy as np
 
 from zoozl.embedding.base import MINILM_DIMENSION
-from zoozl.embedding.files import (
-    DEFAULT_VARIANT,
-    model_dir,
-    model_file,
-    weights_digest,
-)
+from zoozl.embedding.files import DEFAULT_VARIANT
+from zoozl.embedding.folders import ModelFolder, read_folder, source_folder
 from zoozl.errors import ModelExportError
 
 log = logging.getLogger(__name__)
 
-#: Tokens per text, as sentence-transformers truncates (sentence_bert_config.json).
-MAX_TOKENS = 256
 #: onnxruntime threads per encode: the server already runs several workers.
 DEFAULT_THREADS = 1
 #: Texts per onnxruntime run. Dynamic int8 quantisation scales the activations
@@ -43,10 +38,12 @@ class _Loaded:
     session: Any  # onnxruntime.InferenceSession
     tokenizer: Any  # tokenizers.Tokenizer
     inputs: frozenset[str]
+    pooling: str
 
 
 class OnnxMiniLMEmbedder:
-    """all-MiniLM-L6-v2 exported once to ONNX (fp32, or int8), served by onnxruntime.
+    """all-MiniLM-L6-v2 exported once to ONNX (fp32, or int8), served by onnxruntime;
+    with `source`, the model of that local sentence-transformers folder instead.
 
     The file lives in cache_dir, named by the weights' hash; when it is missing
     it is exported in a child process (torch stays out of this one), and when it
@@ -58,8 +55,12 @@ class OnnxMiniLMEmbedder:
         cache_dir: Path,
         variant: str = DEFAULT_VARIANT,
         threads: int = DEFAULT_THREADS,
+        source: Path | None = None,
     ) -> None:
-        self.dimension = MINILM_DIMENSION
+        self.source = source
+        # A folder is read now, so a bad one stops start-up (ModelFolderError).
+        self._folder = read_folder(source) if source is not None else None
+        self.dimension = self._folder.dimension if self._folder else MINILM_DIMENSION
         self.cache_dir = Path(cache_dir)
         self.variant = variant
         self.threads = threads
@@ -77,8 +78,8 @@ class OnnxMiniLMEmbedder:
                 self._loaded = self._load()
 
     def _load(self) -> _Loaded:
-        source = model_dir()
-        path = model_file(self.cache_dir, weights_digest(source), self.variant)
+        folder = self._folder or source_folder(None)
+        path = folder.exported(self.cache_dir, self.variant)
         if not path.exists():
             self._export(path)
         try:
@@ -89,7 +90,7 @@ class OnnxMiniLMEmbedder:
             session = self._session(path)
         self.path = path
         inputs = frozenset(i.name for i in session.get_inputs())
-        return _Loaded(session, _tokenizer(source), inputs)
+        return _Loaded(session, _tokenizer(folder), inputs, folder.pooling)
 
     def _session(self, path: Path) -> Any:
         import onnxruntime
@@ -107,11 +108,12 @@ class OnnxMiniLMEmbedder:
 
     def _export(self, path: Path) -> None:
         started = time.perf_counter()
-        run_export(self.cache_dir, self.variant)
+        run_export(self.cache_dir, self.variant, self.source)
         if not path.exists():
             raise ModelExportError(f"the export did not write {path}")
         took = time.perf_counter() - started
-        log.info("exported the MiniLM model (once) to %s in %.1f s", path, took)
+        name = f"model {self.source}" if self.source else "MiniLM model"
+        log.info("exported the %s (once) to %s in %.1f s", name, path, took)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Return normalised sentence embeddings, one row per text."""
@@ -138,7 +140,7 @@ class OnnxMiniLMEmbedder:
         }
         feed = {name: value for name, value in feed.items() if name in loaded.inputs}
         tokens = loaded.session.run(None, feed)[0]
-        return sentence_vectors(tokens, mask)
+        return sentence_vectors(tokens, mask, loaded.pooling)
 
 
 class _ModelMismatch(ValueError):
@@ -160,12 +162,18 @@ def _bad_model_errors() -> tuple[type[BaseException], ...]:
     )
 
 
-def sentence_vectors(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """MiniLM's sentence vectors, as sentence-transformers makes them: the mean of
-    the token vectors the attention mask keeps, scaled to unit length."""
-    weights = mask[:, :, None].astype(np.float32)
-    summed = (tokens * weights).sum(axis=1)
-    pooled = summed / np.clip(weights.sum(axis=1), 1e-9, None)
+def sentence_vectors(
+    tokens: np.ndarray, mask: np.ndarray, pooling: str = "mean"
+) -> np.ndarray:
+    """Sentence vectors as sentence-transformers makes them, scaled to unit length:
+    the mean of the token vectors the attention mask keeps (MiniLM's pooling), or
+    with "cls" the first token's vector."""
+    if pooling == "cls":
+        pooled = tokens[:, 0, :].astype(np.float32)
+    else:
+        weights = mask[:, :, None].astype(np.float32)
+        summed = (tokens * weights).sum(axis=1)
+        pooled = summed / np.clip(weights.sum(axis=1), 1e-9, None)
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
     unit: np.ndarray = (pooled / np.where(norms > 0.0, norms, 1.0)).astype(
         np.float32, copy=False
@@ -173,18 +181,22 @@ def sentence_vectors(tokens: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return unit
 
 
-def _tokenizer(source: Path) -> Any:
-    """The model's fast tokenizer: truncated at MAX_TOKENS, padded per batch."""
+def _tokenizer(folder: ModelFolder) -> Any:
+    """The model's fast tokenizer: truncated where sentence-transformers truncates
+    (MiniLM: 256 tokens), padded per batch with its pad token."""
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
-    tokenizer.enable_truncation(max_length=MAX_TOKENS)
+    tokenizer = Tokenizer.from_file(str(folder.transformer / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=folder.max_tokens)
     # tokenizer.json pads every text to 128; per batch (longest) is what we want.
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106
+    pad_id = tokenizer.token_to_id(folder.pad_token)
+    tokenizer.enable_padding(pad_id=pad_id or 0, pad_token=folder.pad_token)
     return tokenizer
 
 
-def run_export(cache_dir: Path, variant: str = DEFAULT_VARIANT) -> None:
+def run_export(
+    cache_dir: Path, variant: str = DEFAULT_VARIANT, source: Path | None = None
+) -> None:
     """Run `python -m zoozl model export` in a child process; raise if it fails."""
     command = [
         sys.executable,
@@ -196,6 +208,7 @@ def run_export(cache_dir: Path, variant: str = DEFAULT_VARIANT) -> None:
         str(cache_dir),
         "--variant",
         variant,
+        *(["--source", str(source)] if source is not None else []),
     ]
     package_root = str(Path(__file__).resolve().parents[2])
     path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)
@@ -209,4 +222,5 @@ def run_export(cache_dir: Path, variant: str = DEFAULT_VARIANT) -> None:
     )
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-20:])
-        raise ModelExportError(f"exporting the MiniLM model failed:\n{tail}")
+        name = f"model {source}" if source else "MiniLM model"
+        raise ModelExportError(f"exporting the {name} failed:\n{tail}")
