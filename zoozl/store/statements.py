@@ -111,13 +111,22 @@ ADD_REPLIES = Statement(
     ),
 )
 
-#: Params: the keys below.
-RECORD_DECISION = Statement(
-    decisions.insert(),
-    keys=(
-        *("inbox_id", "rule", "plugin", "candidate", "score", "margin"),
-        "decided_at",
-    ),
+_DECISION = {
+    "inbox_id": _p("iid"),
+    **{name: _p(name) for name in ("rule", "plugin", "candidate", "score", "margin")},
+    "decided_at": _p("now"),
+}
+
+#: Params: iid, now, rule, plugin, candidate, score, margin.
+RECORD_DECISION = Statement(decisions.insert().values(**_DECISION))
+
+#: INBOX_DONE and RECORD_DECISION in one statement (a data-modifying CTE): one
+#: round trip on PostgreSQL, which SQLite cannot run. Params: as RECORD_DECISION.
+INBOX_DONE_RECORDED = Statement(
+    inbox.update()
+    .where(_i.id == _p("iid"))
+    .values(state=DONE, processed_at=_p("now"))
+    .add_cte(decisions.insert().values(**_DECISION).cte("recorded"))
 )
 
 #: Params: cid.
