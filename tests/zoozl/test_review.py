@@ -262,3 +262,17 @@ def test_the_prompt_loop_reads_the_terminal(config: Config, tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     assert "1> 2> labelled 1 messages in" in done.stdout
     assert labels(config) == [f"{HELP}\tZZZZ qqqq xxxx!"]
+
+
+def test_ctrl_c_ends_the_review_keeping_what_was_labelled(config: Config) -> None:
+    answers = iter(["Hello"])
+
+    def ask(prompt: str) -> str:
+        for answer in answers:
+            return answer
+        raise KeyboardInterrupt
+
+    out = io.StringIO()
+    assert run(config, out=out, ask=ask) == 0
+    assert labels(config) == [f"{HELLO}\tZZZZ qqqq xxxx!"]
+    assert "labelled 1 messages" in out.getvalue()

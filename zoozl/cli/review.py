@@ -7,6 +7,7 @@ Labels go to the file the config names (`route_labels`); the bot loads it at sta
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import sys
@@ -204,6 +205,8 @@ def label_interactively(review: Review, out: TextIO, ask: Callable[[str], str]) 
     keeps what it labelled.
     """
     path = _labels_path(review)
+    with contextlib.suppress(ImportError):  # not on every platform
+        import readline  # noqa: F401  (gives input() editing)
     labels, count = list(review.labels), 0
     print("\nlabel each: a plugin key or class name, none, skip, or quit", file=out)
     for number, doubt in enumerate(review.doubts, 1):
@@ -230,7 +233,7 @@ def _ask_label(
     while True:
         try:
             word = ask(f"{number}> ").strip()
-        except EOFError:
+        except (EOFError, KeyboardInterrupt):  # what was labelled is kept
             print(file=out)
             return None
         if word.casefold() in QUIT:

@@ -136,6 +136,7 @@ def _pooling(config: dict[str, Any]) -> tuple[str, int | None]:
         on = [key for key, value in config.items() if key.startswith("pooling_mode_")]
         on = [key for key in on if config[key]]
         mode = _OLD_POOLING.get(on[0], on[0]) if len(on) == 1 else "+".join(on)
+        mode = mode or "none"
     if mode not in POOLINGS:
         served = ", ".join(POOLINGS)
         raise ModelFolderError(f"pooling {mode!r} is not served ({served})")
