@@ -117,8 +117,10 @@ class SchemaError(ZoozlError):
 def create_schema(engine: sa.Engine) -> None:
     """Create the tables, or migrate them up to `SCHEMA_VERSION`; never drop data.
 
-    A store without a version gets every table at once; a store with one changes
-    only by the steps of `MIGRATIONS`, in order, in one transaction.
+    A store without a version gets every table at once; a store with one is
+    changed by the steps of `MIGRATIONS`, in order, in one transaction, and then
+    gets back any table it lost (the steps come first: they create the tables
+    their version adds).
     """
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
@@ -142,6 +144,7 @@ def create_schema(engine: sa.Engine) -> None:
                     sa.text(statement) if isinstance(statement, str) else statement
                 )
             conn.execute(schema_version.insert().values(version=step))
+        metadata.create_all(conn, checkfirst=True)
 
 
 def stored_version(engine: sa.Engine) -> int | None:
