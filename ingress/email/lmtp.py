@@ -4,6 +4,8 @@ Every status follows the store: 250 only after the inbox row is committed, 451
 when it could not be (the MTA retries), 250 for a Message-ID seen before from
 the same sender (not recorded twice) and for robots' mail (bounces,
 auto-replies, lists: accepted, logged, never answered, so two bots cannot loop).
+A sender the store cannot take as a talker (over 256 characters: no real
+address is) is a permanent 550, so the MTA bounces it instead of retrying.
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from ingress.email.reading import is_bot_address, read_mail
+from ingress.email.reading import IncomingMail, is_bot_address, read_mail
 from ingress.inbox import Acceptor
 from tasks.app import CeleryDispatch, create_celery
 from zoozl.channels import email
 from zoozl.config import Config, load_config_from_env
-from zoozl.errors import ConfigError, DuplicateMessage
+from zoozl.errors import ConfigError, DuplicateMessage, MessageRejected
 from zoozl.ops.logs import setup_logging
 from zoozl.store.opening import StoreUnavailable, open_store
+from zoozl.store.values import MAX_TALKER_CHARS, identity
 
 log = logging.getLogger("zoozl.lmtp")
 
@@ -37,6 +40,8 @@ TRY_LATER = "451 4.3.0 Error: could not record the message, try again later"
 RECIPIENT_OK = "250 2.1.5 OK"
 UNKNOWN_RECIPIENT = "550 5.1.1 <{}>: no such user here"
 ONE_RECIPIENT = "452 4.5.3 Error: one recipient per transaction"
+BAD_SENDER = "550 5.1.7 Error: {}"
+UNSTORABLE = "554 5.6.0 Error: {}"
 
 
 class MailHandler:
@@ -93,6 +98,18 @@ class MailHandler:
         if mail.no_reply:
             log.info("mail from <%s> not answered: %s", mail_from, mail.no_reply)
             return NOT_ANSWERED.format(mail.no_reply)
+        try:
+            identity(mail.talker, "the sender address", MAX_TALKER_CHARS)
+        except MessageRejected as exc:
+            log.warning("mail from <%.200s> refused: %s", mail_from, exc)
+            return BAD_SENDER.format(exc)
+        try:
+            return self._accept(mail)
+        except MessageRejected as exc:  # the store's last guard (values.py)
+            log.warning("mail from <%.200s> refused: %s", mail_from, exc)
+            return UNSTORABLE.format(exc)
+
+    def _accept(self, mail: IncomingMail) -> str:
         conversation_id = self.acceptor.conversation(email.NAME, mail.talker)
         try:
             self.acceptor.accept(

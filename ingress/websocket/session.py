@@ -23,7 +23,7 @@ from zoozl.config import Config
 from zoozl.errors import DuplicateMessage, MessageRejected
 from zoozl.ops.metrics import OPEN_WEBSOCKETS
 from zoozl.plugin import Message
-from zoozl.store import incoming_text
+from zoozl.store.values import identity, incoming_text
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +114,11 @@ def parse(payload: Any, max_chars: int) -> ChatRequest | ListMessages | History:
         except MessageRejected as exc:
             raise FrameError(str(exc)) from None
         client_id = payload.get("id")
-        if client_id is not None and (
-            not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_ID_CHARS
-        ):
-            raise FrameError(f"'id' must be a string of 1 to {MAX_ID_CHARS} characters")
+        if client_id is not None:
+            try:
+                identity(client_id, "'id'", MAX_ID_CHARS)
+            except MessageRejected as exc:
+                raise FrameError(str(exc)) from None
         return ChatRequest(text, client_id)
     if "operation" in payload:
         if payload["operation"] == "history":
@@ -226,6 +227,9 @@ class ChatSession:
             )
         except DuplicateMessage:
             log.info("duplicate websocket message %s acknowledged again", external_id)
+        except MessageRejected as exc:  # the store's last guard (values.py)
+            self.send({"error": str(exc)})
+            return
         if client_id is not None:
             self.send({"ack": client_id})
 

@@ -116,7 +116,7 @@ def test_a_wrong_or_missing_token_is_401(server, headers):
     [
         ("{not json", "the body is not valid JSON"),
         ("[1, 2]", "the body must be a JSON object"),
-        ('{"text": "hi"}', "'talker' must be a string of 1 to 256 chars"),
+        ('{"text": "hi"}', "'talker' must be a string of 1 to 256 characters"),
         ('{"talker": "g", "text": 5}', "'text' must be a non-empty string"),
         ('{"talker": "g"}', "'text' must be a non-empty string"),
         ('{"talker": "g", "text": "hi", "external_id": 7}', "'external_id' must"),

@@ -613,6 +613,16 @@ class TestAuthRequired:
             (token({"email": ""}), "Token has no 'email' claim"),
             (token({"email": [EMAIL]}), "Token has no 'email' claim"),
             (
+                token({"email": "a" * 100_000 + "@example.test"}),
+                "Token 'email' claim must be a string of 1 to 256 characters, "
+                "without NUL or lone surrogates",
+            ),
+            (
+                token({"email": "ann\x00@example.test"}),
+                "Token 'email' claim must be a string of 1 to 256 characters, "
+                "without NUL or lone surrogates",
+            ),
+            (
                 unsigned_token(),
                 "Invalid token: The specified alg value is not allowed",
             ),
@@ -632,6 +642,8 @@ class TestAuthRequired:
             "not-yet-valid",
             "empty-email",
             "email-list",
+            "email-100kB",
+            "email-NUL",
             "alg-none",
             "hs512",
             "garbage",

@@ -13,7 +13,8 @@ from zoozl.store.rows import (
     Lease,
     OutboxRow,
 )
-from zoozl.store.store import Store, incoming_text
+from zoozl.store.store import Store
+from zoozl.store.values import incoming_text
 
 __all__ = [
     "DONE",

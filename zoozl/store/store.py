@@ -1,5 +1,4 @@
-"""The store: conversations with leases, inbox of messages, outbox of replies, and
-the checks incoming text passes before it is recorded."""
+"""The store: conversations with leases, inbox of messages, outbox of replies."""
 
 from __future__ import annotations
 
@@ -9,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from zoozl.errors import DuplicateMessage, LeaseLost, MessageRejected
+from zoozl.errors import DuplicateMessage, LeaseLost
 from zoozl.plugin import Message
 from zoozl.store import statements as sql
 from zoozl.store.database import make_engine, reading
@@ -27,19 +26,7 @@ from zoozl.store.rows import (
 from zoozl.store.schema import conversations, create_schema, inbox, outbox
 from zoozl.store.sqlite_files import creation_lock
 from zoozl.store.transactions import Transaction, transaction
-
-
-def incoming_text(value: Any, max_chars: int) -> str:
-    """Return `value` if it is acceptable message text, else raise MessageRejected."""
-    if not isinstance(value, str):
-        raise MessageRejected("Message 'text' must be a string")
-    if len(value) > max_chars:
-        raise MessageRejected(
-            f"Message is too long: {len(value)} characters, the limit is {max_chars}"
-        )
-    if "\x00" in value:
-        raise MessageRejected("Message must not contain NUL characters")
-    return value
+from zoozl.store.values import MAX_EXTERNAL_ID_CHARS, MAX_TALKER_CHARS, identity
 
 
 def new_id(result: sa.CursorResult[Any]) -> int:
@@ -108,7 +95,11 @@ class Store:
     # conversations -----------------------------------------------------------
 
     def conversation_for(self, channel: str, talker: str) -> int:
-        """Return the id of the talker's conversation on a channel, creating it."""
+        """Return the id of the talker's conversation on a channel, creating it.
+
+        MessageRejected for a talker the store cannot hold (values.py).
+        """
+        identity(talker, "talker", MAX_TALKER_CHARS)
         params = {"channel": channel, "talker": talker}
         with transaction(self.engine, write=False) as tx:
             found = tx.run(sql.CONVERSATION_ID, params).first()
@@ -174,7 +165,10 @@ class Store:
         kind: str = "message",
         external_id: str | None = None,
     ) -> int:
-        """Commit an incoming message; DuplicateMessage for a known external id."""
+        """Commit an incoming message; DuplicateMessage for a known external id,
+        MessageRejected for an external id the store cannot hold (values.py)."""
+        if external_id is not None:
+            identity(external_id, "external id", MAX_EXTERNAL_ID_CHARS)
         params = {
             "cid": conversation_id,
             "conversation_id": conversation_id,
