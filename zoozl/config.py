@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from zoozl.errors import ConfigError
+from zoozl.store.location import store_url
 
 #: The bot served when no configuration file is given.
 DEFAULT_EXTENSIONS = (
@@ -261,6 +262,26 @@ def _check_operations(values: dict[str, Any]) -> None:
         raise ConfigError(f"config key 'log_format' must be one of {list(LOG_FORMATS)}")
 
 
+_ANY_ADDRESS = ("", "0.0.0.0", "::")  # noqa: S104 (compared, not bound)
+
+
+def _check_listeners(values: dict[str, Any]) -> None:
+    """LMTP and the web listener cannot share a port on one address."""
+    email = values.get("email_port")
+    host = values.get("host", "127.0.0.1")
+    lmtp_host = values.get("email_host") or host
+    wildcard = host in _ANY_ADDRESS or lmtp_host in _ANY_ADDRESS
+    apart = lmtp_host != host and not wildcard
+    if not email or apart:
+        return
+    for key in ("websocket_port", "slack_port"):
+        if values.get(key) == email:
+            raise ConfigError(
+                f"config key 'email_port' is {email}, the port of '{key}': the "
+                "LMTP and the web listener need a port each"
+            )
+
+
 def _unknown_key(key: str) -> ConfigError:
     """An unknown top-level key, with the closest known one when there is one."""
     close = difflib.get_close_matches(key, list(_TYPES), n=1, cutoff=0.75)
@@ -295,6 +316,7 @@ def _check_values(values: dict[str, Any]) -> None:
             "zoozl needs the Bot User OAuth Token (xoxb-...)"
         )
     _check_operations(values)
+    _check_listeners(values)
     if values.get("email_port") is not None and not values.get("email_address"):
         raise ConfigError("config key 'email_address' is required with 'email_port'")
     if values.get("auth_required") and not values.get("auth_jwt_secret"):
@@ -321,6 +343,9 @@ def config_from_dict(data: Mapping[str, Any]) -> Config:
             tables[key] = value
         else:  # a typo would otherwise run a server without its listener
             raise _unknown_key(key)
+    for key in ("memory_path", "store_url"):  # "" is unset: the default store
+        if values.get(key):
+            values[key] = store_url(key, values[key])
     _check_values(values)
     floats = (
         "lease_seconds",

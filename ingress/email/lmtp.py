@@ -162,7 +162,13 @@ def start_lmtp(config: Config, acceptor: Acceptor) -> LMTPController:
         server_hostname=domain,
         data_size_limit=config.email_max_bytes,
     )
-    controller.start()
+    try:
+        controller.start()
+    except OSError as exc:  # aiosmtpd's bind error: the port is taken
+        raise ConfigError(
+            f"config key 'email_port': cannot listen on {config.lmtp_host}:"
+            f"{config.email_port}: {exc.strerror or exc}"
+        ) from None
     log.info(
         "LMTP on %s:%s for <%s>",
         config.lmtp_host,
@@ -205,6 +211,9 @@ def main() -> int:
         _serve(config, stop)
     except StoreUnavailable as exc:
         print(f"zoozl lmtp: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"zoozl lmtp: configuration error: {exc}", file=sys.stderr)
         return 2
     return 0
 
