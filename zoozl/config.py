@@ -30,6 +30,8 @@ MIN_JWT_SECRET_BYTES = 32
 HANDSHAKE_SECONDS = 10.0
 #: Connections of one web process that may be in their handshake at once.
 MAX_HANDSHAKES = 64
+#: ... of them from one client address (0: no limit per address).
+MAX_HANDSHAKES_PER_ADDRESS = 8
 #: The answer to a message no plugin takes when no `help` plugin is loaded.
 DEFAULT_FALLBACK_TEXT = "Sorry, I did not understand that."
 #: Seconds POST /api/messages waits for the replies before answering 202.
@@ -73,6 +75,7 @@ class Config:
     allowed_hosts: tuple[str, ...] = ()  # empty: `host` and localhost
     handshake_timeout: float = HANDSHAKE_SECONDS
     max_handshakes: int = MAX_HANDSHAKES
+    max_handshakes_per_address: int = MAX_HANDSHAKES_PER_ADDRESS  # 0: no limit
     allowed_origins: tuple[str, ...] = ()  # empty: same host only
     max_frame_bytes: int = 1024 * 1024
     # Slack
@@ -157,6 +160,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "auth_leeway_seconds": (int, float),
     "handshake_timeout": (int, float),
     "max_handshakes": _ANY_INT,
+    "max_handshakes_per_address": _ANY_INT,
     "author": (str,),
     "host": (str,),
     "auth_jwt_secret": (str,),
@@ -231,8 +235,9 @@ def _check_type(key: str, value: Any) -> None:
 
 
 def _check_websocket(values: dict[str, Any]) -> None:
-    if values.get("auth_leeway_seconds", 0) < 0:
-        raise ConfigError("config key 'auth_leeway_seconds' must be at least 0")
+    for key in ("auth_leeway_seconds", "max_handshakes_per_address"):
+        if values.get(key, 0) < 0:
+            raise ConfigError(f"config key '{key}' must be at least 0")
     secret = values.get("cookie_secret", "")
     if secret and len(secret.encode()) < MIN_JWT_SECRET_BYTES:
         raise ConfigError(

@@ -21,6 +21,7 @@ from tests.ingress.wsserver import (
     GREETING,
     Server,
     assert_handshakes_guarded,
+    assert_one_address_cannot_take_every_slot,
     bytes_after_close,
     serving,
 )
@@ -750,6 +751,16 @@ def test_slow_and_silent_handshakes_are_closed_and_capped(tmp_path, caplog):
         client = guarded.greeted()
         time.sleep(1.5)  # a session outlives the handshake deadline
         assert_session_works(client)
+
+
+def test_one_address_cannot_take_every_handshake_slot(tmp_path, caplog):
+    settings = {
+        "handshake_timeout": 5,
+        "max_handshakes": 2,
+        "max_handshakes_per_address": 1,
+    }
+    with serving(tmp_path, **settings) as guarded:
+        assert_one_address_cannot_take_every_slot(guarded.port, lambda: caplog.text)
 
 
 def test_the_cookie_secret_is_kept_beside_the_store(tmp_path):

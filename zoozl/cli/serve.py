@@ -119,7 +119,11 @@ class EmbeddedServer:
         config, host = self.config, self.config.host
         key = "websocket_port" if port == config.websocket_port else "slack_port"
         sock = _listening_socket(host, port, key)
-        handler = guarded_handler(config.handshake_timeout, config.max_handshakes)
+        handler = guarded_handler(
+            config.handshake_timeout,
+            config.max_handshakes,
+            config.max_handshakes_per_address,
+        )
         server = make_server(
             host, port, app, threaded=True, request_handler=handler, fd=sock.fileno()
         )
