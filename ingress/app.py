@@ -3,11 +3,13 @@ health, readiness and metrics."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 
-from flask import Flask, send_from_directory
+from flask import Flask, Response, request, send_from_directory
 
 from ingress import api, ops, slack, websocket
+from ingress.hosts import EXEMPT_ENDPOINTS, REFUSAL, host_allowed
 from ingress.inbox import Acceptor
 from ingress.websocket.identity import TalkerCookies, cookie_secret
 from ingress.websocket.sockets import Sessions
@@ -15,6 +17,8 @@ from tasks.contract import Dispatch, ReplyBus
 from zoozl.channels.websocket import web_topic
 from zoozl.config import Config
 from zoozl.store import Store
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -45,9 +49,24 @@ def create_app(
     if config.api_token:
         api.register(app, waiters)
     ops.register(app, ops.Readiness(store))
+    _check_hosts(app, config)
 
     @app.get("/")
     def page():  # type: ignore[no-untyped-def]
         return send_from_directory(app.root_path + "/static", "index.html")
 
     return app
+
+
+def _check_hosts(app: Flask, config: Config) -> None:
+    """Every route: the Host check first (ingress/hosts.py)."""
+    hosts = config.web_hosts
+
+    @app.before_request
+    def check_host() -> Response | None:
+        if request.endpoint in EXEMPT_ENDPOINTS:
+            return None
+        if host_allowed(request.host, hosts):
+            return None
+        log.warning("request for host %r refused", request.host[:200])
+        return Response(REFUSAL, 403, mimetype="text/plain")

@@ -127,8 +127,9 @@ class Config:
         return self.store_url or self.memory_path or DEFAULT_STORE_URL
 
     @property
-    def websocket_hosts(self) -> frozenset[str]:
-        """Host names (no port) a websocket handshake may name: `allowed_hosts`."""
+    def web_hosts(self) -> frozenset[str]:
+        """Host names (no port) a web request may name: `allowed_hosts`, else
+        `host` and localhost."""
         hosts = self.allowed_hosts or (self.host, "localhost")
         return frozenset(h.lower().strip("[]") for h in hosts)
 

@@ -1,5 +1,6 @@
 """The websocket channel's inbound side (PROTOCOL §2, §4): the endpoint on `/` and
-`/ws`, its handshake checks (Host, Origin, talker cookie), then a ChatSession.
+`/ws`, its handshake checks (Origin, talker cookie; the Host is checked for every
+route by ingress/app.py), then a ChatSession.
 
 The session is in session.py, the socket server in server.py, the open sockets
 and the replies sent to them in sockets.py, identities in identity.py.
@@ -25,14 +26,6 @@ log = logging.getLogger(__name__)
 
 #: Ping idle clients this often; one that does not answer is closed.
 PING_SECONDS = 25
-
-
-def host_allowed(config: Config) -> bool:
-    """The Host header names this server (`allowed_hosts`): no DNS rebinding."""
-    hosts = config.websocket_hosts
-    host = request.host.lower()
-    name = host[1 : host.find("]")] if host.startswith("[") else host.split(":")[0]
-    return "*" in hosts or name in hosts
 
 
 def origin_allowed(config: Config) -> bool:
@@ -68,9 +61,7 @@ class _Upgraded(Response):
 def websocket_view() -> Response:
     """Upgrade, identify the talker, run the chat until the socket closes."""
     config: Config = current_app.config["ZOOZL"]
-    if not host_allowed(config):
-        log.warning("websocket for host %r refused", request.host[:200])
-        abort(403)
+    # The Host was checked before every route (ingress/hosts.py).
     if not origin_allowed(config):
         log.warning("websocket from origin %s refused", request.headers.get("Origin"))
         abort(403)
