@@ -17,8 +17,11 @@ from tasks.contract import Dispatch, ReplyBus
 from zoozl.channels.websocket import web_topic
 from zoozl.config import Config
 from zoozl.store import Store
+from zoozl.store.outage import UNAVAILABLE
 
 log = logging.getLogger(__name__)
+#: Seconds a client told 503 (the store is down) is asked to wait.
+RETRY_AFTER_SECONDS = 5
 
 
 def create_app(
@@ -32,7 +35,9 @@ def create_app(
     app = Flask(__name__, static_folder=None)
     web_id = web_id or uuid.uuid4().hex
     app.config.update(ZOOZL=config, ZOOZL_WEB_ID=web_id, MAX_CONTENT_LENGTH=1024 * 1024)
-    acceptor = Acceptor(store, dispatch)
+    acceptor = Acceptor(
+        store, dispatch, "websockets are closed with 1013 and requests answered 503"
+    )
     sessions = Sessions(store)
     app.extensions["zoozl.acceptor"] = acceptor
     app.extensions["zoozl.sessions"] = sessions
@@ -49,7 +54,7 @@ def create_app(
     if config.api_token:
         api.register(app, waiters)
     ops.register(app, ops.Readiness(store))
-    _check_hosts(app, config)
+    _guard(app, config, acceptor)
 
     @app.get("/")
     def page():  # type: ignore[no-untyped-def]
@@ -58,8 +63,8 @@ def create_app(
     return app
 
 
-def _check_hosts(app: Flask, config: Config) -> None:
-    """Every route: the Host check first (ingress/hosts.py)."""
+def _guard(app: Flask, config: Config, acceptor: Acceptor) -> None:
+    """Every route: the Host check first; a store outage answers 503, one log line."""
     hosts = config.web_hosts
 
     @app.before_request
@@ -70,3 +75,16 @@ def _check_hosts(app: Flask, config: Config) -> None:
             return None
         log.warning("request for host %r refused", request.host[:200])
         return Response(REFUSAL, 403, mimetype="text/plain")
+
+    def unavailable(exc: Exception) -> Response:
+        acceptor.outage.failed(exc)
+        response = Response(
+            '{"error": "the store is unavailable; try again later"}\n',
+            503,
+            mimetype="application/json",
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+    for error in UNAVAILABLE:
+        app.register_error_handler(error, unavailable)

@@ -29,6 +29,7 @@ from zoozl.config import Config, load_config_from_env
 from zoozl.errors import ConfigError, DuplicateMessage, MessageRejected
 from zoozl.ops.logs import setup_logging
 from zoozl.store.opening import StoreUnavailable, open_store
+from zoozl.store.outage import is_unavailable
 from zoozl.store.values import MAX_TALKER_CHARS, identity
 
 log = logging.getLogger("zoozl.lmtp")
@@ -42,6 +43,8 @@ UNKNOWN_RECIPIENT = "550 5.1.1 <{}>: no such user here"
 ONE_RECIPIENT = "452 4.5.3 Error: one recipient per transaction"
 BAD_SENDER = "550 5.1.7 Error: {}"
 UNSTORABLE = "554 5.6.0 Error: {}"
+#: What an outage of the store does to mail (said once in its log line).
+MAIL_DEFERRED = "mail is answered 451 (the mail server retries)"
 
 
 class MailHandler:
@@ -87,8 +90,11 @@ class MailHandler:
         """Record one mail and return its LMTP status line; never raises."""
         try:
             return self._record(mail_from, raw)
-        except Exception:  # the database is down, a bug: the MTA keeps the mail
-            log.exception("could not record mail from <%s>", mail_from)
+        except Exception as exc:  # the database is down, a bug: the MTA keeps it
+            if is_unavailable(exc):
+                self.acceptor.outage.failed(exc)  # one log line per outage
+            else:
+                log.exception("could not record mail from <%.200s>", mail_from)
             return TRY_LATER
 
     def _record(self, mail_from: str, raw: bytes) -> str:
@@ -182,7 +188,8 @@ def _serve(config: Config, stop: threading.Event) -> None:
     store = open_store(config.database_url)
     try:
         dispatch = CeleryDispatch(create_celery(config))
-        controller = start_lmtp(config, Acceptor(store, dispatch))
+        acceptor = Acceptor(store, dispatch, MAIL_DEFERRED)
+        controller = start_lmtp(config, acceptor)
         try:
             stop.wait()
         finally:

@@ -17,10 +17,12 @@ from flask import Flask, Response, abort, current_app, request
 from simple_websocket import ConnectionClosed
 from wsproto.utilities import RemoteProtocolError
 
+from ingress.inbox import Acceptor
 from ingress.websocket.identity import COOKIE, TalkerCookies
-from ingress.websocket.session import ChatSession
+from ingress.websocket.session import CLOSE_WAIT_SECONDS, TRY_AGAIN_LATER, ChatSession
 from ingress.websocket.sockets import WebsocketServer
 from zoozl.config import Config
+from zoozl.store.outage import is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +85,8 @@ def websocket_view() -> Response:
     except RemoteProtocolError as exc:  # e.g. no Sec-WebSocket-Key or -Version
         log.info("bad websocket handshake: %s", exc)
         abort(400)
-    chat = ChatSession(
-        ws,
-        config,
-        current_app.extensions["zoozl.acceptor"],
-        current_app.extensions["zoozl.sessions"],
-    )
+    acceptor: Acceptor = current_app.extensions["zoozl.acceptor"]
+    chat = ChatSession(ws, config, acceptor, current_app.extensions["zoozl.sessions"])
     try:
         if config.auth_required:
             talker = chat.authenticate() or ""
@@ -96,8 +94,15 @@ def websocket_view() -> Response:
             chat.serve(talker)
     except ConnectionClosed:
         pass
-    except Exception:
-        log.exception("websocket session failed")
+    except Exception as exc:
+        if not is_unavailable(exc):
+            log.exception("websocket session failed")
+        else:  # one log line per outage; the client reconnects and resends
+            acceptor.outage.failed(exc)
+            with contextlib.suppress(ConnectionClosed, OSError):
+                ws.close_after_reply(
+                    TRY_AGAIN_LATER, "the store is unavailable", CLOSE_WAIT_SECONDS
+                )
     with contextlib.suppress(ConnectionClosed):
         ws.close()
     response = _Upgraded()

@@ -28,6 +28,8 @@ from zoozl.store.values import identity, incoming_text
 log = logging.getLogger(__name__)
 
 POLICY_VIOLATION = 1008
+#: RFC 6455 close code of a session the store cannot serve now (an outage).
+TRY_AGAIN_LATER = 1013
 #: Seconds a client has to send its auth frame (auth_required).
 AUTH_SECONDS = 30
 #: Seconds a refused client has to answer the close frame.

@@ -142,10 +142,11 @@ class EmbeddedServer:
         return int(server.port)
 
     def _listen_lmtp(self, store: Any) -> int:
-        from ingress.email.lmtp import start_lmtp
+        from ingress.email.lmtp import MAIL_DEFERRED, start_lmtp
         from ingress.inbox import Acceptor
 
-        lmtp = start_lmtp(self.config, Acceptor(store, self.dispatch))
+        acceptor = Acceptor(store, self.dispatch, MAIL_DEFERRED)
+        lmtp = start_lmtp(self.config, acceptor)
         self._stopper.push("lmtp", lmtp.stop)
         return int(lmtp.port)
 
