@@ -3,10 +3,12 @@ health, readiness and metrics."""
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
+from pathlib import Path
 
-from flask import Flask, Response, request, send_from_directory
+from flask import Flask, Response, request
 
 from ingress import api, ops, slack, websocket
 from ingress.hosts import EXEMPT_ENDPOINTS, REFUSAL, host_allowed
@@ -56,11 +58,27 @@ def create_app(
     ops.register(app, ops.Readiness(store))
     _guard(app, config, acceptor)
 
+    html = chat_page(config)
+
     @app.get("/")
-    def page():  # type: ignore[no-untyped-def]
-        return send_from_directory(app.root_path + "/static", "index.html")
+    def page() -> Response:
+        return Response(html, mimetype="text/html")
 
     return app
+
+
+#: Where the chat page takes the server's limits (static/index.html).
+LIMITS_MARK = "__ZOOZL_LIMITS__"
+
+
+def chat_page(config: Config) -> str:
+    """The chat page with the limits it checks a message against before sending."""
+    limits = {
+        "max_message_chars": config.max_message_chars,
+        "max_frame_bytes": config.max_frame_bytes,
+    }
+    html = (Path(__file__).parent / "static" / "index.html").read_text("utf-8")
+    return html.replace(LIMITS_MARK, json.dumps(limits))
 
 
 def _guard(app: Flask, config: Config, acceptor: Acceptor) -> None:

@@ -49,7 +49,20 @@ MAX_HISTORY_LIMIT = 100
 
 
 class FrameError(Exception):
-    """The frame is not acceptable; the text goes to the client as one error frame."""
+    """The frame is not acceptable; the text goes to the client as one error frame
+    (with the message's `id` when it carried a valid one, so a client knows which
+    message was refused)."""
+
+    def __init__(self, text: str, client_id: str | None = None) -> None:
+        super().__init__(text)
+        self.client_id = client_id
+
+    def frame(self) -> dict[str, str]:
+        """The error frame."""
+        found = {"error": str(self)}
+        if self.client_id is not None:
+            found["id"] = self.client_id
+        return found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,16 +124,16 @@ def parse(payload: Any, max_chars: int) -> ChatRequest | ListMessages | History:
     if not isinstance(payload, dict):
         raise FrameError("JSON message must be an object")
     if "text" in payload:
-        try:
-            text = incoming_text(payload["text"], max_chars)
-        except MessageRejected as exc:
-            raise FrameError(str(exc)) from None
         client_id = payload.get("id")
         if client_id is not None:
             try:
                 identity(client_id, "'id'", MAX_ID_CHARS)
             except MessageRejected as exc:
                 raise FrameError(str(exc)) from None
+        try:
+            text = incoming_text(payload["text"], max_chars)
+        except MessageRejected as exc:
+            raise FrameError(str(exc), client_id) from None
         return ChatRequest(text, client_id)
     if "operation" in payload:
         if payload["operation"] == "history":
@@ -199,7 +212,7 @@ class ChatSession:
         try:
             request_ = parse(decode(raw), self.config.max_message_chars)
         except FrameError as exc:
-            self.send({"error": str(exc)})
+            self.send(exc.frame())
             return
         if isinstance(request_, ChatRequest):
             # Held so that the ack goes out before any reply to its message.
@@ -230,7 +243,7 @@ class ChatSession:
         except DuplicateMessage:
             log.info("duplicate websocket message %s acknowledged again", external_id)
         except MessageRejected as exc:  # the store's last guard (values.py)
-            self.send({"error": str(exc)})
+            self.send(FrameError(str(exc), client_id).frame())
             return
         if client_id is not None:
             self.send({"ack": client_id})
