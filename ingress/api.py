@@ -23,8 +23,8 @@ from zoozl.config import Config
 from zoozl.errors import DuplicateMessage, MessageRejected
 from zoozl.ops.metrics import REPLIES
 from zoozl.plugin import Message
+from zoozl.store import MAX_TALKER_CHARS, identity, incoming_text, is_row_id
 from zoozl.store.history import Answer
-from zoozl.store.values import MAX_TALKER_CHARS, identity, incoming_text, is_row_id
 
 #: Largest request body; a message is at most `max_message_chars` anyway.
 MAX_BODY_BYTES = 64 * 1024
@@ -145,7 +145,7 @@ def post_message() -> Response:
         inbox_id = acceptor.accept(
             cid, Message(text), address, external_id=external_id, channel=api.NAME
         )
-    except MessageRejected as exc:  # the store's last guard (values.py)
+    except MessageRejected as exc:  # the store's last guard (zoozl.store.identity)
         return _error(400, str(exc))
     except DuplicateMessage:
         assert external_id is not None

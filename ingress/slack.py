@@ -167,7 +167,7 @@ def _accept(acceptor: Acceptor, incoming: Incoming, event_id: Any) -> None:
     except DuplicateMessage:
         retry = request.headers.get("X-Slack-Retry-Num")
         log.info("slack event %s (retry %s) recorded before", event_id, retry)
-    except MessageRejected as exc:  # the store's last guard (values.py)
+    except MessageRejected as exc:  # the store's last guard (zoozl.store.identity)
         log.warning("slack event %.80r not answered: %s", event_id, exc)
 
 

@@ -28,9 +28,9 @@ from zoozl.channels import email
 from zoozl.config import Config, load_config_from_env
 from zoozl.errors import ConfigError, DuplicateMessage, MessageRejected
 from zoozl.ops.logs import setup_logging
+from zoozl.store import MAX_TALKER_CHARS, identity
 from zoozl.store.opening import StoreUnavailable, open_store
 from zoozl.store.outage import is_unavailable
-from zoozl.store.values import MAX_TALKER_CHARS, identity
 
 log = logging.getLogger("zoozl.lmtp")
 
@@ -111,7 +111,7 @@ class MailHandler:
             return BAD_SENDER.format(exc)
         try:
             return self._accept(mail)
-        except MessageRejected as exc:  # the store's last guard (values.py)
+        except MessageRejected as exc:  # the store's last guard (zoozl.store.identity)
             log.warning("mail from <%.200s> refused: %s", mail_from, exc)
             return UNSTORABLE.format(exc)
 

@@ -23,8 +23,8 @@ import jwt
 
 from zoozl.config import Config
 from zoozl.errors import MessageRejected
+from zoozl.store import MAX_TALKER_CHARS, identity
 from zoozl.store.sqlite_files import sqlite_path
-from zoozl.store.values import MAX_TALKER_CHARS, identity
 
 log = logging.getLogger(__name__)
 

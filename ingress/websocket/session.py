@@ -23,7 +23,7 @@ from zoozl.config import Config
 from zoozl.errors import DuplicateMessage, MessageRejected
 from zoozl.ops.metrics import OPEN_WEBSOCKETS
 from zoozl.plugin import Message
-from zoozl.store.values import identity, incoming_text
+from zoozl.store import identity, incoming_text
 
 log = logging.getLogger(__name__)
 
@@ -242,7 +242,7 @@ class ChatSession:
             )
         except DuplicateMessage:
             log.info("duplicate websocket message %s acknowledged again", external_id)
-        except MessageRejected as exc:  # the store's last guard (values.py)
+        except MessageRejected as exc:  # the store's last guard (zoozl.store.identity)
             self.send(FrameError(str(exc), client_id).frame())
             return
         if client_id is not None:

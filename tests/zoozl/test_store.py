@@ -17,8 +17,16 @@ from tests.zoozl.stores import (
 )
 from zoozl.errors import DuplicateMessage, LeaseLost, MessageRejected
 from zoozl.plugin import Message
-from zoozl.store import DONE, PENDING, Claim, Done, Lease, Store
-from zoozl.store.values import MAX_EXTERNAL_ID_CHARS, MAX_TALKER_CHARS
+from zoozl.store import (
+    DONE,
+    MAX_EXTERNAL_ID_CHARS,
+    MAX_TALKER_CHARS,
+    PENDING,
+    Claim,
+    Done,
+    Lease,
+    Store,
+)
 
 
 def test_conversation_for_is_idempotent(store: Store) -> None:
