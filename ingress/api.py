@@ -20,14 +20,15 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ingress.inbox import Acceptor
 from zoozl.channels import api
 from zoozl.config import Config
-from zoozl.errors import DuplicateMessage
+from zoozl.errors import DuplicateMessage, MessageRejected
 from zoozl.ops.metrics import REPLIES
 from zoozl.plugin import Message
+from zoozl.store import MAX_TALKER_CHARS, identity, incoming_text, is_row_id
 from zoozl.store.history import Answer
 
 #: Largest request body; a message is at most `max_message_chars` anyway.
 MAX_BODY_BYTES = 64 * 1024
-#: The longest talker and external id accepted.
+#: The longest external id accepted (talkers: MAX_TALKER_CHARS, also 256).
 MAX_ID_CHARS = 256
 #: A waiting request looks at the store at least this often (a lost notice).
 RECHECK_SECONDS = 0.25
@@ -97,21 +98,17 @@ def _fields(config: Config) -> tuple[str, str, str | None] | Response:
         return _error(400, "the body is not valid JSON")
     if not isinstance(body, dict):
         return _error(400, "the body must be a JSON object")
-    talker, text, external = (
-        body.get("talker"),
-        body.get("text"),
-        body.get("external_id"),
-    )
-    if not isinstance(talker, str) or not 0 < len(talker) <= MAX_ID_CHARS:
-        return _error(400, f"'talker' must be a string of 1 to {MAX_ID_CHARS} chars")
-    if not isinstance(text, str) or not text.strip():
-        return _error(400, "'text' must be a non-empty string")
-    if len(text) > config.max_message_chars:
-        return _error(400, f"'text' is longer than {config.max_message_chars} chars")
-    if external is not None and (
-        not isinstance(external, str) or not 0 < len(external) <= MAX_ID_CHARS
-    ):
-        return _error(400, f"'external_id' must be a string of 1 to {MAX_ID_CHARS}")
+    try:
+        talker = identity(body.get("talker"), "'talker'", MAX_TALKER_CHARS)
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise MessageRejected("'text' must be a non-empty string")
+        incoming_text(text, config.max_message_chars)
+        external = body.get("external_id")
+        if external is not None:
+            external = identity(external, "'external_id'", MAX_ID_CHARS)
+    except MessageRejected as exc:
+        return _error(400, str(exc))
     return talker, text, external
 
 
@@ -148,6 +145,8 @@ def post_message() -> Response:
         inbox_id = acceptor.accept(
             cid, Message(text), address, external_id=external_id, channel=api.NAME
         )
+    except MessageRejected as exc:  # the store's last guard (zoozl.store.identity)
+        return _error(400, str(exc))
     except DuplicateMessage:
         assert external_id is not None
         found = acceptor.inbox_id_for(api.NAME, external_id)
@@ -164,7 +163,7 @@ def get_message(inbox_id: int) -> Response:
     if not _authorised(config):
         return _error(401, "missing or wrong bearer token")
     acceptor: Acceptor = current_app.extensions["zoozl.acceptor"]
-    found = acceptor.answer(inbox_id)
+    found = acceptor.answer(inbox_id) if is_row_id(inbox_id) else None
     if found is None or found.channel != api.NAME:
         return _error(404, f"no message {inbox_id}")
     return _answered(found)

@@ -3,11 +3,15 @@ health, readiness and metrics."""
 
 from __future__ import annotations
 
+import json
+import logging
 import uuid
+from pathlib import Path
 
-from flask import Flask, send_from_directory
+from flask import Flask, Response, request
 
 from ingress import api, ops, slack, websocket
+from ingress.hosts import EXEMPT_ENDPOINTS, REFUSAL, host_allowed
 from ingress.inbox import Acceptor
 from ingress.websocket.identity import TalkerCookies, cookie_secret
 from ingress.websocket.sockets import Sessions
@@ -15,6 +19,11 @@ from tasks.contract import Dispatch, ReplyBus
 from zoozl.channels.websocket import web_topic
 from zoozl.config import Config
 from zoozl.store import Store
+from zoozl.store.outage import UNAVAILABLE
+
+log = logging.getLogger(__name__)
+#: Seconds a client told 503 (the store is down) is asked to wait.
+RETRY_AFTER_SECONDS = 5
 
 
 def create_app(
@@ -28,7 +37,9 @@ def create_app(
     app = Flask(__name__, static_folder=None)
     web_id = web_id or uuid.uuid4().hex
     app.config.update(ZOOZL=config, ZOOZL_WEB_ID=web_id, MAX_CONTENT_LENGTH=1024 * 1024)
-    acceptor = Acceptor(store, dispatch)
+    acceptor = Acceptor(
+        store, dispatch, "websockets are closed with 1013 and requests answered 503"
+    )
     sessions = Sessions(store)
     app.extensions["zoozl.acceptor"] = acceptor
     app.extensions["zoozl.sessions"] = sessions
@@ -45,9 +56,53 @@ def create_app(
     if config.api_token:
         api.register(app, waiters)
     ops.register(app, ops.Readiness(store))
+    _guard(app, config, acceptor)
+
+    html = chat_page(config)
 
     @app.get("/")
-    def page():  # type: ignore[no-untyped-def]
-        return send_from_directory(app.root_path + "/static", "index.html")
+    def page() -> Response:
+        return Response(html, mimetype="text/html")
 
     return app
+
+
+#: Where the chat page takes the server's limits (static/index.html).
+LIMITS_MARK = "__ZOOZL_LIMITS__"
+
+
+def chat_page(config: Config) -> str:
+    """The chat page with the limits it checks a message against before sending."""
+    limits = {
+        "max_message_chars": config.max_message_chars,
+        "max_frame_bytes": config.max_frame_bytes,
+    }
+    html = (Path(__file__).parent / "static" / "index.html").read_text("utf-8")
+    return html.replace(LIMITS_MARK, json.dumps(limits))
+
+
+def _guard(app: Flask, config: Config, acceptor: Acceptor) -> None:
+    """Every route: the Host check first; a store outage answers 503, one log line."""
+    hosts = config.web_hosts
+
+    @app.before_request
+    def check_host() -> Response | None:
+        if request.endpoint in EXEMPT_ENDPOINTS:
+            return None
+        if host_allowed(request.host, hosts):
+            return None
+        log.warning("request for host %r refused", request.host[:200])
+        return Response(REFUSAL, 403, mimetype="text/plain")
+
+    def unavailable(exc: Exception) -> Response:
+        acceptor.outage.failed(exc)
+        response = Response(
+            '{"error": "the store is unavailable; try again later"}\n',
+            503,
+            mimetype="application/json",
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+    for error in UNAVAILABLE:
+        app.register_error_handler(error, unavailable)

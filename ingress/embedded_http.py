@@ -35,7 +35,9 @@ class GuardedHandler(WSGIRequestHandler):
             self.close_connection = True
 
 
-def guarded_handler(seconds: float, limit: int) -> type[GuardedHandler]:
+def guarded_handler(
+    seconds: float, limit: int, per_address: int = 0
+) -> type[GuardedHandler]:
     """A handler class with its own gate (one per listening server)."""
-    gate = HandshakeGate(seconds, limit)
+    gate = HandshakeGate(seconds, limit, per_address)
     return type("GuardedHandler", (GuardedHandler,), {"gate": gate})

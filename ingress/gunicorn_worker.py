@@ -20,7 +20,11 @@ class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def init_process(self) -> None:
         config = load_config_from_env()
-        self.gate = HandshakeGate(config.handshake_timeout, config.max_handshakes)
+        self.gate = HandshakeGate(
+            config.handshake_timeout,
+            config.max_handshakes,
+            config.max_handshakes_per_address,
+        )
         super().init_process()
 
     def handle(self, conn: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from tasks.contract import Dispatch
@@ -16,18 +17,28 @@ from zoozl.store.history import (
     list_messages,
     recent,
 )
+from zoozl.store.outage import Outage
+
+log = logging.getLogger("zoozl.ingress")
 
 
 class Acceptor:
-    """Everything ingress needs of the store: every channel's way to the workers."""
+    """Everything ingress needs of the store: every channel's way to the workers.
 
-    def __init__(self, store: Store, dispatch: Dispatch) -> None:
+    `outage` is told by the channels when the store does not answer (they
+    refuse with a "try again later" of their own), and here when it does.
+    """
+
+    def __init__(self, store: Store, dispatch: Dispatch, effect: str = "") -> None:
         self._store = store
         self._dispatch = dispatch
+        self.outage = Outage(log, "the store", effect or "messages are refused")
 
     def conversation(self, channel: str, talker: str) -> int:
         """The id of a talker's conversation on a channel."""
-        return self._store.conversation_for(channel, talker)
+        found = self._store.conversation_for(channel, talker)
+        self.outage.answered()
+        return found
 
     def accept(
         self,

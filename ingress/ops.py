@@ -1,7 +1,14 @@
-"""Operations endpoints: /healthz (serving), /readyz (can answer), /metrics."""
+"""Operations endpoints: /healthz (serving), /readyz (can answer), /metrics.
+
+/readyz says what is wrong in a few words ("unavailable"); the database's or
+Redis's own error text (addresses, ports, user names) goes to the log, once
+each time a part's state changes, never to whoever asks.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 
 import sqlalchemy as sa
@@ -10,8 +17,12 @@ from flask import Flask, Response, jsonify
 from zoozl.ops.metrics import CONTENT_TYPE, exposition
 from zoozl.store import Store
 
-#: A check returns None when its part is ready, else what is wrong (one line).
+log = logging.getLogger(__name__)
+
+#: A check returns None when its part is ready, else what is wrong (one line,
+#: zoozl's own words); one that raises is reported as UNAVAILABLE.
 Check = Callable[[], "str | None"]
+UNAVAILABLE = "unavailable"
 
 
 class Readiness:
@@ -19,20 +30,31 @@ class Readiness:
 
     def __init__(self, store: Store) -> None:
         self.checks: dict[str, Check] = {"store": lambda: _store_ready(store)}
+        self._last: dict[str, str] = {}
+        self._lock = threading.Lock()
 
     def add(self, name: str, check: Check) -> None:
         self.checks[name] = check
 
     def report(self) -> dict[str, str]:
         """Each part's state: "ok" or what is wrong."""
-        report = {}
-        for name, check in self.checks.items():
-            try:
-                problem = check()
-            except Exception as exc:  # a check that cannot tell is not ready
-                problem = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            report[name] = problem or "ok"
-        return report
+        return {name: self._state(name, check) for name, check in self.checks.items()}
+
+    def _state(self, name: str, check: Check) -> str:
+        detail = None
+        try:
+            state = check() or "ok"
+        except Exception as exc:  # a check that cannot tell is not ready
+            state = UNAVAILABLE
+            detail = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        with self._lock:
+            changed = self._last.get(name, "ok") != state
+            self._last[name] = state
+        if changed:
+            log.warning(
+                "readyz: %s %s%s", name, state, f" ({detail})" if detail else ""
+            )
+        return state
 
 
 def _store_ready(store: Store) -> str | None:

@@ -133,30 +133,30 @@ def translate(payload: dict[str, Any], max_chars: int) -> Incoming | None:
     user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
     ids = (team, user, channel, ts)
     if not all(isinstance(i, str) and _ID.fullmatch(i) for i in ids):
-        log.warning("slack event %s without valid ids", payload.get("event_id"))
+        log.warning("slack event %.80r without valid ids", payload.get("event_id"))
         return None
     raw = event.get("text") or ""
     text = _strip_mentions(raw if isinstance(raw, str) else "", bots, event["type"])
     try:
         text = incoming_text(text, max_chars)
     except MessageRejected as exc:
-        log.warning("slack event %s not answered: %s", payload.get("event_id"), exc)
+        log.warning("slack event %.80r not answered: %s", payload.get("event_id"), exc)
         return None
     thread_ts = event.get("thread_ts")
     files = _file_refs(event.get("files"))
     if not files and not text:
         return None
-    reply_address = slack.reply_address(
-        str(channel), thread_ts if isinstance(thread_ts, str) else None, files
-    )
+    if not (isinstance(thread_ts, str) and _ID.fullmatch(thread_ts)):
+        thread_ts = None
+    reply_address = slack.reply_address(str(channel), thread_ts, files)
     # A post that mentions the bot arrives twice, as `message` and `app_mention`
     # (different event_ids): the post's own (channel, ts) identifies it once.
     return Incoming(f"{team}:{user}", text, reply_address, f"{team}:{channel}:{ts}")
 
 
 def _accept(acceptor: Acceptor, incoming: Incoming, event_id: Any) -> None:
-    conversation_id = acceptor.conversation(slack.NAME, incoming.talker)
     try:
+        conversation_id = acceptor.conversation(slack.NAME, incoming.talker)
         acceptor.accept(
             conversation_id,
             Message(incoming.text),
@@ -167,6 +167,8 @@ def _accept(acceptor: Acceptor, incoming: Incoming, event_id: Any) -> None:
     except DuplicateMessage:
         retry = request.headers.get("X-Slack-Retry-Num")
         log.info("slack event %s (retry %s) recorded before", event_id, retry)
+    except MessageRejected as exc:  # the store's last guard (zoozl.store.identity)
+        log.warning("slack event %.80r not answered: %s", event_id, exc)
 
 
 def _body() -> bytes:

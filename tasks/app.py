@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery import Celery, Task, signals
 
+from tasks.broker import broker_settings
 from tasks.contract import DELIVER, PROCESS, QUEUE, ReplyBus
 from tasks.delivery import MAX_RETRIES
 from tasks.heartbeat import Heartbeat
@@ -92,6 +93,8 @@ def create_celery(config: Config) -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=False,
         # Hard stop of a stuck plugin in prefork workers, well past its own limit.
         task_time_limit=config.plugin_timeout * 3 + 30,
+        # Redis: kombu's transport with the restart fix of tasks/broker.py.
+        **broker_settings(config.broker_url),
     )
     app.zoozl_config = config  # type: ignore[attr-defined]
     return app

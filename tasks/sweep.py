@@ -10,6 +10,7 @@ from tasks.periodic import Periodic
 from zoozl.channels import NETWORK_CHANNELS, websocket
 from zoozl.store import Store
 from zoozl.store.database import is_busy
+from zoozl.store.outage import Outage, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class Sweeper(Periodic):
         self.dispatch = dispatch
         self.store = store
         self.stall_after = stall_after
+        self.outage = Outage(log, "the store", "the sweep waits")
 
     def sweep(self) -> tuple[int, int]:
         """One pass; returns how many process and deliver tasks it rang."""
@@ -63,5 +65,9 @@ class Sweeper(Periodic):
         except Exception as exc:  # the database or broker is down: next time
             if is_busy(exc):
                 log.warning("sweep: store busy, next time")
+            elif is_unavailable(exc):
+                self.outage.failed(exc)  # one line per outage, not one per sweep
             else:
                 log.exception("sweep failed")
+        else:
+            self.outage.answered()

@@ -23,16 +23,19 @@ from typing import Any
 from tasks.contract import Handler, ReplyBus
 from zoozl.channels.websocket import Notice, notice, web_of, web_topic
 from zoozl.store import OutboxRow, Store
+from zoozl.store.outage import Outage, is_unavailable
 
 log = logging.getLogger(__name__)
 
 
 class _Handlers:
-    """Handlers by topic; a failing handler is logged and the others still run."""
+    """Handlers by topic; a failing handler is logged and the others still run
+    (a store outage once, not once per notice: the sweep publishes them again)."""
 
     def __init__(self) -> None:
         self._by_topic: dict[str, list[Handler]] = {}
         self._lock = threading.Lock()
+        self._outage = Outage(log, "the store", "reply notices wait for the sweep")
 
     def add(self, topic: str, handler: Handler) -> None:
         with self._lock:
@@ -48,8 +51,13 @@ class _Handlers:
         for handler in handlers:
             try:
                 handler(notice)
-            except Exception:
-                log.exception("reply bus handler for %s failed", topic)
+            except Exception as exc:
+                if is_unavailable(exc):
+                    self._outage.failed(exc)
+                else:
+                    log.exception("reply bus handler for %s failed", topic)
+            else:
+                self._outage.answered()
 
     def clear(self) -> None:
         with self._lock:

@@ -426,6 +426,25 @@ class Db:
                 found[f"{table} {row.state}"] = int(row.n)
         return found
 
+    def figures(self, conversations: list[int], sent: int) -> str:
+        """Sent, recorded (acknowledged), answered, doubled and lost messages of
+        these conversations, as the store has them (greetings aside)."""
+        recorded = answered = doubled = 0
+        for conversation_id in conversations:
+            replies: dict[int, int] = {}
+            for row in self.outbox(conversation_id):
+                if row.state == "sent":
+                    replies[row.inbox_id] = replies.get(row.inbox_id, 0) + 1
+            for row in self.inbox(conversation_id):
+                if row.kind == "message":
+                    recorded += 1
+                    answered += row.id in replies
+                    doubled += max(replies.get(row.id, 0) - 1, 0)
+        return (
+            f"sent {sent}, acknowledged {recorded}, answered {answered}, "
+            f"doubled {doubled}, lost {sent - answered}"
+        )
+
     def check_exactly_once(self, conversation_id: int) -> None:
         """Every message row done, with at most one outbox row, all of them sent."""
         inbox = self.inbox(conversation_id)

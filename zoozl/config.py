@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from zoozl.errors import ConfigError
+from zoozl.store.location import store_url
 
 #: The bot served when no configuration file is given.
 DEFAULT_EXTENSIONS = (
@@ -29,6 +30,8 @@ MIN_JWT_SECRET_BYTES = 32
 HANDSHAKE_SECONDS = 10.0
 #: Connections of one web process that may be in their handshake at once.
 MAX_HANDSHAKES = 64
+#: ... of them from one client address (0: no limit per address).
+MAX_HANDSHAKES_PER_ADDRESS = 8
 #: The answer to a message no plugin takes when no `help` plugin is loaded.
 DEFAULT_FALLBACK_TEXT = "Sorry, I did not understand that."
 #: Seconds POST /api/messages waits for the replies before answering 202.
@@ -72,6 +75,7 @@ class Config:
     allowed_hosts: tuple[str, ...] = ()  # empty: `host` and localhost
     handshake_timeout: float = HANDSHAKE_SECONDS
     max_handshakes: int = MAX_HANDSHAKES
+    max_handshakes_per_address: int = MAX_HANDSHAKES_PER_ADDRESS  # 0: no limit
     allowed_origins: tuple[str, ...] = ()  # empty: same host only
     max_frame_bytes: int = 1024 * 1024
     # Slack
@@ -124,8 +128,9 @@ class Config:
         return self.store_url or self.memory_path or DEFAULT_STORE_URL
 
     @property
-    def websocket_hosts(self) -> frozenset[str]:
-        """Host names (no port) a websocket handshake may name: `allowed_hosts`."""
+    def web_hosts(self) -> frozenset[str]:
+        """Host names (no port) a web request may name: `allowed_hosts`, else
+        `host` and localhost."""
         hosts = self.allowed_hosts or (self.host, "localhost")
         return frozenset(h.lower().strip("[]") for h in hosts)
 
@@ -177,6 +182,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "auth_leeway_seconds": (int, float),
     "handshake_timeout": (int, float),
     "max_handshakes": _ANY_INT,
+    "max_handshakes_per_address": _ANY_INT,
     "author": (str,),
     "host": (str,),
     "auth_jwt_secret": (str,),
@@ -252,8 +258,9 @@ def _check_type(key: str, value: Any) -> None:
 
 
 def _check_websocket(values: dict[str, Any]) -> None:
-    if values.get("auth_leeway_seconds", 0) < 0:
-        raise ConfigError("config key 'auth_leeway_seconds' must be at least 0")
+    for key in ("auth_leeway_seconds", "max_handshakes_per_address"):
+        if values.get(key, 0) < 0:
+            raise ConfigError(f"config key '{key}' must be at least 0")
     secret = values.get("cookie_secret", "")
     if secret and len(secret.encode()) < MIN_JWT_SECRET_BYTES:
         raise ConfigError(
@@ -281,6 +288,26 @@ def _check_operations(values: dict[str, Any]) -> None:
         raise ConfigError(f"config key 'log_level' must be one of {list(LOG_LEVELS)}")
     if values.get("log_format", "text") not in LOG_FORMATS:
         raise ConfigError(f"config key 'log_format' must be one of {list(LOG_FORMATS)}")
+
+
+_ANY_ADDRESS = ("", "0.0.0.0", "::")  # noqa: S104 (compared, not bound)
+
+
+def _check_listeners(values: dict[str, Any]) -> None:
+    """LMTP and the web listener cannot share a port on one address."""
+    email = values.get("email_port")
+    host = values.get("host", "127.0.0.1")
+    lmtp_host = values.get("email_host") or host
+    wildcard = host in _ANY_ADDRESS or lmtp_host in _ANY_ADDRESS
+    apart = lmtp_host != host and not wildcard
+    if not email or apart:
+        return
+    for key in ("websocket_port", "slack_port"):
+        if values.get(key) == email:
+            raise ConfigError(
+                f"config key 'email_port' is {email}, the port of '{key}': the "
+                "LMTP and the web listener need a port each"
+            )
 
 
 def _unknown_key(key: str) -> ConfigError:
@@ -324,6 +351,7 @@ def _check_values(values: dict[str, Any]) -> None:
             "zoozl needs the Bot User OAuth Token (xoxb-...)"
         )
     _check_operations(values)
+    _check_listeners(values)
     if values.get("email_port") is not None and not values.get("email_address"):
         raise ConfigError("config key 'email_address' is required with 'email_port'")
     if values.get("auth_required") and not values.get("auth_jwt_secret"):
@@ -350,6 +378,9 @@ def config_from_dict(data: Mapping[str, Any]) -> Config:
             tables[key] = value
         else:  # a typo would otherwise run a server without its listener
             raise _unknown_key(key)
+    for key in ("memory_path", "store_url"):  # "" is unset: the default store
+        if values.get(key):
+            values[key] = store_url(key, values[key])
     _check_values(values)
     floats = (
         "lease_seconds",

@@ -4,6 +4,8 @@ Every status follows the store: 250 only after the inbox row is committed, 451
 when it could not be (the MTA retries), 250 for a Message-ID seen before from
 the same sender (not recorded twice) and for robots' mail (bounces,
 auto-replies, lists: accepted, logged, never answered, so two bots cannot loop).
+A sender the store cannot take as a talker (over 256 characters: no real
+address is) is a permanent 550, so the MTA bounces it instead of retrying.
 """
 
 from __future__ import annotations
@@ -19,14 +21,16 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from ingress.email.reading import is_bot_address, read_mail
+from ingress.email.reading import IncomingMail, is_bot_address, read_mail
 from ingress.inbox import Acceptor
 from tasks.app import CeleryDispatch, create_celery
 from zoozl.channels import email
 from zoozl.config import Config, load_config_from_env
-from zoozl.errors import ConfigError, DuplicateMessage
+from zoozl.errors import ConfigError, DuplicateMessage, MessageRejected
 from zoozl.ops.logs import setup_logging
+from zoozl.store import MAX_TALKER_CHARS, identity
 from zoozl.store.opening import StoreUnavailable, open_store
+from zoozl.store.outage import is_unavailable
 
 log = logging.getLogger("zoozl.lmtp")
 
@@ -37,6 +41,10 @@ TRY_LATER = "451 4.3.0 Error: could not record the message, try again later"
 RECIPIENT_OK = "250 2.1.5 OK"
 UNKNOWN_RECIPIENT = "550 5.1.1 <{}>: no such user here"
 ONE_RECIPIENT = "452 4.5.3 Error: one recipient per transaction"
+BAD_SENDER = "550 5.1.7 Error: {}"
+UNSTORABLE = "554 5.6.0 Error: {}"
+#: What an outage of the store does to mail (said once in its log line).
+MAIL_DEFERRED = "mail is answered 451 (the mail server retries)"
 
 
 class MailHandler:
@@ -82,8 +90,11 @@ class MailHandler:
         """Record one mail and return its LMTP status line; never raises."""
         try:
             return self._record(mail_from, raw)
-        except Exception:  # the database is down, a bug: the MTA keeps the mail
-            log.exception("could not record mail from <%s>", mail_from)
+        except Exception as exc:  # the database is down, a bug: the MTA keeps it
+            if is_unavailable(exc):
+                self.acceptor.outage.failed(exc)  # one log line per outage
+            else:
+                log.exception("could not record mail from <%.200s>", mail_from)
             return TRY_LATER
 
     def _record(self, mail_from: str, raw: bytes) -> str:
@@ -93,6 +104,18 @@ class MailHandler:
         if mail.no_reply:
             log.info("mail from <%s> not answered: %s", mail_from, mail.no_reply)
             return NOT_ANSWERED.format(mail.no_reply)
+        try:
+            identity(mail.talker, "the sender address", MAX_TALKER_CHARS)
+        except MessageRejected as exc:
+            log.warning("mail from <%.200s> refused: %s", mail_from, exc)
+            return BAD_SENDER.format(exc)
+        try:
+            return self._accept(mail)
+        except MessageRejected as exc:  # the store's last guard (zoozl.store.identity)
+            log.warning("mail from <%.200s> refused: %s", mail_from, exc)
+            return UNSTORABLE.format(exc)
+
+    def _accept(self, mail: IncomingMail) -> str:
         conversation_id = self.acceptor.conversation(email.NAME, mail.talker)
         try:
             self.acceptor.accept(
@@ -145,7 +168,13 @@ def start_lmtp(config: Config, acceptor: Acceptor) -> LMTPController:
         server_hostname=domain,
         data_size_limit=config.email_max_bytes,
     )
-    controller.start()
+    try:
+        controller.start()
+    except OSError as exc:  # aiosmtpd's bind error: the port is taken
+        raise ConfigError(
+            f"config key 'email_port': cannot listen on {config.lmtp_host}:"
+            f"{config.email_port}: {exc.strerror or exc}"
+        ) from None
     log.info(
         "LMTP on %s:%s for <%s>",
         config.lmtp_host,
@@ -159,7 +188,8 @@ def _serve(config: Config, stop: threading.Event) -> None:
     store = open_store(config.database_url)
     try:
         dispatch = CeleryDispatch(create_celery(config))
-        controller = start_lmtp(config, Acceptor(store, dispatch))
+        acceptor = Acceptor(store, dispatch, MAIL_DEFERRED)
+        controller = start_lmtp(config, acceptor)
         try:
             stop.wait()
         finally:
@@ -188,6 +218,9 @@ def main() -> int:
         _serve(config, stop)
     except StoreUnavailable as exc:
         print(f"zoozl lmtp: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"zoozl lmtp: configuration error: {exc}", file=sys.stderr)
         return 2
     return 0
 

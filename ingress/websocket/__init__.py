@@ -1,5 +1,6 @@
 """The websocket channel's inbound side (PROTOCOL §2, §4): the endpoint on `/` and
-`/ws`, its handshake checks (Host, Origin, talker cookie), then a ChatSession.
+`/ws`, its handshake checks (Origin, talker cookie; the Host is checked for every
+route by ingress/app.py), then a ChatSession.
 
 The session is in session.py, the socket server in server.py, the open sockets
 and the replies sent to them in sockets.py, identities in identity.py.
@@ -16,23 +17,17 @@ from flask import Flask, Response, abort, current_app, request
 from simple_websocket import ConnectionClosed
 from wsproto.utilities import RemoteProtocolError
 
+from ingress.inbox import Acceptor
 from ingress.websocket.identity import COOKIE, TalkerCookies
-from ingress.websocket.session import ChatSession
+from ingress.websocket.session import CLOSE_WAIT_SECONDS, TRY_AGAIN_LATER, ChatSession
 from ingress.websocket.sockets import WebsocketServer
 from zoozl.config import Config
+from zoozl.store.outage import is_unavailable
 
 log = logging.getLogger(__name__)
 
 #: Ping idle clients this often; one that does not answer is closed.
 PING_SECONDS = 25
-
-
-def host_allowed(config: Config) -> bool:
-    """The Host header names this server (`allowed_hosts`): no DNS rebinding."""
-    hosts = config.websocket_hosts
-    host = request.host.lower()
-    name = host[1 : host.find("]")] if host.startswith("[") else host.split(":")[0]
-    return "*" in hosts or name in hosts
 
 
 def origin_allowed(config: Config) -> bool:
@@ -68,9 +63,7 @@ class _Upgraded(Response):
 def websocket_view() -> Response:
     """Upgrade, identify the talker, run the chat until the socket closes."""
     config: Config = current_app.config["ZOOZL"]
-    if not host_allowed(config):
-        log.warning("websocket for host %r refused", request.host[:200])
-        abort(403)
+    # The Host was checked before every route (ingress/hosts.py).
     if not origin_allowed(config):
         log.warning("websocket from origin %s refused", request.headers.get("Origin"))
         abort(403)
@@ -92,12 +85,8 @@ def websocket_view() -> Response:
     except RemoteProtocolError as exc:  # e.g. no Sec-WebSocket-Key or -Version
         log.info("bad websocket handshake: %s", exc)
         abort(400)
-    chat = ChatSession(
-        ws,
-        config,
-        current_app.extensions["zoozl.acceptor"],
-        current_app.extensions["zoozl.sessions"],
-    )
+    acceptor: Acceptor = current_app.extensions["zoozl.acceptor"]
+    chat = ChatSession(ws, config, acceptor, current_app.extensions["zoozl.sessions"])
     try:
         if config.auth_required:
             talker = chat.authenticate() or ""
@@ -105,8 +94,15 @@ def websocket_view() -> Response:
             chat.serve(talker)
     except ConnectionClosed:
         pass
-    except Exception:
-        log.exception("websocket session failed")
+    except Exception as exc:
+        if not is_unavailable(exc):
+            log.exception("websocket session failed")
+        else:  # one log line per outage; the client reconnects and resends
+            acceptor.outage.failed(exc)
+            with contextlib.suppress(ConnectionClosed, OSError):
+                ws.close_after_reply(
+                    TRY_AGAIN_LATER, "the store is unavailable", CLOSE_WAIT_SECONDS
+                )
     with contextlib.suppress(ConnectionClosed):
         ws.close()
     response = _Upgraded()

@@ -22,6 +22,8 @@ from typing import Any
 import jwt
 
 from zoozl.config import Config
+from zoozl.errors import MessageRejected
+from zoozl.store import MAX_TALKER_CHARS, identity
 from zoozl.store.sqlite_files import sqlite_path
 
 log = logging.getLogger(__name__)
@@ -156,4 +158,7 @@ def talker_from_frame(frame: Any, rules: JwtRules) -> str:
     email = _claims(token, rules).get("email")
     if not isinstance(email, str) or "@" not in email:
         raise AuthError("Token has no 'email' claim")
-    return email.strip().lower()
+    try:
+        return identity(email.strip().lower(), "Token 'email' claim", MAX_TALKER_CHARS)
+    except MessageRejected as exc:
+        raise AuthError(str(exc)) from None

@@ -23,11 +23,13 @@ from zoozl.config import Config
 from zoozl.errors import DuplicateMessage, MessageRejected
 from zoozl.ops.metrics import OPEN_WEBSOCKETS
 from zoozl.plugin import Message
-from zoozl.store import incoming_text
+from zoozl.store import identity, incoming_text
 
 log = logging.getLogger(__name__)
 
 POLICY_VIOLATION = 1008
+#: RFC 6455 close code of a session the store cannot serve now (an outage).
+TRY_AGAIN_LATER = 1013
 #: Seconds a client has to send its auth frame (auth_required).
 AUTH_SECONDS = 30
 #: Seconds a refused client has to answer the close frame.
@@ -47,7 +49,20 @@ MAX_HISTORY_LIMIT = 100
 
 
 class FrameError(Exception):
-    """The frame is not acceptable; the text goes to the client as one error frame."""
+    """The frame is not acceptable; the text goes to the client as one error frame
+    (with the message's `id` when it carried a valid one, so a client knows which
+    message was refused)."""
+
+    def __init__(self, text: str, client_id: str | None = None) -> None:
+        super().__init__(text)
+        self.client_id = client_id
+
+    def frame(self) -> dict[str, str]:
+        """The error frame."""
+        found = {"error": str(self)}
+        if self.client_id is not None:
+            found["id"] = self.client_id
+        return found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,15 +124,16 @@ def parse(payload: Any, max_chars: int) -> ChatRequest | ListMessages | History:
     if not isinstance(payload, dict):
         raise FrameError("JSON message must be an object")
     if "text" in payload:
+        client_id = payload.get("id")
+        if client_id is not None:
+            try:
+                identity(client_id, "'id'", MAX_ID_CHARS)
+            except MessageRejected as exc:
+                raise FrameError(str(exc)) from None
         try:
             text = incoming_text(payload["text"], max_chars)
         except MessageRejected as exc:
-            raise FrameError(str(exc)) from None
-        client_id = payload.get("id")
-        if client_id is not None and (
-            not isinstance(client_id, str) or not 0 < len(client_id) <= MAX_ID_CHARS
-        ):
-            raise FrameError(f"'id' must be a string of 1 to {MAX_ID_CHARS} characters")
+            raise FrameError(str(exc), client_id) from None
         return ChatRequest(text, client_id)
     if "operation" in payload:
         if payload["operation"] == "history":
@@ -196,7 +212,7 @@ class ChatSession:
         try:
             request_ = parse(decode(raw), self.config.max_message_chars)
         except FrameError as exc:
-            self.send({"error": str(exc)})
+            self.send(exc.frame())
             return
         if isinstance(request_, ChatRequest):
             # Held so that the ack goes out before any reply to its message.
@@ -226,6 +242,9 @@ class ChatSession:
             )
         except DuplicateMessage:
             log.info("duplicate websocket message %s acknowledged again", external_id)
+        except MessageRejected as exc:  # the store's last guard (zoozl.store.identity)
+            self.send(FrameError(str(exc), client_id).frame())
+            return
         if client_id is not None:
             self.send({"ack": client_id})
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.util
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,10 +97,11 @@ def bot_lines(driver) -> list[str]:
 
 
 def my_lines(driver) -> list[tuple[str, str]]:
-    """(text, state) of the talker's own messages on the page."""
+    """(text, state) of the talker's own messages on the page (a lone surrogate,
+    which the driver cannot carry, read as U+FFFD)."""
     found = driver.execute_script(
         "return Array.from(document.querySelectorAll('#log p.me'), p =>"
-        " [p.querySelector('.text').textContent,"
+        " [p.querySelector('.text').textContent.toWellFormed(),"
         " p.querySelector('.state').textContent]);"
     )
     return [(text, state) for text, state in found]
@@ -282,3 +284,118 @@ def test_with_auth_required_the_page_signs_in_with_a_token(browser, tmp_path):
             "no plain error without a token",
         )
         assert bot_lines(browser) == []
+
+
+# issue 23, item 2: the page never gave a refused message up ---------------------
+
+
+def submit(driver, text: str, script: str = "arguments[0]") -> None:
+    """Submit `text` as if typed (set by script: NUL, long texts), or the string
+    `script` makes (a lone surrogate cannot travel to the browser as JSON)."""
+    driver.execute_script(
+        f"const input = document.getElementById('text'); input.value = {script};"
+        " document.getElementById('form').requestSubmit();",
+        text,
+    )
+
+
+def stored(driver, key: str) -> list:
+    """What the page keeps in sessionStorage under `key` (JSON text: escaped)."""
+    return list(json.loads(driver.execute_script(f"return sessionStorage.{key};")))
+
+
+def click(driver, text: str, button: str) -> None:
+    """Click `edit` or `drop` on the failed message `text`."""
+    driver.execute_script(
+        "for (const p of document.querySelectorAll('#log p.me.failed'))"
+        "  if (p.querySelector('.text').textContent === arguments[0])"
+        "    p.querySelector('button.' + arguments[1]).click();",
+        text,
+        button,
+    )
+
+
+TOO_LONG = "Message is too long: 25 characters, the limit is 20"
+NUL_IN = "Message must not contain NUL characters"
+SURROGATE_IN = "Message must not contain lone surrogate characters"
+
+
+def test_what_the_server_would_refuse_fails_at_once_and_is_never_sent(
+    browser, tmp_path
+):
+    with serving(tmp_path, max_message_chars=20) as server:
+        browser.get(f"http://{server.host}/")
+        wait_for(browser, connected, "not connected")
+        submit(browser, "x" * 25)
+        submit(browser, "a\x00b")
+        submit(browser, "", "'a' + String.fromCharCode(0xd800) + 'b'")
+        type_line(browser, "play games")  # not held up by the failed ones
+        refused = [
+            ("x" * 25, f"failed: {TOO_LONG}"),
+            ("a\x00b", f"failed: {NUL_IN}"),
+            ("a\ufffdb", f"failed: {SURROGATE_IN}"),  # read as U+FFFD
+        ]
+        mine = [*refused, ("play games", "sent")]
+        shows(browser, mine, [*GREETING, ASK], "refused ones not failed at once")
+        assert stored(browser, "zoozl_pending") == []
+        talker = browser.get_cookie("zoozl_talker")["value"]
+        assert recorded(server, talker) == ["play games"]
+
+        # A reload keeps them failed and sends them nowhere.
+        browser.refresh()
+        wait_for(browser, connected, "not connected after reload")
+        mine = [("play games", "sent"), *refused]
+        shows(browser, mine, [*GREETING, ASK], "failed ones not kept after reload")
+        assert recorded(server, talker) == ["play games"]
+
+        click(browser, "a\x00b", "drop")
+        click(browser, "x" * 25, "edit")
+        mine = [("play games", "sent"), refused[2]]
+        shows(browser, mine, [*GREETING, ASK], "edit or drop left the line")
+        from selenium.webdriver.common.by import By
+
+        assert browser.find_element(By.ID, "text").get_attribute("value") == "x" * 25
+        assert [text for _, (text, _) in stored(browser, "zoozl_failed")] == [
+            "a\ud800b"
+        ]
+
+
+def test_what_the_server_refuses_all_the_same_fails_and_blocks_nothing(
+    browser, tmp_path
+):
+    """The page's limits are stale (set by script): the server's error frame, and
+    its 1009 close for a frame over max_frame_bytes, mark the message failed."""
+    settings = {"max_message_chars": 20, "max_frame_bytes": 1024}
+    with serving(tmp_path, **settings) as server:
+        browser.get(f"http://{server.host}/")
+        wait_for(browser, connected, "not connected")
+        browser.execute_script(
+            "LIMITS.max_message_chars = 1e9; LIMITS.max_frame_bytes = 1e9;"
+        )
+        submit(browser, "y" * 30)
+        too_long = "failed: Message is too long: 30 characters, the limit is 20"
+        shows(browser, [("y" * 30, too_long)], GREETING, "no error frame failure")
+        submit(browser, "z" * 2000)  # over the frame limit: the server closes 1009
+        type_line(browser, "play games")
+        closed = "failed: Message is too large for the server (it closed the connection"
+        wait_for(
+            browser,
+            lambda d: (
+                [s[: len(closed)] for _, s in my_lines(d)[:2]]
+                == [too_long[: len(closed)], closed]
+                and my_lines(d)[-1] == ("play games", "sent")
+                and ASK in bot_lines(d)
+            ),
+            "the oversized message did not fail, or held up the next one",
+        )
+        assert stored(browser, "zoozl_pending") == []
+        talker = browser.get_cookie("zoozl_talker")["value"]
+        assert recorded(server, talker) == ["play games"]
+        browser.refresh()
+        wait_for(browser, connected, "not connected after reload")
+        assert [s.split(":")[0] for _, s in my_lines(browser)] == [
+            "sent",
+            "failed",
+            "failed",
+        ]
+        assert recorded(server, talker) == ["play games"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import pytest
@@ -17,17 +18,22 @@ from testbed.procs import (
     web_argv,
     write_config,
 )
-from tests.ingress.wsserver import assert_handshakes_guarded, bytes_after_close
+from tests.ingress.wsserver import (
+    assert_handshakes_guarded,
+    assert_one_address_cannot_take_every_slot,
+    bytes_after_close,
+)
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proc, int]]:
+@contextlib.contextmanager
+def gunicorn(
+    tmp_path_factory: pytest.TempPathFactory, **settings: object
+) -> Iterator[tuple[Proc, int]]:
     """One gunicorn worker (the cap is per process) on a SQLite store, no workers."""
     log_dir = tmp_path_factory.mktemp("gunicorn")
     port = free_port()
-    settings = {"handshake_timeout": 1, "max_handshakes": 2}
     store = f"sqlite:///{log_dir}/z.db"
     config = base_config(port, store, "memory://", **settings)
     conf = write_config(log_dir / "zoozl.toml", config)
@@ -36,6 +42,12 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proc, int]]:
         health = f"http://127.0.0.1:{port}/healthz"
         wait_until(lambda: http_ok(health), 60, "gunicorn /healthz", 0.1)
         yield proc, port
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proc, int]]:
+    with gunicorn(tmp_path_factory, handshake_timeout=1, max_handshakes=2) as found:
+        yield found
 
 
 def test_nothing_follows_the_close_frame_on_the_socket(web: tuple[Proc, int]) -> None:
@@ -49,3 +61,15 @@ def test_slow_and_silent_handshakes_are_closed_and_capped(
     proc, port = web
     assert_handshakes_guarded(port, proc.log)
     assert http_ok(f"http://127.0.0.1:{port}/healthz")
+
+
+def test_one_address_cannot_take_every_handshake_slot(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    settings = {
+        "handshake_timeout": 5,
+        "max_handshakes": 2,
+        "max_handshakes_per_address": 1,
+    }
+    with gunicorn(tmp_path_factory, **settings) as (proc, port):
+        assert_one_address_cannot_take_every_slot(port, proc.log)

@@ -108,6 +108,7 @@ def test_worker_killed_mid_message_answers_it_exactly_once(tmp_path: Path) -> No
         assert (row.inbox_id, row.state) == (inbox_id, "sent")
         db.check_exactly_once(conversation)
         assert db.counts().get("inbox pending", 0) == 0
+        print(f"fault figures, worker SIGKILL: {db.figures([conversation], 1)}")
         client.close()
 
 
@@ -147,6 +148,7 @@ def test_web_killed_before_the_ack_answers_each_resent_message_once(
         assert again.quiet(3) == []
         assert [t for _, _, t in messages(db, conversation)] == ["slow job", "echo me"]
         db.check_exactly_once(conversation)
+        print(f"fault figures, web SIGKILL: {db.figures([conversation], 2)}")
         again.close()
 
 
@@ -184,13 +186,17 @@ def test_bursts_of_20_conversations_arrive_in_order_once(
         results = list(pool.map(converse, range(CONVERSATIONS)))
     took = time.monotonic() - began
     print(f"{CONVERSATIONS * BURST * BURSTS} messages in {took:.1f} s")
+    conversations = []
     for talker, sent, got, extra in results:
         assert got == sent
         assert extra == []
         conversation = db.conversation(talker)
         assert conversation is not None
+        conversations.append(conversation)
         assert [t for _, _, t in messages(db, conversation)] == sent
         db.check_exactly_once(conversation)
+    total = CONVERSATIONS * BURST * BURSTS
+    print(f"fault figures, bursts: {db.figures(conversations, total)}")
 
 
 # 12 -------------------------------------------------------------------------
@@ -287,6 +293,9 @@ def test_redis_restart_loses_no_acknowledged_message(tmp_path: Path) -> None:
             assert client.quiet(0.5) == []
             db.check_exactly_once(conversation)
             client.close()
+        total = sum(len(texts) for texts in sent.values())
+        conversations = [conversation for _, conversation in clients]
+        print(f"fault figures, Redis restart: {db.figures(conversations, total)}")
         # nobody was restarted: the same web and worker processes reconnected
         assert setup.web.alive() and setup.workers[0].alive()
         assert sorted(descendants(setup.web.pid)) == web_pids

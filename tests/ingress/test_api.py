@@ -10,6 +10,7 @@ import urllib.request
 
 import pytest
 
+from testbed.procs import wait_until
 from tests.httpapi import metrics
 from tests.ingress.wsserver import ASK, GREETING, serving
 from tests.plugins.wire import SLOW_TEXTS
@@ -116,7 +117,7 @@ def test_a_wrong_or_missing_token_is_401(server, headers):
     [
         ("{not json", "the body is not valid JSON"),
         ("[1, 2]", "the body must be a JSON object"),
-        ('{"text": "hi"}', "'talker' must be a string of 1 to 256 chars"),
+        ('{"text": "hi"}', "'talker' must be a string of 1 to 256 characters"),
         ('{"talker": "g", "text": 5}', "'text' must be a non-empty string"),
         ('{"talker": "g"}', "'text' must be a non-empty string"),
         ('{"talker": "g", "text": "hi", "external_id": 7}', "'external_id' must"),
@@ -167,7 +168,15 @@ def test_metrics_count_a_known_exchange_exactly(server):
     client.say("play games")
     assert client.frames(1) == [ASK]
     client.close()
-    after = scrape(server)
+    # The server counts a reply once its frame is sent, which the client may see
+    # first: wait (bounded) for the count instead of racing it.
+    replied = 'zoozl_replies_total{channel="websocket"}'
+
+    def counted() -> dict[str, float] | None:
+        found = scrape(server)
+        return found if delta(before, found, replied) >= 3 else None
+
+    after = wait_until(counted, 10, "the websocket replies to be counted")
     game = "zoozl.plugins.bullgame:BullGame"
     assert delta(before, after, 'zoozl_messages_total{channel="api"}') == 2
     assert delta(before, after, 'zoozl_messages_total{channel="websocket"}') == 1

@@ -21,6 +21,7 @@ from tests.ingress.wsserver import (
     GREETING,
     Server,
     assert_handshakes_guarded,
+    assert_one_address_cannot_take_every_slot,
     bytes_after_close,
     serving,
 )
@@ -613,6 +614,16 @@ class TestAuthRequired:
             (token({"email": ""}), "Token has no 'email' claim"),
             (token({"email": [EMAIL]}), "Token has no 'email' claim"),
             (
+                token({"email": "a" * 100_000 + "@example.test"}),
+                "Token 'email' claim must be a string of 1 to 256 characters, "
+                "without NUL or lone surrogates",
+            ),
+            (
+                token({"email": "ann\x00@example.test"}),
+                "Token 'email' claim must be a string of 1 to 256 characters, "
+                "without NUL or lone surrogates",
+            ),
+            (
                 unsigned_token(),
                 "Invalid token: The specified alg value is not allowed",
             ),
@@ -632,6 +643,8 @@ class TestAuthRequired:
             "not-yet-valid",
             "empty-email",
             "email-list",
+            "email-100kB",
+            "email-NUL",
             "alg-none",
             "hs512",
             "garbage",
@@ -738,6 +751,16 @@ def test_slow_and_silent_handshakes_are_closed_and_capped(tmp_path, caplog):
         client = guarded.greeted()
         time.sleep(1.5)  # a session outlives the handshake deadline
         assert_session_works(client)
+
+
+def test_one_address_cannot_take_every_handshake_slot(tmp_path, caplog):
+    settings = {
+        "handshake_timeout": 5,
+        "max_handshakes": 2,
+        "max_handshakes_per_address": 1,
+    }
+    with serving(tmp_path, **settings) as guarded:
+        assert_one_address_cannot_take_every_slot(guarded.port, lambda: caplog.text)
 
 
 def test_the_cookie_secret_is_kept_beside_the_store(tmp_path):

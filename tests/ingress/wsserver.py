@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import select
 import socket
 import time
@@ -64,9 +65,11 @@ class Server:
         return client
 
 
-def raw_handshake(port: int, path: str = "/ws") -> socket.socket:
+def raw_handshake(
+    port: int, path: str = "/ws", source: str = "127.0.0.1"
+) -> socket.socket:
     """A websocket opened on a plain socket, past the 101 (which must arrive)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    sock = connect_from(source, port)
     key = base64.b64encode(b"zoozl-test-key!!").decode()
     sock.sendall(
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
@@ -78,6 +81,13 @@ def raw_handshake(port: int, path: str = "/ws") -> socket.socket:
         head += sock.recv(1)
     assert head.startswith(b"HTTP/1.1 101 "), head
     return sock
+
+
+def connect_from(source: str, port: int) -> socket.socket:
+    """A TCP connection to the server from `source`, an address of 127.0.0.0/8."""
+    return socket.create_connection(
+        ("127.0.0.1", port), timeout=TIMEOUT, source_address=(source, 0)
+    )
 
 
 def after_close_frame(data: bytes) -> bytes:
@@ -119,15 +129,31 @@ def closed_while_dripping(sock: socket.socket, limit: float = TIMEOUT) -> bool:
 
 def assert_handshakes_guarded(port: int, logged: Any) -> None:
     """With handshake_timeout 1 and max_handshakes 2: over the cap is refused (and
-    `logged()` says so), and slow or silent handshakes are closed."""
-    address = ("127.0.0.1", port)
-    silent = socket.create_connection(address, timeout=TIMEOUT)
-    dripping = socket.create_connection(address, timeout=TIMEOUT)
+    `logged()` says so), and slow or silent handshakes are closed. The three
+    connections come from three addresses: this is the cap of the whole process."""
+    silent = connect_from("127.0.0.1", port)
+    dripping = connect_from("127.0.0.4", port)
     with silent, dripping:
         dripping.sendall(b"GET /ws HTTP/1.1\r\nX-Slow: ")
         time.sleep(0.3)  # both are accepted and waiting for their headers
-        with socket.create_connection(address, timeout=TIMEOUT) as refused:
+        with connect_from("127.0.0.5", port) as refused:
             assert refused.recv(1) == b""
         assert "max_handshakes" in logged()
         assert closed_while_dripping(dripping)
         assert silent.recv(1) == b""
+
+
+def assert_one_address_cannot_take_every_slot(port: int, logged: Any) -> None:
+    """With max_handshakes 2 and max_handshakes_per_address 1 (issue 23, item 6):
+    a second silent connection of one address is refused at once, while another
+    address still gets its websocket."""
+    with connect_from("127.0.0.2", port) as first:
+        time.sleep(0.3)  # accepted and waiting for its headers
+        with connect_from("127.0.0.2", port) as second:
+            assert second.recv(1) == b""  # closed at once: its address is at the cap
+        assert "max_handshakes_per_address" in logged()
+        with raw_handshake(port, source="127.0.0.3"):
+            pass  # another visitor's upgrade is answered 101
+        first.settimeout(0.2)
+        with contextlib.suppress(TimeoutError):
+            assert first.recv(1) != b""  # still open: nothing refused it

@@ -264,10 +264,10 @@ def test_hardening_keys_reach_the_config():
             "auth_max_age_seconds": 600,
         }
     )
-    assert config.websocket_hosts == {"chat.example.com"}
+    assert config.web_hosts == {"chat.example.com"}
     assert (config.handshake_timeout, config.max_handshakes) == (3.0, 8)
     assert config.auth_max_age_seconds == 600.0
-    assert config_from_dict({"host": "::1"}).websocket_hosts == {"::1", "localhost"}
+    assert config_from_dict({"host": "::1"}).web_hosts == {"::1", "localhost"}
 
 
 def test_an_app_level_slack_token_is_refused_naming_the_key() -> None:

@@ -15,9 +15,18 @@ from tests.zoozl.stores import (
     pending_ids,
     texts,
 )
-from zoozl.errors import DuplicateMessage, LeaseLost
+from zoozl.errors import DuplicateMessage, LeaseLost, MessageRejected
 from zoozl.plugin import Message
-from zoozl.store import DONE, PENDING, Claim, Done, Lease, Store
+from zoozl.store import (
+    DONE,
+    MAX_EXTERNAL_ID_CHARS,
+    MAX_TALKER_CHARS,
+    PENDING,
+    Claim,
+    Done,
+    Lease,
+    Store,
+)
 
 
 def test_conversation_for_is_idempotent(store: Store) -> None:
@@ -33,6 +42,28 @@ def test_same_talker_on_two_channels_gets_two_conversations(store: Store) -> Non
     assert on_websocket != on_slack
     assert store.conversation(on_slack).channel == "slack"
     assert store.conversation_for("websocket", "bob") not in (on_websocket, on_slack)
+
+
+@pytest.mark.parametrize(
+    "talker", ["", "a\x00b", "a\ud800b", "t" * (MAX_TALKER_CHARS + 1)]
+)
+def test_a_talker_the_store_cannot_hold_is_refused_alike(store, talker) -> None:
+    """PostgreSQL raised (NUL, surrogates, VARCHAR(512)) where SQLite stored."""
+    with pytest.raises(MessageRejected, match="talker must be a string of 1 to 256"):
+        store.conversation_for("api", talker)
+    store.conversation_for("api", "t" * MAX_TALKER_CHARS)  # the longest is fine
+
+
+@pytest.mark.parametrize(
+    "external_id", ["", "a\x00b", "\udfff", "e" * (MAX_EXTERNAL_ID_CHARS + 1)]
+)
+def test_an_external_id_the_store_cannot_hold_is_refused_alike(
+    store, external_id
+) -> None:
+    cid = store.conversation_for("api", "alice")
+    with pytest.raises(MessageRejected, match="external id must be a string"):
+        store.record(cid, Message("hi"), external_id=external_id)
+    assert store.record(cid, Message("hi"), external_id="e" * MAX_EXTERNAL_ID_CHARS)
 
 
 def done(claim: Claim, state: dict | None = None, replies: list | None = None) -> Done:

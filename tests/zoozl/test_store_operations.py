@@ -24,6 +24,25 @@ def test_a_second_owner_of_a_sqlite_store_is_refused_with_file_and_pid(tmp_path)
     own_store(url).release()  # free again once released
 
 
+@pytest.mark.parametrize("link", ["file", "directory"])
+def test_a_symlink_to_an_owned_store_is_refused_too(tmp_path, link):
+    """Issue 23, item 7: a second server on a symlink to the live file started."""
+    real = tmp_path / "real"
+    real.mkdir()
+    first = own_store(f"sqlite:///{real}/z.db")
+    if link == "file":
+        (tmp_path / "alias.db").symlink_to(real / "z.db")
+        other = tmp_path / "alias.db"
+    else:
+        (tmp_path / "alias").symlink_to(real, target_is_directory=True)
+        other = tmp_path / "alias" / "z.db"
+    with pytest.raises(StoreOwned) as refused:
+        own_store(f"sqlite:///{other}")
+    assert f"{other} (that is {real / 'z.db'}) is in use" in str(refused.value)
+    first.release()
+    own_store(f"sqlite:///{other}").release()
+
+
 def test_memory_and_postgresql_stores_have_no_owner_file(tmp_path):
     own_store("sqlite://").release()
     own_store("postgresql://u@127.0.0.1/db").release()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -16,8 +17,11 @@ from types import FrameType
 from typing import Any
 
 from zoozl.config import Config
+from zoozl.errors import ConfigError
 
 log = logging.getLogger("zoozl")
+#: Pending connections a web listener queues (werkzeug's own LISTEN_QUEUE).
+LISTEN_BACKLOG = 128
 
 
 class _Stopper:
@@ -113,8 +117,17 @@ class EmbeddedServer:
         from ingress.embedded_http import guarded_handler
 
         config, host = self.config, self.config.host
-        handler = guarded_handler(config.handshake_timeout, config.max_handshakes)
-        server = make_server(host, port, app, threaded=True, request_handler=handler)
+        key = "websocket_port" if port == config.websocket_port else "slack_port"
+        sock = _listening_socket(host, port, key)
+        handler = guarded_handler(
+            config.handshake_timeout,
+            config.max_handshakes,
+            config.max_handshakes_per_address,
+        )
+        server = make_server(
+            host, port, app, threaded=True, request_handler=handler, fd=sock.fileno()
+        )
+        sock.close()  # the server holds its own descriptor of it
         thread = threading.Thread(
             target=server.serve_forever, name=f"zoozl-http-{port}", daemon=True
         )
@@ -129,10 +142,11 @@ class EmbeddedServer:
         return int(server.port)
 
     def _listen_lmtp(self, store: Any) -> int:
-        from ingress.email.lmtp import start_lmtp
+        from ingress.email.lmtp import MAIL_DEFERRED, start_lmtp
         from ingress.inbox import Acceptor
 
-        lmtp = start_lmtp(self.config, Acceptor(store, self.dispatch))
+        acceptor = Acceptor(store, self.dispatch, MAIL_DEFERRED)
+        lmtp = start_lmtp(self.config, acceptor)
         self._stopper.push("lmtp", lmtp.stop)
         return int(lmtp.port)
 
@@ -140,6 +154,23 @@ class EmbeddedServer:
         """Stop everything started, in reverse order."""
         self._stopper.run()
         log.info("stopped")
+
+
+def _listening_socket(host: str, port: int, key: str) -> socket.socket:
+    """A bound, listening socket; one ConfigError line when the port is taken.
+
+    Bound here: werkzeug's own bind prints two lines and calls sys.exit(1).
+    """
+    from werkzeug.serving import select_address_family
+
+    family = select_address_family(host, port)
+    try:
+        return socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigError(
+            f"config key '{key}': cannot listen on {host}:{port}: {reason}"
+        ) from None
 
 
 def serve(config: Config) -> int:

@@ -15,11 +15,23 @@ from zoozl.store.rows import (
     Lease,
     OutboxRow,
 )
-from zoozl.store.store import Store, incoming_text
+from zoozl.store.store import (
+    MAX_EXTERNAL_ID_CHARS,
+    MAX_ROW_ID,
+    MAX_TALKER_CHARS,
+    Store,
+    identity,
+    incoming_text,
+    is_row_id,
+    unstorable,
+)
 
 __all__ = [
     "DONE",
     "FAILED",
+    "MAX_EXTERNAL_ID_CHARS",
+    "MAX_ROW_ID",
+    "MAX_TALKER_CHARS",
     "PENDING",
     "SENT",
     "Claim",
@@ -31,5 +43,8 @@ __all__ = [
     "Lease",
     "OutboxRow",
     "Store",
+    "identity",
     "incoming_text",
+    "is_row_id",
+    "unstorable",
 ]

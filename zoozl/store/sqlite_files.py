@@ -3,7 +3,9 @@ owner lock `<db>.owner` that gives one embedded server per store.
 
 Two servers on one file would each sweep the other's pending messages and answer
 them with the wrong plugins on the wrong reply bus. The owner lock is an flock,
-so the kernel drops it when the owner dies, however it dies.
+so the kernel drops it when the owner dies, however it dies. Both locks are taken
+beside the file the path resolves to, so that every name of one store (a symlink
+to it, a path through a symlinked directory) meets the same lock.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def creation_lock(url: str) -> Iterator[None]:
         yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{path}.lock", "a") as lock:
+    with open(f"{path.resolve()}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -75,16 +77,17 @@ def own_store(url: str) -> StoreOwner:
     if path is None:  # memory or PostgreSQL: nothing to own
         return StoreOwner(None)
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path = f"{path}.owner"
-    handle = open(lock_path, "a+")  # noqa: SIM115 (held for the process's life)
+    real = path.resolve()
+    handle = open(f"{real}.owner", "a+")  # noqa: SIM115 (held for the process's life)
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.seek(0)
         holder = handle.read().strip() or "unknown"
         handle.close()
+        named = str(path) if real == path.absolute() else f"{path} (that is {real})"
         raise StoreOwned(
-            f"the store {path} is in use by another zoozl server (pid {holder}); "
+            f"the store {named} is in use by another zoozl server (pid {holder}); "
             "stop it, or give this one its own memory_path"
         ) from None
     handle.seek(0)

@@ -160,7 +160,9 @@ class Transaction:
         return Result(statement, compiled, cursor)
 
 
-def _wrapped(dialect: Any, text: str, values: Any, exc: Any) -> sa.exc.StatementError:
+def _wrapped(
+    dialect: Any, text: str | None, values: Any, exc: Any
+) -> sa.exc.StatementError:
     """The exception SQLAlchemy would raise for this driver error."""
     base = dialect.loaded_dbapi.Error
     wrapped: sa.exc.StatementError = sa.exc.DBAPIError.instance(
@@ -179,7 +181,10 @@ def transaction(engine: sa.Engine, write: bool = True) -> Iterator[Transaction]:
     dialect = engine.dialect
     lock = sqlite_lock(engine)
     writer = lock.writer if lock is not None and (write or lock.memory) else None
-    fairy = engine.raw_connection()
+    try:
+        fairy = engine.raw_connection()
+    except dialect.loaded_dbapi.Error as exc:  # cannot connect: wrapped like connect()
+        raise _wrapped(dialect, None, None, exc) from exc
     try:
         driver = fairy.driver_connection
         if writer is not None:
