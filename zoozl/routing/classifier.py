@@ -11,7 +11,10 @@ sentences labelled for no plugin) should reach none, and the bias that does both
 best, weighing them as the share of messages that are for no plugin, wins.
 
 Fitted in numpy rather than with scikit-learn: importing scikit-learn (and scipy)
-costs a serving process 87 MB and 1.0 to 1.4 s, against its start-up budget.
+costs a serving process 87 MB and 1.0 to 1.4 s, against its start-up budget. The
+fits are some three thousand products of small matrices, which a multi-threaded
+BLAS makes slower, not faster (1.3 to 1.7 s of CPU against 0.3 s for a bot of
+twelve plugins here): they run on one BLAS thread.
 How C, the null share and the folds were chosen: eval/routing/README.md.
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 #: Candidate biases of the "no plugin" logit, and the temperature of the soft
 #: count of held-out sentences that reach their class (see `calibrate`).
@@ -55,9 +59,10 @@ class Classifier:
         self.labels = np.asarray(labels, dtype=np.int64)
         self.classes = int(self.labels.max()) + 1
         self.c = c
-        self.weights, self.intercepts = fit(x, self.labels, self.classes, c)
-        start = np.concatenate([self.weights.ravel(), self.intercepts])
-        held_out = out_of_fold(x, self.labels, self.classes, c, start)
+        with threadpool_limits(1, user_api="blas"):
+            self.weights, self.intercepts = fit(x, self.labels, self.classes, c)
+            start = np.concatenate([self.weights.ravel(), self.intercepts])
+            held_out = out_of_fold(x, self.labels, self.classes, c, start)
         self.bias = calibrate(held_out, self.labels, held_none, null_share)
         self.intercepts[-1] += self.bias
 
