@@ -11,7 +11,10 @@ import pytest
 
 from zoozl.cli.route import run
 from zoozl.config import load_config
+from zoozl.embedding.base import CharEmbedder
 from zoozl.errors import ConfigError
+from zoozl.routing.explain import explain
+from zoozl.routing.router import Router
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = 'extensions = ["eval.routing.plugins.blind4_aliases", "zoozl.plugins.helpers"]\n'
@@ -119,3 +122,24 @@ def test_the_closest_near_miss_is_shown(conf: Path, tmp_path: Path) -> None:
         in text
     )
     assert "near miss" not in route(conf, "why is the sky so blue")
+
+
+def test_a_route_of_the_classifier_shows_its_probabilities() -> None:
+    router = Router(
+        [("aaaa", "a:A"), ("bbbb", "b:B")],
+        CharEmbedder(),
+        background=(),
+        request_gate=0.0,
+        examples=[("aaaa aaa", "a:A"), ("bbbb bbb", "b:B")],
+    )
+    out = io.StringIO()
+    explain(router, "help", "aaa aa aaaa", out)
+    lines = out.getvalue().splitlines()
+    [line] = [line for line in lines if line.startswith("classifier: ")]
+    assert line.startswith("classifier: a:A 0.")
+    assert "no plugin" in line and "(no plugin's bias " in line
+    assert "margin" not in out.getvalue()
+    assert lines[-1] == "routed to a:A: every rule passed"
+    chances = router.chances("aaa aa aaaa")
+    assert sum(chance for _, chance in chances) == pytest.approx(1.0)
+    assert {key for key, _ in chances} == {"a:A", "b:B", None}

@@ -9,7 +9,7 @@ from typing import TextIO
 
 from zoozl.errors import ConfigError
 from zoozl.routing.normalise import normalise_text
-from zoozl.routing.router import EXAMPLES, Router
+from zoozl.routing.router import EXAMPLES, Route, Router
 
 NOTHING = "-"  # the expected plugin of a message nothing should take
 
@@ -37,14 +37,17 @@ def explain(router: Router, fallback: str, text: str, out: TextIO) -> None:
     if best is None:
         print("no plugin has aliases or examples", file=out)
         return
-    print(
-        f"margin {best.margin:+.3f} (needs {router.margin:.3f}); closest chatter "
-        f"{best.background:.3f} (stops the route above "
-        f"{best.score + router.background_margin:.3f}); "
-        f"asks the bot something: {best.addressed:.2f} "
-        f"(needs {router.request_gate:.2f})",
-        file=out,
-    )
+    if best.classified:
+        print(_classifier_line(router, text, best), file=out)
+    else:
+        print(
+            f"margin {best.margin:+.3f} (needs {router.margin:.3f}); closest chatter "
+            f"{best.background:.3f} (stops the route above "
+            f"{best.score + router.background_margin:.3f}); "
+            f"asks the bot something: {best.addressed:.2f} "
+            f"(needs {router.request_gate:.2f})",
+            file=out,
+        )
     if router.near_misses:
         print(_nearest_miss(router, text), file=out)
     stopped = best.stopped_by(*router.rule)
@@ -55,6 +58,17 @@ def explain(router: Router, fallback: str, text: str, out: TextIO) -> None:
         )
     else:
         print(f"routed to {best.plugin}: every rule passed", file=out)
+
+
+def _classifier_line(router: Router, text: str, best: Route) -> str:
+    """The classifier's three most probable answers, and the request probe."""
+    top = router.chances(text)[:3]
+    shown = ", ".join(f"{key or 'no plugin'} {chance:.2f}" for key, chance in top)
+    bias = router.classifier.bias if router.classifier is not None else 0.0
+    return (
+        f"classifier: {shown} (no plugin's bias {bias:+.2f}); asks the bot "
+        f"something: {best.addressed:.2f} (needs {router.request_gate:.2f})"
+    )
 
 
 def _plugin_lines(router: Router, text: str) -> list[str]:

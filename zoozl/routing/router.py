@@ -378,6 +378,17 @@ class Router:
             return similar
         return self._classified(vector, similar)
 
+    def chances(self, text: str) -> list[tuple[str | None, float]]:
+        """The classifier's probability of each plugin and of no plugin (None),
+        most probable first; empty without a classifier."""
+        if self.classifier is None:
+            return []
+        logits = self.classifier.logits(self._encoded(text)[1])
+        odds = np.exp(logits - logits.max())
+        keys: list[str | None] = [*self.keys, None]
+        ranked = sorted(zip(keys, odds / odds.sum(), strict=True), key=lambda c: -c[1])
+        return [(key, float(chance)) for key, chance in ranked]
+
     def similar(self, text: str) -> Route | None:
         """The best route of the similarity rule alone, whatever its score."""
         return self._similar(*self._encoded(text)) if self.plugins else None
