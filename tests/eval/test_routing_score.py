@@ -64,6 +64,7 @@ def test_the_held_out_sets_are_named_but_not_among_the_read_ones() -> None:
         assert found.name == f"blind{number}"
         assert found.messages.is_file() and found.plugins.is_file()
         assert found.rule.name == "routing_blind10-12_RULE.md"
+        assert found.rule.is_file()
         assert len(entries(found.plugins)) == 12
     assert {**PLUGIN_SETS, **HELD_OUT_SETS} == NUMBERED_SETS
 
