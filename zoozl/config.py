@@ -55,6 +55,12 @@ ROUTE_NAMED_BONUS = 0.10
 ROUTE_BACKGROUND_MARGIN = 0.04
 #: Least probability that the message asks the bot something (0: no check).
 ROUTE_REQUEST_GATE = 0.25
+# The classifier (zoozl/routing/classifier.py), used once a plugin has examples or
+# labelled sentences; chosen on sets 4 to 9 (eval/routing/README.md).
+#: Inverse strength of its L2 regularisation (scikit-learn's C).
+ROUTE_CLASSIFIER_C = 30.0
+#: The share of messages assumed to be for no plugin when its bias is calibrated.
+ROUTE_NULL_SHARE = 0.25
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""`python -m eval.routing COMMAND`: score, calibrate, ceiling, blind4-dev.
+"""`python -m eval.routing COMMAND`: score, curve, calibrate, ceiling, blind4-dev.
 
     python -m eval.routing score --set 8 [--misses] [--kinds]
     python -m eval.routing score --set-file X.jsonl --plugins-file Y.json
+    python -m eval.routing curve [--set 9]
     python -m eval.routing calibrate [--dev-only] [--misses] [--blind-misses]
     python -m eval.routing ceiling
     python -m eval.routing blind4-dev
@@ -16,10 +17,11 @@ import argparse
 from collections.abc import Sequence
 from types import ModuleType
 
-from eval.routing import blind4_dev, calibrate, ceiling, score
+from eval.routing import blind4_dev, calibrate, ceiling, curve, score
 
 COMMANDS: dict[str, ModuleType] = {
     "score": score,
+    "curve": curve,
     "calibrate": calibrate,
     "ceiling": ceiling,
     "blind4-dev": blind4_dev,

@@ -1,4 +1,4 @@
-"""Routers for the blind sets of plugins files (4 to 8), and what they route."""
+"""Routers for the sets of plugins files (4 to 12), and what they route."""
 
 from __future__ import annotations
 
@@ -10,10 +10,15 @@ from zoozl.routing.router import Router
 
 
 def blind_router(
-    plugins_file: Path, embedder: Embedder, examples: bool, near_misses: bool = True
+    plugins_file: Path,
+    embedder: Embedder,
+    examples: bool,
+    near_misses: bool = True,
+    classifier: bool = True,
 ) -> Router:
     """The router of the plugins of a JSON file, keyed by their JSON keys; with
-    examples, their near misses too (unless near_misses is False)."""
+    examples, their near misses too (unless near_misses is False); without the
+    classifier (classifier False), the starting router: the similarity rule."""
     plugins = entries(plugins_file)
     misses = near_misses_of(plugins_file, plugins) if examples and near_misses else {}
     return Router(
@@ -23,6 +28,7 @@ def blind_router(
         if examples
         else (),
         near_misses=[(n, key) for key, texts in misses.items() for n in texts],
+        classifier=classifier,
     )
 
 

@@ -35,6 +35,14 @@ BLIND7_PLUGINS_FILE = SETS / "routing_blind7_plugins.json"
 # Blind set 8: its plugins' author wrote near misses too (routing_blind8_RULE.md).
 BLIND8_SET = SETS / "routing_blind8.jsonl"
 BLIND8_PLUGINS_FILE = SETS / "routing_blind8_plugins.json"
+# Set 9 (developer tools), written blind like 8 for another kind of bot and read
+# from the start: issue 20's development set (routing_dev4-9_RULE.md).
+BLIND9_SET = SETS / "routing_blind9.jsonl"
+BLIND9_PLUGINS_FILE = SETS / "routing_blind9_plugins.json"
+# Sets 10 to 12 (clinic front desk, home services, student services): held out,
+# scored once under routing_blind10-12_RULE.md. Nothing here reads them; only
+# `python -m eval.routing score --set 10` (and 11, 12) and `curve --set 10` do.
+HELD_OUT_RULE = SETS / "routing_blind10-12_RULE.md"
 DEV_SETS = (ROUTING_SET, FRESH_SET)
 BLIND_SETS = (SEALED_SET, SEALED3_SET)
 
@@ -46,21 +54,35 @@ class PluginSet:
     name: str
     messages: Path
     plugins: Path
+    rule_file: Path | None = None
 
     @property
     def rule(self) -> Path:
         """The rule committed before the set was scored (it may not exist)."""
+        if self.rule_file is not None:
+            return self.rule_file
         return self.messages.with_name(f"{self.messages.stem}_RULE.md")
 
 
-#: Blind sets 4 to 8 by number: their messages and their plugins.
+def _held_out(number: int) -> PluginSet:
+    messages = SETS / f"routing_blind{number}.jsonl"
+    plugins = SETS / f"routing_blind{number}_plugins.json"
+    return PluginSet(f"blind{number}", messages, plugins, HELD_OUT_RULE)
+
+
+#: The read sets of plugins by number, 4 to 9: their messages and their plugins.
 PLUGIN_SETS: dict[int, PluginSet] = {
     4: PluginSet("blind4", BLIND4_SET, BLIND4_PLUGINS_FILE),
     5: PluginSet("blind5", BLIND5_SET, BLIND5_PLUGINS_FILE),
     6: PluginSet("blind6", BLIND6_SET, BLIND6_PLUGINS_FILE),
     7: PluginSet("blind7", BLIND7_SET, BLIND7_PLUGINS_FILE),
     8: PluginSet("blind8", BLIND8_SET, BLIND8_PLUGINS_FILE),
+    9: PluginSet("blind9", BLIND9_SET, BLIND9_PLUGINS_FILE),
 }
+#: The held-out sets, 10 to 12: never read by tests or benchmarks.
+HELD_OUT_SETS: dict[int, PluginSet] = {n: _held_out(n) for n in (10, 11, 12)}
+#: Every set the `score` and `curve` commands take by number.
+NUMBERED_SETS: dict[int, PluginSet] = {**PLUGIN_SETS, **HELD_OUT_SETS}
 #: The same by name ("blind4" ...): their messages and their plugins file.
 PLUGIN_BLIND_SETS: dict[str, tuple[Path, Path]] = {
     s.name: (s.messages, s.plugins) for s in PLUGIN_SETS.values()

@@ -1,19 +1,28 @@
-"""Score a blind set of plugins (4 to 8, or any messages and plugins files).
+"""Score a set of plugins (4 to 12, or any messages and plugins files).
 
-Every variant its rule named, on the torch reference embedder (`minilm-torch`,
-the headline) and on the serving one (`minilm`, ONNX fp32): the plugins with
+Every variant, on the torch reference embedder (`minilm-torch`) and on the
+serving one (`minilm`, ONNX fp32), or those --embedder names: the plugins with
 their examples and near misses, with examples and no near misses, and with
-aliases only. For blind set 4 also with per-plugin thresholds (torch only), as
-its rule committed. A message is right when the routed plugin is its label, or,
-for a null label, when nothing is routed. Overall, per plugin and nulls.
+aliases only. Each variant is scored with this router, then with the starting
+router (the similarity rule alone: the router of commit eabaaa5, the `layout`
+head issue 20 started from, decision for decision on sets 4 to 9), and, with
+examples and near misses, with the logistic-regression baseline
+(`eval/routing/baseline.py`, needs scikit-learn). For blind set 4 also with
+per-plugin thresholds (first embedder only), as its rule committed. A message
+is right when the routed plugin is its label, or, for a null label, when nothing
+is routed. Each line gives the accuracy, the three kinds of misses (requests
+sent to help, nulls routed, requests routed to the wrong plugin), then the
+accuracy per plugin and of the nulls.
 
     python -m eval.routing score --set 8 [--misses] [--kinds]
+    python -m eval.routing score --set 10 --embedder minilm
     python -m eval.routing score --set-file X.jsonl --plugins-file Y.json
 
-A set given as files is of the form of sets 5 to 8: `{"text", "label"}` lines,
+A set given as files is of the form of sets 5 to 12: `{"text", "label"}` lines,
 labels the JSON keys of the plugins file (null: no plugin); near misses come from
 the plugins' entries, or from NAME_near_misses.json beside NAME_plugins.json.
---misses and --kinds list and count the misses of the torch reference.
+--misses and --kinds list and count the misses of this router on the first
+embedder; --no-baseline skips the baseline (no scikit-learn needed).
 """
 
 from __future__ import annotations
@@ -23,14 +32,18 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from eval.routing.baseline import Baseline
 from eval.routing.blind import blind_router
-from eval.routing.catalog import PLUGIN_SETS, PluginSet, load_rows
+from eval.routing.catalog import NUMBERED_SETS, PluginSet, load_rows
 from zoozl.embedding.base import CachedEmbedder
 from zoozl.embedding.factory import make_embedder
 from zoozl.routing.router import Router
 
 #: The reference, then the serving embedder; misses are listed for the first.
 EMBEDDERS = ("minilm-torch", "minilm")
+#: The router scored beside this one: the similarity rule alone.
+STARTING = "starting router"
+BASELINE = "logistic regression"
 #: (name, with examples, with near misses): near misses only go with examples.
 VARIANTS = (
     ("with examples and near misses", True, True),
@@ -56,13 +69,14 @@ PLUGIN_THRESHOLDS: dict[int, dict[str, float]] = {
 PLUGIN_THRESHOLDS_GAIN = 6
 
 Rows = Sequence[dict[str, str | None]]
+Answers = Sequence[str | None]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `score` command's options."""
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument(
-        "--set", type=int, choices=sorted(PLUGIN_SETS), help="a blind set by number"
+        "--set", type=int, choices=sorted(NUMBERED_SETS), help="a set by number"
     )
     which.add_argument(
         "--set-file", metavar="JSONL", help="a set's messages ({text, label} lines)"
@@ -72,6 +86,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--misses", action="store_true", help="list every miss")
     parser.add_argument("--kinds", action="store_true", help="count misses by rule")
+    parser.add_argument(
+        "--embedder",
+        action="append",
+        choices=("minilm", "minilm-torch", "minilm-int8", "char"),
+        help=f"score on this embedder (repeatable; default: {', '.join(EMBEDDERS)})",
+    )
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the logistic regression"
+    )
 
 
 def plugin_set(
@@ -81,7 +104,7 @@ def plugin_set(
     if args.set is not None:
         if args.plugins_file:
             parser.error("--plugins-file goes with --set-file, not --set")
-        return PLUGIN_SETS[args.set], PLUGIN_THRESHOLDS.get(args.set, {})
+        return NUMBERED_SETS[args.set], PLUGIN_THRESHOLDS.get(args.set, {})
     if not args.plugins_file:
         parser.error("--set-file needs --plugins-file")
     messages, plugins = Path(args.set_file), Path(args.plugins_file)
@@ -101,17 +124,11 @@ def answer(router: Router, text: str, thresholds: Mapping[str, float]) -> str | 
     return best.plugin if best.passes(*rule) else None
 
 
-def score(
-    name: str,
-    router: Router,
-    rows: Rows,
-    thresholds: Mapping[str, float],
-    misses: bool,
-) -> int:
-    """Print overall, per-plugin and null accuracy; return the hits."""
+def score(name: str, answers: Answers, rows: Rows, misses: bool = False) -> int:
+    """Print overall accuracy with the kinds of misses, and per-plugin and null
+    accuracy; return the hits."""
     by_label: dict[str, list[int]] = {}
-    for row in rows:
-        got = answer(router, str(row["text"]), thresholds)
+    for got, row in zip(answers, rows, strict=True):
         label = row["label"]
         tally = by_label.setdefault(label or "(null)", [0, 0])
         tally[0] += got == label
@@ -119,10 +136,36 @@ def score(
         if misses and got != label:
             print(f"    miss {row['text']!r}: want {label}, got {got}")
     hits = sum(h for h, _ in by_label.values())
-    print(f"{name}: overall {hits}/{len(rows)} = {hits / len(rows):.3f}")
+    help_, nulls, wrong = kinds_of_misses(answers, rows)
+    print(
+        f"{name}: overall {hits}/{len(rows)} = {hits / len(rows):.3f}; "
+        f"requests sent to help {help_}, nulls routed {nulls}, wrong plugin {wrong}"
+    )
     parts = [f"{k} {h}/{n}" for k, (h, n) in sorted(by_label.items())]
     print("   ", ", ".join(parts))
     return hits
+
+
+def kinds_of_misses(answers: Answers, rows: Rows) -> tuple[int, int, int]:
+    """Requests sent to help (nothing routed), nulls routed, and requests routed
+    to another plugin."""
+    help_ = nulls = wrong = 0
+    for got, row in zip(answers, rows, strict=True):
+        label = row["label"]
+        if got == label:
+            continue
+        if label is None:
+            nulls += 1
+        elif got is None:
+            help_ += 1
+        else:
+            wrong += 1
+    return help_, nulls, wrong
+
+
+def routed(router: Router, rows: Rows, thresholds: Mapping[str, float]) -> Answers:
+    """What the router answers to each message (None: nothing routed)."""
+    return [answer(router, str(row["text"]), thresholds) for row in rows]
 
 
 def miss_kinds(router: Router, rows: Rows) -> Counter[str]:
@@ -159,6 +202,7 @@ def score_set(
     misses: bool = False,
     kinds: bool = False,
     embedders: Sequence[str] = EMBEDDERS,
+    baseline: bool = True,
 ) -> None:
     """Score one set in every variant, on each embedder (misses: the first's)."""
     thresholds = thresholds or {}
@@ -167,24 +211,26 @@ def score_set(
     messages, plugins = shown(found.messages), shown(found.plugins)
     print(f"{found.name}: {len(rows)} messages ({nulls} null) of {messages}, {plugins}")
     for name in embedders:
-        reference = name == embedders[0]
+        first = name == embedders[0]
         cached = CachedEmbedder(make_embedder(name))
         for variant, examples, near_misses in VARIANTS:
             router = blind_router(found.plugins, cached, examples, near_misses)
-            hits = score(f"{name}, {variant}", router, rows, {}, misses and reference)
-            if kinds and reference:
+            line = f"{name}, {variant}"
+            score(line, routed(router, rows, {}), rows, misses and first)
+            if kinds and first:
                 for kind, count in miss_kinds(router, rows).most_common():
                     print(f"    {count:3d} {kind}")
-            if thresholds and reference and variant == VARIANTS[0][0]:
-                tuned = score(
-                    f"{name}, {variant}, per-plugin thresholds",
-                    router,
-                    rows,
-                    thresholds,
-                    misses,
-                )
+            start = blind_router(found.plugins, cached, examples, near_misses, False)
+            before = score(f"{line}, {STARTING}", routed(start, rows, {}), rows)
+            if baseline and variant == VARIANTS[0][0]:
+                fitted = Baseline(found.plugins, cached)
+                texts = [str(row["text"]) for row in rows]
+                score(f"{line}, {BASELINE}", fitted.routed(texts), rows)
+            if thresholds and first and variant == VARIANTS[0][0]:
+                tuned = routed(start, rows, thresholds)
+                gain = score(f"{line}, {STARTING}, per-plugin thresholds", tuned, rows)
                 print(
-                    f"per-plugin thresholds gain {tuned - hits} "
+                    f"per-plugin thresholds gain {gain - before} "
                     f"(kept only if at least {PLUGIN_THRESHOLDS_GAIN})"
                 )
 
@@ -192,4 +238,6 @@ def score_set(
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """The `score` command."""
     found, thresholds = plugin_set(parser, args)
-    score_set(found, thresholds, args.misses, args.kinds)
+    embedders = tuple(args.embedder or EMBEDDERS)
+    baseline = not args.no_baseline
+    score_set(found, thresholds, args.misses, args.kinds, embedders, baseline)

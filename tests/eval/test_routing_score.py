@@ -8,8 +8,15 @@ from pathlib import Path
 import pytest
 
 from eval.routing.__main__ import main, parser
-from eval.routing.catalog import PLUGIN_SETS, PluginSet, entries, near_misses_of
-from eval.routing.score import VARIANTS, score_set
+from eval.routing.catalog import (
+    HELD_OUT_SETS,
+    NUMBERED_SETS,
+    PLUGIN_SETS,
+    PluginSet,
+    entries,
+    near_misses_of,
+)
+from eval.routing.score import BASELINE, STARTING, VARIANTS, score_set
 
 PLUGINS = [
     {
@@ -41,12 +48,25 @@ def write_set(folder: Path, plugins_name: str) -> PluginSet:
 
 
 def test_every_blind_set_has_its_messages_plugins_and_rule() -> None:
-    assert sorted(PLUGIN_SETS) == [4, 5, 6, 7, 8]
+    assert sorted(PLUGIN_SETS) == [4, 5, 6, 7, 8, 9]
     for number, found in PLUGIN_SETS.items():
         assert found.name == f"blind{number}"
         for path in (found.messages, found.plugins, found.rule):
             assert path.is_file(), path
         assert len(entries(found.plugins)) == 12
+
+
+def test_the_held_out_sets_are_named_but_not_among_the_read_ones() -> None:
+    # Only existence is checked: nothing here opens their messages.
+    assert sorted(HELD_OUT_SETS) == [10, 11, 12]
+    assert not set(HELD_OUT_SETS) & set(PLUGIN_SETS)
+    for number, found in HELD_OUT_SETS.items():
+        assert found.name == f"blind{number}"
+        assert found.messages.is_file() and found.plugins.is_file()
+        assert found.rule.name == "routing_blind10-12_RULE.md"
+        assert found.rule.is_file()
+        assert len(entries(found.plugins)) == 12
+    assert {**PLUGIN_SETS, **HELD_OUT_SETS} == NUMBERED_SETS
 
 
 def test_a_set_given_as_files_is_scored_in_every_variant(
@@ -57,10 +77,18 @@ def test_a_set_given_as_files_is_scored_in_every_variant(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("new: 3 messages (1 null) of ")
     overall = [line for line in lines if ": overall " in line]
+    names = [f"char, {variant}" for variant, _, _ in VARIANTS]
     assert [line.split(": overall ")[0] for line in overall] == [
-        f"char, {variant}" for variant, _, _ in VARIANTS
+        names[0],
+        f"{names[0]}, {STARTING}",
+        f"{names[0]}, {BASELINE}",
+        *(n for name in names[1:] for n in (name, f"{name}, {STARTING}")),
     ]
     assert all("/3 = " in line for line in overall)
+    assert all(
+        "; requests sent to help " in line and ", nulls routed " in line
+        for line in overall
+    )
 
 
 def test_near_misses_come_from_the_entries_unless_a_file_lies_beside(

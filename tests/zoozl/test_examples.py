@@ -15,6 +15,7 @@ from zoozl.testing import BotHarness
 
 
 def char_router(examples: list[tuple[str, str]]) -> Router:
+    """The similarity rule alone (tests/zoozl/test_classifier.py: the other)."""
     return Router(
         [("aaaa", "a:A"), ("bbbb", "b:B")],
         CharEmbedder(),
@@ -23,6 +24,7 @@ def char_router(examples: list[tuple[str, str]]) -> Router:
         background=(),
         request_gate=0.0,
         examples=examples,
+        classifier=False,
     )
 
 

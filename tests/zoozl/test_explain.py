@@ -11,7 +11,10 @@ import pytest
 
 from zoozl.cli.route import run
 from zoozl.config import load_config
+from zoozl.embedding.base import CharEmbedder
 from zoozl.errors import ConfigError
+from zoozl.routing.explain import explain
+from zoozl.routing.router import Router
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = 'extensions = ["eval.routing.plugins.blind4_aliases", "zoozl.plugins.helpers"]\n'
@@ -179,3 +182,27 @@ def test_a_file_is_scored_as_the_bot_answers_labelled_messages(
     messages = tmp_path / "messages.txt"
     messages.write_text("-\train makes me sad today\nnone\tRain makes me sad today\n")
     assert route_file(labelled, messages).splitlines() == ["accuracy 2/2 = 1.000"]
+
+
+def test_a_route_of_the_classifier_shows_its_probabilities() -> None:
+    router = Router(
+        [("aaaa", "a:A"), ("bbbb", "b:B")],
+        CharEmbedder(),
+        background=(),
+        request_gate=0.0,
+        examples=[("aaaa aaa", "a:A"), ("bbbb bbb", "b:B")],
+    )
+    out = io.StringIO()
+    explain(router, "help", "aaa aa aaaa", out)
+    lines = out.getvalue().splitlines()
+    [line] = [line for line in lines if line.startswith("classifier: ")]
+    assert line.startswith("classifier: a:A 0.")
+    assert "no plugin" in line and "(no plugin's bias " in line
+    assert "margin" not in out.getvalue()
+    assert lines[-1].startswith(
+        "routed to a:A by the classifier, nearest example 'aaaa aaa' ("
+    )
+    assert lines[-1].endswith("): every rule passed")
+    chances = router.chances("aaa aa aaaa")
+    assert sum(chance for _, chance in chances) == pytest.approx(1.0)
+    assert {key for key, _ in chances} == {"a:A", "b:B", None}

@@ -210,7 +210,7 @@ def test_labels_reach_the_router_as_examples_and_statements(tmp_path: Path) -> N
     bot = Bot(config_from_dict(settings(tmp_path)))
     assert bot.labelled == [("guess my number", GAME), ("games are dull", None)]
     router = bot.router
-    assert router.examples[GAME][-1] == "guess my number"
+    assert router.taught[GAME] == ("guess my number",)
     assert router.labelled_none == ("games are dull",)
     assert router.labelled("Guess my NUMBER!") == GAME
     assert router.labelled("games are dull") == ""
@@ -220,17 +220,21 @@ def test_labels_reach_the_router_as_examples_and_statements(tmp_path: Path) -> N
 def test_a_labelled_plugin_example_draws_messages_like_it() -> None:
     aliases = [("weather", "w"), ("music", "m")]
     plain = Router(aliases, CharEmbedder(), 0.5, 0.0, background=())
-    labelled = Router(
-        aliases,
-        CharEmbedder(),
-        0.5,
-        0.0,
-        background=(),
-        labelled=[("xyzzy quux", "m")],
-    )
     assert plain.route("xyzzy quuux") is None
-    found = labelled.route("xyzzy quuux")
-    assert found is not None and found.plugin == "m" and found.example
+    for classifier in (False, True):
+        labelled = Router(
+            aliases,
+            CharEmbedder(),
+            0.5,
+            0.0,
+            background=(),
+            labelled=[("xyzzy quux", "m")],
+            classifier=classifier,
+        )
+        found = labelled.route("xyzzy quuux")
+        assert found is not None and found.plugin == "m"
+        # the similarity rule routes by the labelled prototype, else the classifier
+        assert (found.example, found.classified) == (not classifier, classifier)
 
 
 # the command line ---------------------------------------------------------------

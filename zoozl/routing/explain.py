@@ -51,14 +51,17 @@ def explain(router: Router, fallback: str, text: str, out: TextIO) -> None:
     if best is None:
         print("no plugin has aliases or examples", file=out)
         return
-    print(
-        f"margin {best.margin:+.3f} (needs {router.margin:.3f}); closest chatter "
-        f"{best.background:.3f} (stops the route above "
-        f"{best.score + router.background_margin:.3f}); "
-        f"asks the bot something: {best.addressed:.2f} "
-        f"(needs {router.request_gate:.2f})",
-        file=out,
-    )
+    if best.classified:
+        print(_classifier_line(router, text, best), file=out)
+    else:
+        print(
+            f"margin {best.margin:+.3f} (needs {router.margin:.3f}); closest chatter "
+            f"{best.background:.3f} (stops the route above "
+            f"{best.score + router.background_margin:.3f}); "
+            f"asks the bot something: {best.addressed:.2f} "
+            f"(needs {router.request_gate:.2f})",
+            file=out,
+        )
     if router.near_misses or router.labelled_none:
         print(f"closest {_nearest_statement(router, text)}", file=out)
     stopped = best.stopped_by(*router.rule)
@@ -76,17 +79,33 @@ def explain(router: Router, fallback: str, text: str, out: TextIO) -> None:
 
 
 def _winner(router: Router, text: str, best: Route) -> str:
-    """What won the route: the alias, or the nearest of the plugin's examples and
-    labelled messages."""
+    """What won the route: the alias, the examples or the classifier, with the
+    nearest of the plugin's examples and labelled messages."""
+    if best.classified:
+        if not _sentences(router, best.plugin):
+            return "the classifier"
+        return f"the classifier, nearest {_nearest_sentence(router, text, best.plugin)}"
     if not best.example:
         return f"its alias {best.alias!r}"
     return f"its examples, nearest {_nearest_sentence(router, text, best.plugin)}"
 
 
+def _classifier_line(router: Router, text: str, best: Route) -> str:
+    """The classifier's three most probable answers, and the request probe."""
+    top = router.chances(text)[:3]
+    shown = ", ".join(f"{key or 'no plugin'} {chance:.2f}" for key, chance in top)
+    bias = router.classifier.bias if router.classifier is not None else 0.0
+    return (
+        f"classifier: {shown} (no plugin's bias {bias:+.2f}); asks the bot "
+        f"something: {best.addressed:.2f} (needs {router.request_gate:.2f})"
+    )
+
+
 def _plugin_lines(router: Router, text: str) -> list[str]:
     """One line per plugin, best first: its best alias (or examples) and score."""
     scores = router.scores(text)
-    names = (*router.aliases, *(EXAMPLES for _ in router.examples))
+    prototypes = router.plugins[len(router.aliases) :]
+    names = (*router.aliases, *(EXAMPLES for _ in prototypes))
     best: dict[str, tuple[float, str]] = {}
     for score, name, plugin in zip(scores, names, router.plugins, strict=True):
         if plugin not in best or score > best[plugin][0]:
@@ -105,13 +124,18 @@ def _nearest(router: Router, text: str, plugin: str, name: str) -> str:
     return f", nearest {_nearest_sentence(router, text, plugin)}"
 
 
+def _sentences(router: Router, plugin: str) -> tuple[str, ...]:
+    """A plugin's examples, then its labelled messages."""
+    return (*router.examples.get(plugin, ()), *router.taught.get(plugin, ()))
+
+
 def _nearest_sentence(router: Router, text: str, plugin: str) -> str:
     """The plugin's example or labelled message closest to the message."""
-    examples = router.examples[plugin]
-    i, cosine = _closest(router, text, examples)
-    labelled = router.labels.get(normalise_text(examples[i])) == plugin
+    sentences = _sentences(router, plugin)
+    i, cosine = _closest(router, text, sentences)
+    labelled = i >= len(router.examples.get(plugin, ()))
     kind = "labelled message" if labelled else "example"
-    return f"{kind} {examples[i]!r} ({cosine:.3f})"
+    return f"{kind} {sentences[i]!r} ({cosine:.3f})"
 
 
 def _nearest_statement(router: Router, text: str) -> str:

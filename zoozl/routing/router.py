@@ -1,35 +1,47 @@
-"""Embedding router: picks the plugin whose aliases or examples are nearest a message.
+"""Embedding router: picks the plugin a message is for, or none.
 
 The decision rule, in order (its defaults are in zoozl/config.py):
 
 1. The message, every alias and every example are normalised the same way
    (`normalise_text`: case, punctuation, greetings and polite filler at the edges),
-   and a message word that looks like a typo of an alias word is repaired.
-2. Each alias scores its cosine similarity with the message, plus the naming
-   bonus when the message names the alias as whole words. A plugin's examples
-   score together: the cosine of the message with their mean vector (one
-   prototype per plugin, as in prototypical networks). A plugin's score is the
-   best of its aliases and its prototype. Aliases and examples are also
-   requests: they join the request probe's training sentences (step 5).
-3. The best plugin wins if its score reaches the threshold and leads every other
-   plugin by the margin; otherwise nothing is routed (help answers).
-4. Open-set rejection: if the closest chatter sentence (`zoozl.routing.background`:
-   talk no plugin serves) beats the best score by more than the background
-   margin, nothing is routed.
-5. A statement is not a request: a probe on the message's embedding (the
-   `RequestProbe` below, its two classes weighted equally) gives the
-   probability that it asks the bot something; below the request gate, nothing
-   is routed. Plugins' near misses (talk on their topic that no plugin should
-   take) join the probe's statements.
+   and a message word that looks like a typo of an alias word is repaired. A
+   message that is an alias, typed exactly, is that alias's plugin.
+2. The similarity rule. Each alias scores its cosine similarity with the message,
+   plus the naming bonus when the message names the alias as whole words. A
+   plugin's examples (and labelled sentences) score together: the cosine of the
+   message with their mean vector (one prototype per plugin, as in prototypical
+   networks). A plugin's score is the best of its aliases and its prototype. The
+   best plugin passes if its score reaches the threshold, leads every other
+   plugin by the margin, is not beaten by the closest chatter sentence
+   (`zoozl.routing.background`: talk no plugin serves) by more than the
+   background margin, and the request probe (below) finds that the message asks
+   the bot something with at least the request gate's probability.
+3. The classifier, once any plugin has examples or labelled sentences ("taught"
+   plugins): a logistic regression over the message's embedding
+   (`zoozl.routing.classifier`) with a class per plugin and one for "no plugin",
+   trained when the router is built on the aliases, examples and labelled
+   sentences of each plugin, and, for "no plugin", on the plugins' near misses,
+   the sentences labelled for no plugin, the chatter and the probe's statements;
+   the bias of "no plugin" is calibrated on the same sentences by cross-validation.
+   A route the similarity rule passes to a plugin that is not taught stands;
+   otherwise the classifier's best plugin is routed if it beats "no plugin" and
+   the probe reaches the request gate. With no taught
+   plugin, the similarity rule alone decides, as it did before the classifier.
+4. The request probe (`RequestProbe` below, its two classes weighted equally)
+   gives the probability that a message asks the bot something. Statements and
+   requests on everyday topics train it, with the plugins' aliases, examples and
+   labelled sentences as requests and their near misses and the sentences
+   labelled for no plugin as statements.
 
 The author's labelled messages (`route_labels`, labelled with
-`python -m zoozl route review`) join the plugins' examples, or, labelled "no
-plugin", the probe's statements; a labelled message typed again is answered as
-labelled, as a typed alias is (the engine asks `labelled` before the rule).
+`python -m zoozl route review`) are taught as above; a labelled message typed
+again is answered as labelled, as a typed alias is (the engine asks `labelled`
+before the rule).
 
-The message is encoded once; aliases, examples and chatter once, when the router
-is built. (The engine remembers the decision of each text it has routed; a
-`CachedEmbedder` given here also remembers vectors, for evaluation runs.)
+The message is encoded once; aliases, examples, labelled sentences and chatter
+once, when the router is built. (The engine remembers the decision of each text
+it has routed; a `CachedEmbedder` given here also remembers vectors, for
+evaluation runs.)
 """
 
 from __future__ import annotations
@@ -43,14 +55,17 @@ import numpy as np
 
 from zoozl.config import (
     ROUTE_BACKGROUND_MARGIN,
+    ROUTE_CLASSIFIER_C,
     ROUTE_MARGIN,
     ROUTE_NAMED_BONUS,
+    ROUTE_NULL_SHARE,
     ROUTE_REQUEST_GATE,
     ROUTE_THRESHOLD,
     Config,
 )
 from zoozl.embedding.base import Embedder
 from zoozl.routing.background import CHATTER, REQUESTS, STATEMENTS
+from zoozl.routing.classifier import Classifier
 from zoozl.routing.normalise import (
     alias_vocabulary,
     correct_typos,
@@ -63,6 +78,11 @@ if TYPE_CHECKING:
 
 #: `Route.alias` when a plugin won by its examples rather than an alias.
 EXAMPLES = "(examples)"
+#: `Route.alias` when the classifier chose the plugin.
+CLASSIFIER = "(classifier)"
+
+#: A labelled sentence: its text and the plugin key it is for (None: no plugin).
+Labelled = tuple[str, str | None]
 
 # How each default of the rule was chosen, and what was tried and dropped, is in
 # eval/routing/README.md, with the blind sets it was measured on.
@@ -121,7 +141,13 @@ def _sigmoid(z: np.ndarray | float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Route:
-    """The best alias or example for a message, its plugin, and how clearly it won."""
+    """The best plugin for a message, what chose it, and how clearly it won.
+
+    A route of the similarity rule scores cosines (`alias`: the best alias, or
+    EXAMPLES); a route of the classifier (`alias` CLASSIFIER) scores
+    probabilities: `score` its plugin's, `runner_up` the best of any other
+    plugin and of no plugin, and `none` that of no plugin.
+    """
 
     alias: str
     plugin: str
@@ -131,11 +157,18 @@ class Route:
     background: float = -math.inf
     addressed: float = 1.0
     example: bool = False
+    none: float = 0.0
 
     @property
     def margin(self) -> float:
-        """Lead of the best alias over the best alias of any other plugin."""
+        """Lead of the best plugin over the next plugin (or, for the classifier,
+        over the next plugin or no plugin: negative when no plugin wins)."""
         return self.score - self.runner_up
+
+    @property
+    def classified(self) -> bool:
+        """Whether the classifier chose this route (not the similarity rule)."""
+        return self.alias == CLASSIFIER
 
     def passes(
         self,
@@ -160,7 +193,14 @@ class Route:
         be beaten by the closest chatter sentence by more than background_margin
         (infinite: no background rule), and the message must ask the bot something
         with probability `addressed` of at least request_gate (0: no gate).
+        A classifier's route is stopped by "classifier" when no plugin is at
+        least as probable as its plugin, then by the request gate; threshold,
+        margin and background are the similarity rule's alone.
         """
+        if self.classified:
+            if self.none >= self.score:
+                return "classifier"
+            return "request gate" if self.addressed < request_gate else ""
         if self.score < threshold:
             return "threshold"
         if self.margin < margin:
@@ -173,7 +213,7 @@ class Route:
 
 
 class Router:
-    """Compares a message with every alias and example; the best plugin wins."""
+    """Compares a message with every plugin's sentences; the best plugin wins."""
 
     def __init__(
         self,
@@ -187,14 +227,17 @@ class Router:
         request_gate: float = ROUTE_REQUEST_GATE,
         examples: Sequence[tuple[str, str]] = (),
         near_misses: Sequence[tuple[str, str]] = (),
-        labelled: Sequence[tuple[str, str | None]] = (),
+        labelled: Sequence[Labelled] = (),
+        classifier: bool = True,
     ) -> None:
-        """Encode aliases, examples and chatter once; train the probe (gate > 0).
+        """Encode every sentence once; train the probe (gate > 0) and, if a
+        plugin is taught (has examples or labelled sentences) and classifier is
+        True, the classifier.
 
         aliases, examples and near_misses are (text, plugin key) pairs; labelled
-        are the author's labelled messages, (text, plugin key or None for "no
-        plugin"): one naming a plugin joins its examples, one labelled None the
-        probe's statements, as near misses do.
+        are the author's labelled messages (text, plugin key or None for no
+        plugin), and each key must be a plugin's. classifier=False keeps the
+        similarity rule alone.
         """
         self.threshold = threshold
         self.margin = margin
@@ -204,24 +247,36 @@ class Router:
         self.embedder = embedder
         self.aliases = tuple(alias for alias, _ in aliases)
         self.labels = {normalise_text(text): key for text, key in labelled}
-        self.labelled_none = tuple(text for text, key in labelled if key is None)
-        taught = [(text, key) for text, key in labelled if key is not None]
-        self.examples = _by_plugin([*examples, *taught])
+        self.labelled_none = tuple(t for t, k in labelled if k is None)
+        self.taught = _by_plugin([(t, k) for t, k in labelled if k is not None])
+        self.examples = _by_plugin(examples)
         self.near_misses = _by_plugin(near_misses)
-        self.plugins = (*(plugin for _, plugin in aliases), *self.examples)
+        self._check_labels(labelled, {p for _, p in aliases} | set(self.examples))
+        taught = _by_plugin(
+            [*examples, *((t, k) for k, ts in self.taught.items() for t in ts)]
+        )
+        self.plugins = (*(plugin for _, plugin in aliases), *taught)
         self._owners = _owner_ids(self.plugins)
         self._texts = tuple(normalise_text(alias) for alias in self.aliases)
         self._typed = dict(zip(self._texts, self.plugins, strict=False))
         self._alias_vectors = embedder.encode(self._texts)
-        example_vectors = [
-            embedder.encode([normalise_text(e) for e in examples])
-            for examples in self.examples.values()
-        ]
-        self._matrix = np.vstack([self._alias_vectors, *_centroids(example_vectors)])
+        taught_vectors = {
+            plugin: embedder.encode([normalise_text(t) for t in texts])
+            for plugin, texts in taught.items()
+        }
+        self._matrix = np.vstack(
+            [self._alias_vectors, *_centroids(list(taught_vectors.values()))]
+        )
         self.background = tuple(normalise_text(text) for text in background)
         self._background = self.embedder.encode(self.background)
-        self.probe = self._probe(example_vectors) if request_gate > 0.0 else None
+        self.probe = (
+            self._probe(list(taught_vectors.values())) if request_gate > 0.0 else None
+        )
         self.vocabulary = alias_vocabulary(self._texts)
+        self.keys = tuple(dict.fromkeys(self.plugins))
+        self.classifier = (
+            self._classifier(taught_vectors) if classifier and taught else None
+        )
 
     @classmethod
     def of_plugins(
@@ -229,13 +284,14 @@ class Router:
         plugins: Sequence[LoadedPlugin],
         embedder: Embedder,
         config: Config,
-        labelled: Sequence[tuple[str, str | None]] = (),
+        labelled: Sequence[Labelled] = (),
     ) -> Router:
         """The router of loaded plugins, with the config's decision rule and the
         author's labelled messages (`route_labels`)."""
         gate = config.route_request_gate
-        if gate is None:  # the probe reads meaning; characters carry none
-            gate = 0.0 if config.embedder == "char" else ROUTE_REQUEST_GATE
+        meaning = config.embedder != "char"  # probe and classifier read meaning
+        if gate is None:
+            gate = ROUTE_REQUEST_GATE if meaning else 0.0
         return cls(
             [(a, p.key) for p in plugins for a in p.aliases],
             embedder,
@@ -245,18 +301,56 @@ class Router:
             examples=[(e, p.key) for p in plugins for e in p.examples],
             near_misses=[(n, p.key) for p in plugins for n in p.near_misses],
             labelled=labelled,
+            classifier=meaning,
         )
 
-    def _probe(self, example_vectors: list[np.ndarray]) -> RequestProbe:
-        """Statements against requests; plugins' aliases and examples are
-        requests too (what the bot is asked for here, not only in general), and
-        their near misses and the messages labelled "no plugin" statements."""
-        misses = (t for ts in self.near_misses.values() for t in ts)
-        talk = (*STATEMENTS, *misses, *self.labelled_none)
+    @staticmethod
+    def _check_labels(labelled: Sequence[Labelled], keys: set[str]) -> None:
+        """A labelled sentence must name a plugin of this router (or None)."""
+        for text, key in labelled:
+            if key is not None and key not in keys:
+                raise ValueError(f"labelled sentence {text!r}: no plugin {key!r}")
+
+    def _probe(self, taught_vectors: list[np.ndarray]) -> RequestProbe:
+        """Statements against requests; plugins' aliases, examples and labelled
+        sentences are requests too (what the bot is asked for here, not only in
+        general), and their near misses and the sentences labelled for no
+        plugin statements."""
+        talk = (*STATEMENTS, *self._near_misses(), *self.labelled_none)
         statements = self.embedder.encode([normalise_text(t) for t in talk])
         requests = self.embedder.encode([normalise_text(t) for t in REQUESTS])
-        asked = [requests, self._alias_vectors, *example_vectors]
+        asked = [requests, self._alias_vectors, *taught_vectors]
         return RequestProbe(statements, np.vstack(asked))
+
+    def _near_misses(self) -> tuple[str, ...]:
+        return tuple(t for ts in self.near_misses.values() for t in ts)
+
+    def _classifier(self, taught_vectors: dict[str, np.ndarray]) -> Classifier:
+        """Trained on each plugin's aliases, examples and labelled sentences,
+        and for no plugin (the last class) on near misses, sentences labelled
+        for none, chatter and statements; near misses and those labelled for
+        none (all of its sentences, if there are neither) calibrate its bias."""
+        held = (*self._near_misses(), *self.labelled_none)
+        talk = (*held, *self.background, *STATEMENTS)
+        vectors = [
+            self._alias_vectors,
+            *taught_vectors.values(),
+            self.embedder.encode([normalise_text(t) for t in talk]),
+        ]
+        owners = [
+            *self.plugins[: len(self.aliases)],
+            *(plugin for plugin, v in taught_vectors.items() for _ in range(len(v))),
+        ]
+        index = {key: i for i, key in enumerate(self.keys)}
+        none = len(self.keys)
+        labels = np.array([*(index[p] for p in owners), *([none] * len(talk))])
+        held_none = np.zeros(len(labels), dtype=bool)
+        held_none[len(owners) : len(owners) + len(held)] = True
+        if not held:
+            held_none = labels == none
+        return Classifier(
+            np.vstack(vectors), labels, held_none, ROUTE_CLASSIFIER_C, ROUTE_NULL_SHARE
+        )
 
     def typed(self, text: str) -> str | None:
         """The plugin whose alias the message is, typed exactly (case and
@@ -280,33 +374,43 @@ class Router:
         return correct_typos(normalise_text(text), self.vocabulary)
 
     def cosines(self, text: str) -> np.ndarray:
-        """Cosine similarity of the compared message with each alias, then examples."""
-        return self._evidence(text)[0]
+        """Cosine similarity of the compared message with each alias, then each
+        taught plugin's prototype."""
+        return self._evidence(*self._encoded(text))[0]
 
     def scores(self, text: str) -> np.ndarray:
-        """The score of each alias, then example: cosine plus the naming bonus."""
-        cosines, named, _, _ = self._evidence(text)
+        """The score of each alias, then prototype: cosine plus the naming bonus."""
+        cosines, named, _, _ = self._evidence(*self._encoded(text))
         scores: np.ndarray = cosines + self.named_bonus * named
         return scores
 
     def best(self, text: str) -> Route | None:
-        """Best-scoring alias or example whatever its score; None without any."""
+        """The route the rule judges (see the module docstring), whatever its
+        score; None without any plugin."""
         if not self.plugins:
             return None
-        cosines, named, background, addressed = self._evidence(text)
-        scores = cosines + self.named_bonus * named
-        winner = int(np.argmax(scores))
-        others = scores[self._owners != self._owners[winner]]
-        return Route(
-            alias=self.aliases[winner] if winner < len(self.aliases) else EXAMPLES,
-            plugin=self.plugins[winner],
-            score=float(scores[winner]),
-            runner_up=float(others.max()) if others.size else 0.0,
-            named=bool(named[winner]),
-            background=background,
-            addressed=addressed,
-            example=winner >= len(self.aliases),
-        )
+        message, vector = self._encoded(text)
+        similar = self._similar(message, vector)
+        if self.classifier is None:
+            return similar
+        if similar.plugin not in self._taught_keys and similar.passes(*self.rule):
+            return similar
+        return self._classified(vector, similar)
+
+    def chances(self, text: str) -> list[tuple[str | None, float]]:
+        """The classifier's probability of each plugin and of no plugin (None),
+        most probable first; empty without a classifier."""
+        if self.classifier is None:
+            return []
+        logits = self.classifier.logits(self._encoded(text)[1])
+        odds = np.exp(logits - logits.max())
+        keys: list[str | None] = [*self.keys, None]
+        ranked = sorted(zip(keys, odds / odds.sum(), strict=True), key=lambda c: -c[1])
+        return [(key, float(chance)) for key, chance in ranked]
+
+    def similar(self, text: str) -> Route | None:
+        """The best route of the similarity rule alone, whatever its score."""
+        return self._similar(*self._encoded(text)) if self.plugins else None
 
     def decide(self, text: str) -> tuple[Route | None, str]:
         """The best route and the first rule that stops it ("" when it passes);
@@ -326,14 +430,57 @@ class Router:
         """Threshold, margin, background margin and request gate, for `passes`."""
         return self.threshold, self.margin, self.background_margin, self.request_gate
 
-    def _evidence(self, text: str) -> tuple[np.ndarray, np.ndarray, float, float]:
-        """Cosines with aliases and examples, which aliases the message names, the
-        cosine of the closest chatter sentence (-inf without any), and the
-        probability that the message asks the bot something (1 without a probe)."""
+    @property
+    def _taught_keys(self) -> set[str]:
+        return set(self.examples) | set(self.taught)
+
+    def _encoded(self, text: str) -> tuple[str, np.ndarray]:
+        """The compared message and its vector (one encode)."""
         message = self.compared(text)
-        vector = self.embedder.encode([message])[0]
+        return message, self.embedder.encode([message])[0]
+
+    def _similar(self, message: str, vector: np.ndarray) -> Route:
+        """The similarity rule's best alias or prototype for a compared message."""
+        cosines, named, background, addressed = self._evidence(message, vector)
+        scores = cosines + self.named_bonus * named
+        winner = int(np.argmax(scores))
+        others = scores[self._owners != self._owners[winner]]
+        return Route(
+            alias=self.aliases[winner] if winner < len(self.aliases) else EXAMPLES,
+            plugin=self.plugins[winner],
+            score=float(scores[winner]),
+            runner_up=float(others.max()) if others.size else 0.0,
+            named=bool(named[winner]),
+            background=background,
+            addressed=addressed,
+            example=winner >= len(self.aliases),
+        )
+
+    def _classified(self, vector: np.ndarray, similar: Route) -> Route:
+        """The classifier's most probable plugin for a message vector."""
+        assert self.classifier is not None
+        logits = self.classifier.logits(vector)
+        odds = np.exp(logits - logits.max())
+        chances = odds / odds.sum()
+        top = int(np.argmax(chances[:-1]))
+        return Route(
+            alias=CLASSIFIER,
+            plugin=self.keys[top],
+            score=float(chances[top]),
+            runner_up=float(np.delete(chances, top).max()),
+            background=similar.background,
+            addressed=similar.addressed,
+            none=float(chances[-1]),
+        )
+
+    def _evidence(
+        self, message: str, vector: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, float, float]:
+        """Cosines with aliases and prototypes, which aliases the message names,
+        the cosine of the closest chatter sentence (-inf without any), and the
+        probability that the message asks the bot something (1 without a probe)."""
         cosines: np.ndarray = self._matrix @ vector
-        named = np.zeros(len(self.plugins), dtype=bool)  # examples are never named
+        named = np.zeros(len(self.plugins), dtype=bool)  # prototypes are never named
         named[: len(self._texts)] = [names(message, t) for t in self._texts]
         near = self._background @ vector
         background = float(near.max()) if near.size else -math.inf
