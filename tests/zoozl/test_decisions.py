@@ -15,6 +15,7 @@ from zoozl.plugin import Message
 from zoozl.store import Decision, Done, InboxRow, Store
 from zoozl.store.decisions import (
     CANCEL,
+    CLASSIFIED,
     GAVE_UP,
     GREET,
     LABELLED,
@@ -142,3 +143,25 @@ def test_the_review_reads_the_doubtful_decisions_newest_first(talk: Talk) -> Non
     sure = doubtful_decisions(talk.store, [HELP, ""], routed.margin - 0.01, 10)
     assert [d.text for d in sure] == ["zzzz qqqq xxxx"]
     assert all(d.channel == "websocket" and d.decided_at > 0 for d in found)
+
+
+def _decided(store: Store, text: str, decision: Decision) -> None:
+    """Commit one message's turn with this decision, as a worker would."""
+    cid = store.conversation_for("websocket", text)
+    iid = store.record(cid, Message(text))
+    claim = store.claim(cid, "worker", LEASE)
+    assert claim is not None
+    store.finish(claim.lease, Done(iid, "websocket", {}, [], {}, decision))
+
+
+def test_a_classifier_route_is_doubtful_by_its_probability_not_its_margin(
+    store: Store,
+) -> None:
+    # A classifier's margin is a lead in probability, not in cosine: a route at
+    # even odds or better is sure whatever its lead; one below them is doubtful.
+    _decided(store, "likely", Decision(CLASSIFIED, HELLO, HELLO, 0.9, 0.01))
+    _decided(store, "unlikely", Decision(CLASSIFIED, HELLO, HELLO, 0.3, 0.2))
+    _decided(store, "helped", Decision(CLASSIFIED, HELP, HELP, 0.8, 0.6))
+    found = doubtful_decisions(store, [HELP, ""], 0.08, 10, low_probability=0.5)
+    assert [d.text for d in found] == ["helped", "unlikely"]
+    assert [d.text for d in doubtful_decisions(store, [""], 0.08, 10, 0.2)] == []

@@ -109,7 +109,7 @@ def parser() -> argparse.ArgumentParser:
 
 def review_parser() -> argparse.ArgumentParser:
     """The parser of `python -m zoozl route review`."""
-    from zoozl.cli.review import DEFAULT_LIMIT, LOW_MARGIN_FACTOR
+    from zoozl.cli.review import DEFAULT_LIMIT, LOW_MARGIN_FACTOR, LOW_PROBABILITY
 
     review = argparse.ArgumentParser(
         prog="python -m zoozl route review",
@@ -140,6 +140,13 @@ def review_parser() -> argparse.ArgumentParser:
         default=None,
         help="a route with a margin below this is doubtful (default "
         f"{LOW_MARGIN_FACTOR:g} x route_margin)",
+    )
+    review.add_argument(
+        "--probability",
+        type=float,
+        default=LOW_PROBABILITY,
+        help="a route of the classifier whose plugin had a probability below this "
+        f"is doubtful (default {LOW_PROBABILITY:g})",
     )
     return review
 
@@ -239,6 +246,7 @@ def _route_review(args: argparse.Namespace) -> int:
         _config(args),
         args.limit,
         args.margin,
+        args.probability,
         export=args.export,
         import_=args.import_,
         list_only=args.list,

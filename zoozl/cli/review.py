@@ -34,6 +34,7 @@ from zoozl.routing.labels import (
 from zoozl.routing.normalise import normalise_text
 from zoozl.store import Decision, Store
 from zoozl.store.decisions import (
+    CLASSIFIED,
     NO_CANDIDATE,
     ROUTE,
     RecordedDecision,
@@ -49,6 +50,8 @@ DEFAULT_LIMIT = 20
 SCAN = 5000
 #: A route whose margin is below this many times `route_margin` is doubtful.
 LOW_MARGIN_FACTOR = 2.0
+#: A route of the classifier whose plugin had less than even odds is doubtful.
+LOW_PROBABILITY = 0.5
 QUIT = ("q", "quit")
 
 
@@ -76,6 +79,7 @@ def run(
     config: Config,
     limit: int = DEFAULT_LIMIT,
     low_margin: float | None = None,
+    low_probability: float = LOW_PROBABILITY,
     export: str | None = None,
     import_: str | None = None,
     list_only: bool = False,
@@ -91,7 +95,7 @@ def run(
     margin = (
         LOW_MARGIN_FACTOR * config.route_margin if low_margin is None else low_margin
     )
-    review = _review(config, limit, margin)
+    review = _review(config, limit, margin, low_probability)
     if export:
         return export_doubts(review, Path(export), out)
     show(review, out)
@@ -100,7 +104,13 @@ def run(
     return label_interactively(review, out, ask)
 
 
-def _review(config: Config, limit: int, margin: float, store: bool = True) -> Review:
+def _review(
+    config: Config,
+    limit: int,
+    margin: float,
+    low_probability: float = LOW_PROBABILITY,
+    store: bool = True,
+) -> Review:
     bot = Bot(config)  # the plugins, and the labels they were started with
     keys = tuple(p.key for p in bot.plugins)
     path = config.route_labels_path
@@ -111,7 +121,7 @@ def _review(config: Config, limit: int, margin: float, store: bool = True) -> Re
     unsure = [helper.key, ""] if helper else [""]
     found = _store(config)
     try:
-        recorded = doubtful_decisions(found, unsure, margin, SCAN)
+        recorded = doubtful_decisions(found, unsure, margin, SCAN, low_probability)
     finally:
         found.close()
     done = {normalise_text(text) for text, _ in labels}
@@ -159,6 +169,11 @@ def describe(decision: Decision) -> str:
     evidence = f"score {decision.score:.3f}, margin {decision.margin:+.3f}"
     if decision.rule == ROUTE:
         return f"routed to {decision.plugin} ({evidence})"
+    if decision.rule == CLASSIFIED:
+        return (
+            f"routed to {decision.plugin} by the classifier (probability "
+            f"{decision.score:.2f}, lead {decision.margin:+.2f})"
+        )
     return (
         f"{answered} answered: stopped by the {decision.rule} rule "
         f"(best {decision.candidate}, {evidence})"

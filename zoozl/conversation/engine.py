@@ -166,9 +166,8 @@ class Bot:
         if stopped:
             return Decision(stopped, "", route.plugin, route.score, route.margin)
         log.debug("routed %r to %s (%.3f)", text, route.plugin, route.score)
-        return Decision(
-            rules.ROUTE, route.plugin, route.plugin, route.score, route.margin
-        )
+        rule = rules.CLASSIFIED if route.classified else rules.ROUTE
+        return Decision(rule, route.plugin, route.plugin, route.score, route.margin)
 
     def _cancel(self, cancel: LoadedPlugin, conversation: Conversation) -> Turn:
         turn = self._run(cancel, conversation)

@@ -23,8 +23,11 @@ if TYPE_CHECKING:
 TYPED_ALIAS = "typed alias"
 #: The message is a sentence the author labelled (`route_labels`), typed exactly.
 LABELLED = "labelled"
-#: The router's best plugin passed every rule.
+#: The router's best plugin passed every rule of similarity.
 ROUTE = "route"
+#: The router's classifier chose the plugin: the decision's score is that
+#: plugin's probability and its margin the lead over the next plugin or no plugin.
+CLASSIFIED = "classified"
 #: The conversation has a subject: its plugin takes the message unrouted.
 SUBJECT = "subject"
 #: The cancel plugin released the conversation.
@@ -51,21 +54,29 @@ class RecordedDecision:
 
 
 def doubtful_decisions(
-    store: Store, unsure: Iterable[str], low_margin: float, limit: int
+    store: Store,
+    unsure: Iterable[str],
+    low_margin: float,
+    limit: int,
+    low_probability: float = 0.0,
 ) -> list[RecordedDecision]:
     """The newest `limit` decisions of messages the router was least sure of.
 
     Doubtful: stopped by a rule of the router, answered by one of the `unsure`
-    plugins (help's key, "" for the fallback text) or routed with a margin below
-    `low_margin`. Typed aliases, labelled sentences, running subjects, cancel and
-    greetings are never doubtful.
+    plugins (help's key, "" for the fallback text), routed by similarity with a
+    margin below `low_margin`, or routed by the classifier with a probability
+    below `low_probability` (a margin of cosines and one of probabilities are
+    not one scale). Typed aliases, labelled sentences, running subjects, cancel
+    and greetings are never doubtful.
     """
     d = decisions.c
+    unsure = list(unsure)
     doubtful = sa.or_(
-        d.rule.not_in([*SURE, ROUTE]),
+        d.rule.not_in([*SURE, ROUTE, CLASSIFIED]),
+        sa.and_(d.rule == ROUTE, sa.or_(d.plugin.in_(unsure), d.margin < low_margin)),
         sa.and_(
-            d.rule == ROUTE,
-            sa.or_(d.plugin.in_(list(unsure)), d.margin < low_margin),
+            d.rule == CLASSIFIED,
+            sa.or_(d.plugin.in_(unsure), d.score < low_probability),
         ),
     )
     query = (
