@@ -144,3 +144,22 @@ def test_int8_takes_sets_by_number() -> None:
     with pytest.raises(SystemExit) as stopped:
         main(["int8", "--set", "3"])
     assert stopped.value.code == 2
+
+
+def test_the_command_prints_each_set_and_no_verdict_for_some_sets(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The char embedder under both names: the wiring, not the model.
+    monkeypatch.setattr(
+        "eval.routing.int8.embedders",
+        lambda: {"fp32": CharEmbedder(), "int8": CharEmbedder()},
+    )
+    main(["int8", "--set", "4"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["set", "kind", "fp32", "int8", "points"]
+    assert [line.split()[0] for line in lines[1:5]] == ["blind4"] * 2 + ["pooled"] * 2
+    assert all(line.endswith("+0.00") for line in lines[1:5])
+    assert lines[5] == (
+        "no verdict: set(s) 5, 6, 7, 8, 9, 10, 11, 12 not scored "
+        "(the rule needs all of 4 to 12)"
+    )
