@@ -14,7 +14,7 @@ from pathlib import Path
 RECIPE = 1
 #: "fp32": the plain export, the same vectors as torch (cosine 1.0000), served by
 #: default. "int8": dynamic per-channel quantisation, 4x smaller and its run
-#: about 0.4 of fp32's, but it failed the accuracy rule of issue 21
+#: a third to 0.4 of fp32's, but it failed the accuracy rule of issue 21
 #: (eval/routing/sets/INT8_RULE.md: 0.82 points lost pooled over blind sets 4
 #: to 12 with examples, 2.04 on set 9), so it is opt-in (`embedder = "minilm-int8"`).
 VARIANTS = ("fp32", "int8")
