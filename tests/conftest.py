@@ -83,7 +83,7 @@ def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def exported_model(model_cache_dir: Path) -> subprocess.CompletedProcess[str]:
-    """`python -m zoozl model export` into the session's cache (the ONNX int8 file)."""
+    """`python -m zoozl model export` into the session's cache (the ONNX fp32 file)."""
     conf = model_cache_dir.parent / "export.toml"
     conf.write_text(f"model_cache_dir = {str(model_cache_dir)!r}\n")
     done = subprocess.run(

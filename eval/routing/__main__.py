@@ -1,8 +1,9 @@
-"""`python -m eval.routing COMMAND`: score, curve, calibrate, ceiling, blind4-dev.
+"""`python -m eval.routing COMMAND`: score, curve, int8, calibrate, ceiling, blind4-dev.
 
     python -m eval.routing score --set 8 [--misses] [--kinds]
     python -m eval.routing score --set-file X.jsonl --plugins-file Y.json
     python -m eval.routing curve [--set 9]
+    python -m eval.routing int8 [--set 9]
     python -m eval.routing calibrate [--dev-only] [--misses] [--blind-misses]
     python -m eval.routing ceiling
     python -m eval.routing blind4-dev
@@ -17,11 +18,12 @@ import argparse
 from collections.abc import Sequence
 from types import ModuleType
 
-from eval.routing import blind4_dev, calibrate, ceiling, curve, score
+from eval.routing import blind4_dev, calibrate, ceiling, curve, int8, score
 
 COMMANDS: dict[str, ModuleType] = {
     "score": score,
     "curve": curve,
+    "int8": int8,
     "calibrate": calibrate,
     "ceiling": ceiling,
     "blind4-dev": blind4_dev,

@@ -41,7 +41,8 @@ BLIND9_SET = SETS / "routing_blind9.jsonl"
 BLIND9_PLUGINS_FILE = SETS / "routing_blind9_plugins.json"
 # Sets 10 to 12 (clinic front desk, home services, student services): held out,
 # scored once under routing_blind10-12_RULE.md. Nothing here reads them; only
-# `python -m eval.routing score --set 10` (and 11, 12) and `curve --set 10` do.
+# `python -m eval.routing score --set 10` (and 11, 12), `curve --set 10` and
+# `int8` (sets 4 to 12, under INT8_RULE.md) do.
 HELD_OUT_RULE = SETS / "routing_blind10-12_RULE.md"
 DEV_SETS = (ROUTING_SET, FRESH_SET)
 BLIND_SETS = (SEALED_SET, SEALED3_SET)

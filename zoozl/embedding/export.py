@@ -96,7 +96,9 @@ def quantise_int8(fp32: Path, out: Path) -> None:
 
     Per-tensor (the default) moves the vectors too far for routing: cosine to
     the torch reference 0.81 at worst over the corpus, against 0.96 per channel.
-    Even per channel it changes 1.6-5.5% of routing decisions: opt-in only.
+    Even per channel it routes worse: 0.82 points of accuracy lost pooled over
+    blind sets 4 to 12, more than 1 on three sets (eval/routing/sets/
+    INT8_RULE.md, issue 21): opt-in only.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

@@ -13,10 +13,11 @@ def make_embedder(name: str, cache_dir: Path | None = None) -> Embedder:
 
     "minilm" is the serving embedder (ONNX fp32, its file in cache_dir, by
     default the user's cache), "minilm-int8" the same quantised (faster, but
-    it routes a few percent of messages otherwise), "minilm-torch" the
-    sentence-transformers reference, "char" a character counter for fast tests.
-    Any other name is the path of a local sentence-transformers folder, served
-    like "minilm" (ModelFolderError when it is not one).
+    it failed the accuracy rule of eval/routing/sets/INT8_RULE.md),
+    "minilm-torch" the sentence-transformers reference, "char" a character
+    counter for fast tests. Any other name is the path of a local
+    sentence-transformers folder, served like "minilm" (ModelFolderError when it
+    is not one).
     """
     if name == "char":
         return CharEmbedder()

@@ -1,0 +1,197 @@
+"""int8 against fp32: routing accuracy of the two ONNX MiniLM files on the blind
+sets, and the verdict of `sets/INT8_RULE.md` (issue 21, item 2).
+
+Each set (by default 4 to 12) is routed among its own plugins as `score` routes
+it (`blind.py`), in two kinds: with examples (aliases, examples and near misses;
+the router as it serves) and aliases only. Both embedders are the serving one,
+all-MiniLM-L6-v2 exported to ONNX (`python -m zoozl model export --variant
+fp32|int8`, into the model cache), each behind a cache so every text is encoded
+once per embedder. It prints per set and pooled, for each kind, right / messages
+and accuracy of each, and int8 - fp32 in points; then the verdict: int8 passes
+when, in both kinds, it loses at most 0.5 points pooled and at most 1 point on
+any set. Only with all of sets 4 to 12 scored is a verdict given.
+
+    python -m eval.routing int8              # sets 4 to 12, the verdict
+    python -m eval.routing int8 --set 9      # some sets: figures, no verdict
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from eval.routing.blind import blind_router, routed_keys
+from eval.routing.catalog import NUMBERED_SETS, PluginSet, load_rows
+from zoozl.config import default_model_cache_dir
+from zoozl.embedding.base import CachedEmbedder, Embedder
+
+#: The kinds judged: (name, with examples and near misses).
+KINDS = (("with examples", True), ("aliases only", False))
+#: The ONNX variants compared: the reference first.
+VARIANTS = ("fp32", "int8")
+#: Every set the rule needs before it gives a verdict.
+REQUIRED_SETS = tuple(sorted(NUMBERED_SETS))
+#: Most points int8 may lose, pooled and on any one set.
+POOLED_ALLOWANCE = Fraction(1, 2)
+SET_ALLOWANCE = Fraction(1)
+
+
+@dataclass
+class SetScore:
+    """Messages right of one set, by (kind, variant)."""
+
+    number: int
+    messages: int
+    right: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def loss(self, kind: str) -> Fraction:
+        """Points int8 loses against fp32 (negative: it gains)."""
+        return points(
+            self.right[kind, "fp32"] - self.right[kind, "int8"], self.messages
+        )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The rule's verdict: passed (None: not given), why, and the sets missing."""
+
+    passed: bool | None
+    reasons: tuple[str, ...] = ()
+    missing: tuple[int, ...] = ()
+
+    def line(self) -> str:
+        """The verdict as printed."""
+        if self.passed is None:
+            sets = ", ".join(str(n) for n in self.missing)
+            return (
+                f"no verdict: set(s) {sets} not scored (the rule needs all of 4 to 12)"
+            )
+        if self.passed:
+            return (
+                "VERDICT: int8 PASSES: in both kinds within 0.5 points pooled "
+                "and no set more than 1 point below fp32"
+            )
+        return "VERDICT: int8 FAILS: " + "; ".join(self.reasons)
+
+
+def points(difference: int, messages: int) -> Fraction:
+    """A difference of messages right as points of accuracy (hundredths), exactly."""
+    return Fraction(100 * difference, messages)
+
+
+def pooled(scores: Sequence[SetScore]) -> SetScore:
+    """The sets' counts summed (number 0)."""
+    total = SetScore(0, sum(s.messages for s in scores))
+    for score in scores:
+        for key, right in score.right.items():
+            total.right[key] = total.right.get(key, 0) + right
+    return total
+
+
+def verdict(
+    scores: Sequence[SetScore], required: Sequence[int] = REQUIRED_SETS
+) -> Verdict:
+    """INT8_RULE.md's verdict on the sets' scores (none if any set is missing)."""
+    scored = {
+        s.number
+        for s in scores
+        if all((k, v) in s.right for k, _ in KINDS for v in VARIANTS)
+    }
+    missing = tuple(n for n in required if n not in scored)
+    if missing:
+        return Verdict(None, missing=missing)
+    chosen = [s for s in scores if s.number in required]
+    reasons = []
+    for kind, _ in KINDS:
+        loss = pooled(chosen).loss(kind)
+        if loss > POOLED_ALLOWANCE:
+            reasons.append(
+                f"{kind}: pooled {float(loss):.2f} points below fp32 "
+                f"(0.5 allowed, {float(loss - POOLED_ALLOWANCE):.2f} over)"
+            )
+        for score in chosen:
+            lost = score.loss(kind)
+            if lost > SET_ALLOWANCE:
+                reasons.append(
+                    f"{kind}: set {score.number} {float(lost):.2f} points below fp32 "
+                    f"(1 allowed, {float(lost - SET_ALLOWANCE):.2f} over)"
+                )
+    return Verdict(not reasons, tuple(reasons))
+
+
+def score_set(
+    found: PluginSet, number: int, embedders: Mapping[str, Embedder]
+) -> SetScore:
+    """Messages right of one set, in each kind, on each embedder."""
+    rows = load_rows(found.messages)
+    result = SetScore(number, len(rows))
+    for variant, embedder in embedders.items():
+        for kind, examples in KINDS:
+            router = blind_router(found.plugins, embedder, examples)
+            got = routed_keys(router, rows)
+            right = sum(g == row["label"] for g, row in zip(got, rows, strict=True))
+            result.right[kind, variant] = right
+    return result
+
+
+def table(name: str, score: SetScore) -> list[str]:
+    """One set's (or the pool's) lines: each kind, fp32 and int8 and the difference."""
+    lines = []
+    for kind, _ in KINDS:
+        cells = []
+        for variant in VARIANTS:
+            right = score.right[kind, variant]
+            cells.append(f"{right:4d}/{score.messages} = {right / score.messages:.4f}")
+        change = float(-score.loss(kind))
+        lines.append(
+            f"{name:9s} {kind:14s} {cells[0]:>18s}  {cells[1]:>18s}  {change:+6.2f}"
+        )
+    return lines
+
+
+HEADER = f"{'set':9s} {'kind':14s} {'fp32':>18s}  {'int8':>18s}  {'points':>6s}"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `int8` command's options."""
+    parser.add_argument(
+        "--set",
+        type=int,
+        action="append",
+        choices=REQUIRED_SETS,
+        help="a set by number (repeatable; default: 4 to 12, and the verdict)",
+    )
+
+
+def embedders() -> dict[str, Embedder]:
+    """fp32 and int8 ONNX MiniLM from the model cache (exported when missing),
+    loaded, each behind its own cache; their files are printed."""
+    from zoozl.embedding.onnx import OnnxMiniLMEmbedder
+
+    found: dict[str, Embedder] = {}
+    for variant in VARIANTS:
+        onnx = OnnxMiniLMEmbedder(default_model_cache_dir(), variant)
+        onnx.load()
+        print(f"{variant}: {onnx.path}")
+        found[variant] = CachedEmbedder(onnx, maxsize=100_000)
+    return found
+
+
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The `int8` command."""
+    numbers = sorted(set(args.set or REQUIRED_SETS))
+    found = embedders()
+    print(HEADER, flush=True)
+    scores = []
+    for number in numbers:
+        try:
+            score = score_set(NUMBERED_SETS[number], number, found)
+        except (OSError, ValueError) as exc:  # a set that does not load is missing
+            print(f"blind{number}: cannot be scored: {exc}", flush=True)
+            continue
+        scores.append(score)
+        print("\n".join(table(f"blind{number}", score)), flush=True)
+    print("\n".join(table("pooled", pooled(scores))))
+    print(verdict(scores).line())
