@@ -3,7 +3,8 @@
 The stack and load of `compare.py`'s scaled run (Procfile web and worker, private
 Redis, fresh PostgreSQL schema, every server process on CPU 0), with the CPU of
 each process shown apart: where scaled mode's cost per message goes. PostgreSQL
-is a system service, not pinned, and not counted.
+is a system service, not pinned; the backends serving the stack's connections
+are counted (as in `compare.py`).
 
     taskset -c 1 .venv/bin/python -m benchmarks.bench_scaled_cpu [--warm 1]
 
@@ -34,6 +35,8 @@ def command(pid: int) -> str:
     except OSError:
         return "?"
     words = raw.decode(errors="replace").split("\0")
+    if not words[0]:
+        return "?"
     return " ".join([Path(words[0]).name, *words[1:4]])[:60]
 
 
@@ -48,10 +51,14 @@ def main(argv: list[str] | None = None) -> int:
             server = stack.start(args.concurrency)
             for _ in range(args.warm):
                 measure.warm_up(server, measure.Sizes(), 2)
-            pids = tree(server.roots)
+            pids = tree(server.roots) + server.others()
             names = {pid: command(pid) for pid in pids}
             before = {pid: cpu_seconds(pid) for pid in pids}
             result = measure.timed(server, SESSIONS, MESSAGES, Corpus())
+            for pid in server.others():  # a backend opened during the run
+                if pid not in before:
+                    pids.append(pid)
+                    names[pid], before[pid] = "postgres backend", 0.0
             spent = {pid: cpu_seconds(pid) - before[pid] for pid in pids}
     per = 1000 / max(result.messages, 1)
     print(

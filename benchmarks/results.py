@@ -27,12 +27,17 @@ METHOD = """\
 - Load: real websockets; each session sends its next message after the previous
   reply; the texts are `benchmarks/data/corpus.txt` (200 utterances), sent once to
   each server before any timed run, so embeddings are cached. "Every text new"
-  appends a counter as words ("... number one two"), so no cache can help.
+  appends a counter as words ("... number one two"), so no cache can help
+  (1 session: counted from 1; 20 sessions and scaled: from 1000).
 - Server CPU per message: utime + stime of the server's process tree (from
   `/proc/<pid>/stat`) after the run minus before, divided by the messages.
   Resident memory: VmRSS summed over the tree after the load. In scaled mode the
-  tree is Redis, gunicorn and the Celery worker (PostgreSQL, a shared service,
-  is left out). Start-up: spawn to the first greeting frame received; the pong
+  CPU is that of every process of the stack: Redis, gunicorn, the Celery worker
+  and the PostgreSQL backends serving its connections (found by the
+  `application_name` its store URL sets); its memory is that of Redis, gunicorn
+  and the Celery worker (PostgreSQL, a shared service, is left out), as VmRSS
+  summed (a page shared by forked processes counts once per process) and PSS
+  summed (counted once). Start-up: spawn to the first greeting frame received; the pong
   server of this zoozl starts first, so a one-time model export is not in it.
 - Cost flat: `zoozl.plugins.pong` (alias `help`, never completes; 0.3.0 has the
   same plugin) answers one long conversation and many 10-message ones; and ten

@@ -12,11 +12,12 @@ are printed when something failed).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import secrets
 import shlex
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ class Server:
     url: str
     startup: float  # seconds from spawn to the first reply frame
     roots: list[int]  # pids whose process trees are the server
+    #: pids outside those trees that serve it too (scaled: its PostgreSQL backends)
+    others: Callable[[], list[int]] = dataclasses.field(default=lambda: [])
 
 
 def env(conf: Path) -> dict[str, str]:
@@ -140,8 +143,16 @@ def redis_argv(port: int, work: Path) -> list[str]:
 class ScaledStack:
     """Redis, PostgreSQL, gunicorn `web` and one Celery `worker`, restartable."""
 
-    def __init__(self, procs: Procs, conf: Path, url: str, probe: str | None) -> None:
+    def __init__(
+        self,
+        procs: Procs,
+        conf: Path,
+        url: str,
+        probe: str | None,
+        backends: Callable[[], list[int]] = lambda: [],
+    ) -> None:
         self.procs, self.conf, self.url, self.probe = procs, conf, url, probe
+        self.backends = backends
         self.web: Proc | None = None
         self.worker: Proc | None = None
         self.redis: Proc | None = None
@@ -156,7 +167,7 @@ class ScaledStack:
         self.worker = started(self.procs, f"worker-c{concurrency}", argv, environ)
         ready = first_reply(self.url, self.probe, START_TIMEOUT)
         roots = [p.pid for p in (self.redis, self.web, self.worker) if p]
-        return Server(self.url, ready - spawned, roots)
+        return Server(self.url, ready - spawned, roots, self.backends)
 
     def stop_worker(self) -> None:
         if self.worker is not None:
@@ -169,6 +180,9 @@ def scaled(
     work: Path, extensions: list[str], probe: str | None
 ) -> Iterator[ScaledStack]:
     """A scaled stack on its own Redis and PostgreSQL schema (web not started yet)."""
+    # The stack's PostgreSQL connections carry a name of their own, so that the
+    # backends serving them (and only them) are found in pg_stat_activity.
+    application = f"zoozl_bench_{secrets.token_hex(4)}"
     with postgres_store() as store_url, logs_on_error(work) as procs:
         redis_port, port = free_port(), free_port()
         redis = started(procs, "redis", redis_argv(redis_port, work), process_env())
@@ -177,12 +191,13 @@ def scaled(
             "host": "127.0.0.1",
             "websocket_port": port,
             "broker_url": f"redis://127.0.0.1:{redis_port}/0",
-            "store_url": store_url,
+            "store_url": f"{store_url}&application_name={application}",
             # Every web process must sign talker cookies with one key.
             "cookie_secret": secrets.token_hex(32),
         }
         conf = write_config(work / "scaled.toml", values)
-        stack = ScaledStack(procs, conf, f"ws://127.0.0.1:{port}/ws", probe)
+        url = f"ws://127.0.0.1:{port}/ws"
+        stack = ScaledStack(procs, conf, url, probe, lambda: backends(application))
         stack.redis = redis
         wait_until(lambda: redis.alive() and _redis_up(redis_port), 30, "redis")
         yield stack
@@ -198,3 +213,17 @@ def _redis_up(port: int) -> bool:
         return False
     finally:
         client.close()
+
+
+def backends(application: str) -> list[int]:
+    """The pids of the PostgreSQL backends whose connections carry this name."""
+    import psycopg
+
+    from testbed.services import POSTGRES_URL
+
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+            (application,),
+        ).fetchall()
+    return [int(row[0]) for row in rows]
