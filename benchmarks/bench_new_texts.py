@@ -5,7 +5,10 @@ The server of `compare.py` (`python -m zoozl`, SQLite store, helpers bot, pinned
 CPU 0); run the load on CPU 1:
 
     taskset -c 1 .venv/bin/python -m benchmarks.bench_new_texts \\
-        [--sessions 1] [--messages 600] [--embedder minilm] [--profile out.txt]
+        [--sessions 1] [--messages 600] [--embedder minilm] [--threads N] \
+        [--seen] [--profile out.txt]
+
+`--seen`: the corpus as sent in the warm-up, texts seen before (the cached path).
 
 With `--profile`, `py-spy record --format raw` samples the server during the timed
 run and the summary prints, per frame, the share of the server's busy samples
@@ -25,7 +28,7 @@ from pathlib import Path
 
 from benchmarks import measure
 from benchmarks.compare import HELPERS
-from benchmarks.corpus import EveryTextNew
+from benchmarks.corpus import Corpus, EveryTextNew
 from benchmarks.servers import BIN, new_embedded
 from benchmarks.wsload import Result
 
@@ -71,10 +74,13 @@ def spy_on(pid: int, output: Path) -> subprocess.Popen[bytes]:
 
 def measured(args: argparse.Namespace, work: Path) -> Result:
     """Start the server, warm it up, run the every-text-new load (profiled)."""
-    with new_embedded(work, HELPERS, None, embedder=args.embedder) as server:
+    more = {"embedder": args.embedder}
+    if args.threads:
+        more["worker_threads"] = args.threads
+    with new_embedded(work, HELPERS, None, **more) as server:
         measure.warm_up(server, measure.Sizes(), 2)
         spy = spy_on(server.roots[0], args.profile) if args.profile else None
-        dialogue = EveryTextNew(first=1000)
+        dialogue = Corpus() if args.seen else EveryTextNew(first=1000)
         result = measure.timed(server, args.sessions, args.messages, dialogue)
         if spy is not None:
             spy.send_signal(signal.SIGINT)  # py-spy writes its file and exits
@@ -87,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sessions", type=int, default=1)
     parser.add_argument("--messages", type=int, default=600, help="per session")
     parser.add_argument("--embedder", default="minilm")
+    parser.add_argument("--threads", type=int, help="worker_threads (the default)")
+    parser.add_argument("--seen", action="store_true", help="texts seen before")
     parser.add_argument("--profile", type=Path, help="py-spy's raw output here")
     parser.add_argument("--top", type=int, default=60, help="frames in the summary")
     args = parser.parse_args(argv)
@@ -94,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         result = measured(args, Path(tmp))
     per = 1000 / max(result.messages, 1)
     print(
-        f"every text new, {args.sessions} session(s), {args.embedder}: "
+        f"{'texts seen before' if args.seen else 'every text new'}, "
+        f"{args.sessions} session(s), {args.embedder}, "
+        f"worker_threads {args.threads or 'default'}: "
         f"{result.rate:.0f} msg/s, p50 {result.pct(0.5):.2f} ms, "
         f"server CPU {result.server_cpu * per:.2f} ms per message "
         f"({result.messages} messages, {result.errors} failed sessions)"

@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 from benchmarks.corpus import Corpus, EveryTextNew
 from benchmarks.proctree import (
-    cpu_seconds,
     tree_cpu_seconds,
     tree_pss_mib,
     tree_rss_mib,
@@ -90,8 +89,7 @@ def timed(server: Server, sessions: int, messages: int, dialogue: Dialogue) -> R
 
 def server_cpu_seconds(server: Server) -> float:
     """CPU seconds spent so far by the server's processes."""
-    others = sum(cpu_seconds(pid) for pid in server.others())
-    return tree_cpu_seconds(server.roots) + others
+    return tree_cpu_seconds(server.roots) + server.other_cpu()
 
 
 def warm_up(server: Server, sizes: Sizes, greeting_frames: int) -> None:

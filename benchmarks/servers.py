@@ -48,8 +48,8 @@ class Server:
     url: str
     startup: float  # seconds from spawn to the first reply frame
     roots: list[int]  # pids whose process trees are the server
-    #: pids outside those trees that serve it too (scaled: its PostgreSQL backends)
-    others: Callable[[], list[int]] = dataclasses.field(default=lambda: [])
+    #: CPU seconds spent so far outside those trees (scaled: PostgreSQL backends)
+    other_cpu: Callable[[], float] = dataclasses.field(default=lambda: 0.0)
 
 
 def env(conf: Path) -> dict[str, str]:
@@ -149,25 +149,27 @@ class ScaledStack:
         conf: Path,
         url: str,
         probe: str | None,
-        backends: Callable[[], list[int]] = lambda: [],
+        backend_cpu: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self.procs, self.conf, self.url, self.probe = procs, conf, url, probe
-        self.backends = backends
+        self.backend_cpu = backend_cpu
         self.web: Proc | None = None
         self.worker: Proc | None = None
         self.redis: Proc | None = None
 
-    def start(self, concurrency: int) -> Server:
-        """Start web (once) and a worker of `concurrency` processes; await a reply."""
+    def start(self, concurrency: int, pool: str | None = None) -> Server:
+        """Start web (once) and a worker of `concurrency` processes (or threads:
+        `pool`, the Procfile's by default); await a reply."""
         environ = env(self.conf)
         if self.web is None:
             self.web = started(self.procs, "web", procfile_argv("web"), environ)
         spawned = time.monotonic()
-        argv = procfile_argv("worker", concurrency=str(concurrency))
+        options = {"concurrency": str(concurrency)} | ({"pool": pool} if pool else {})
+        argv = procfile_argv("worker", **options)
         self.worker = started(self.procs, f"worker-c{concurrency}", argv, environ)
         ready = first_reply(self.url, self.probe, START_TIMEOUT)
         roots = [p.pid for p in (self.redis, self.web, self.worker) if p]
-        return Server(self.url, ready - spawned, roots, self.backends)
+        return Server(self.url, ready - spawned, roots, self.backend_cpu)
 
     def stop_worker(self) -> None:
         if self.worker is not None:
@@ -197,7 +199,7 @@ def scaled(
         }
         conf = write_config(work / "scaled.toml", values)
         url = f"ws://127.0.0.1:{port}/ws"
-        stack = ScaledStack(procs, conf, url, probe, lambda: backends(application))
+        stack = ScaledStack(procs, conf, url, probe, BackendCpu(application))
         stack.redis = redis
         wait_until(lambda: redis.alive() and _redis_up(redis_port), 30, "redis")
         yield stack
@@ -213,6 +215,23 @@ def _redis_up(port: int) -> bool:
         return False
     finally:
         client.close()
+
+
+class BackendCpu:
+    """CPU seconds spent so far by the PostgreSQL backends of one stack: backends
+    come and go (a pool replaces a connection), so each one's last reading is
+    kept, and one that has exited keeps what it had spent when last seen."""
+
+    def __init__(self, application: str) -> None:
+        self.application = application
+        self.seen: dict[int, float] = {}
+
+    def __call__(self) -> float:
+        from benchmarks.proctree import cpu_seconds
+
+        for pid in backends(self.application):
+            self.seen[pid] = max(self.seen.get(pid, 0.0), cpu_seconds(pid))
+        return sum(self.seen.values())
 
 
 def backends(application: str) -> list[int]:
