@@ -22,8 +22,10 @@ METHOD = """\
   zoozl 0.3.0 comes from the package index into `benchmarks/.old-venv`, in memory
   (no `memory_path`), plugins `zoozl.plugins.greeter` and `zoozl.plugins.helpers`.
   This zoozl: `python -m zoozl --conf FILE` (embedded, the SQLite store, the default
-  embedder), same plugins; scaled mode is the Procfile's `web` and `worker` on a
-  private Redis and a fresh PostgreSQL schema.
+  embedder unless the command names another, 8 worker threads), same plugins;
+  scaled mode is the Procfile's `web` (gunicorn, 2 gthread processes) and
+  `worker` (Celery, pool threads, 8 threads) on a private Redis and a fresh
+  PostgreSQL schema.
 - Load: real websockets; each session sends its next message after the previous
   reply; the texts are `benchmarks/data/corpus.txt` (200 utterances), sent once to
   each server before any timed run, so embeddings are cached. "Every text new"

@@ -179,9 +179,10 @@ class ScaledStack:
 
 @contextlib.contextmanager
 def scaled(
-    work: Path, extensions: list[str], probe: str | None
+    work: Path, extensions: list[str], probe: str | None, **more: Any
 ) -> Iterator[ScaledStack]:
-    """A scaled stack on its own Redis and PostgreSQL schema (web not started yet)."""
+    """A scaled stack on its own Redis and PostgreSQL schema (web not started yet);
+    `more`: config values beside these."""
     # The stack's PostgreSQL connections carry a name of their own, so that the
     # backends serving them (and only them) are found in pg_stat_activity.
     application = f"zoozl_bench_{secrets.token_hex(4)}"
@@ -196,6 +197,7 @@ def scaled(
             "store_url": f"{store_url}&application_name={application}",
             # Every web process must sign talker cookies with one key.
             "cookie_secret": secrets.token_hex(32),
+            **more,
         }
         conf = write_config(work / "scaled.toml", values)
         url = f"ws://127.0.0.1:{port}/ws"
