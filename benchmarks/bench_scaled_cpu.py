@@ -3,9 +3,11 @@
 The stack and load of `compare.py`'s scaled run (Procfile web and worker, private
 Redis, fresh PostgreSQL schema, every server process on CPU 0), with the CPU of
 each process shown apart: where scaled mode's cost per message goes. PostgreSQL
-is a system service, not pinned, and not counted.
+is a system service, not pinned; the backends serving the stack's connections
+are counted (as in `compare.py`).
 
-    taskset -c 1 .venv/bin/python -m benchmarks.bench_scaled_cpu [--warm 1]
+    taskset -c 1 .venv/bin/python -m benchmarks.bench_scaled_cpu [--warm 1] \
+        [--concurrency 2] [--pool threads] [--new]
 
 `--warm N` sends the corpus N times first: each prefork child has its own
 embedding cache, so one pass leaves about half the texts new to the child that
@@ -20,8 +22,8 @@ from pathlib import Path
 
 from benchmarks import measure
 from benchmarks.compare import HELPERS
-from benchmarks.corpus import Corpus
-from benchmarks.proctree import cpu_seconds, tree
+from benchmarks.corpus import Corpus, EveryTextNew
+from benchmarks.proctree import cpu_seconds, tree, tree_pss_mib, tree_rss_mib
 from benchmarks.servers import scaled
 
 SESSIONS, MESSAGES = 20, 50
@@ -34,6 +36,8 @@ def command(pid: int) -> str:
     except OSError:
         return "?"
     words = raw.decode(errors="replace").split("\0")
+    if not words[0]:
+        return "?"
     return " ".join([Path(words[0]).name, *words[1:4]])[:60]
 
 
@@ -41,26 +45,35 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--warm", type=int, default=1, help="corpus passes first")
     parser.add_argument("--concurrency", type=int, default=2, help="worker children")
+    parser.add_argument("--pool", help="the worker's --pool (the Procfile's)")
+    parser.add_argument("--new", action="store_true", help="every text new")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         with scaled(work, HELPERS, None) as stack:
-            server = stack.start(args.concurrency)
+            server = stack.start(args.concurrency, args.pool)
             for _ in range(args.warm):
                 measure.warm_up(server, measure.Sizes(), 2)
             pids = tree(server.roots)
             names = {pid: command(pid) for pid in pids}
             before = {pid: cpu_seconds(pid) for pid in pids}
-            result = measure.timed(server, SESSIONS, MESSAGES, Corpus())
+            backends_before = server.other_cpu()
+            dialogue = EveryTextNew(first=1000) if args.new else Corpus()
+            result = measure.timed(server, SESSIONS, MESSAGES, dialogue)
+            rss, pss = tree_rss_mib(server.roots), tree_pss_mib(server.roots)
             spent = {pid: cpu_seconds(pid) - before[pid] for pid in pids}
+            spent[0], names[0] = server.other_cpu() - backends_before, "PostgreSQL"
     per = 1000 / max(result.messages, 1)
     print(
-        f"scaled, {SESSIONS} sessions: {result.rate:.0f} msg/s, p50 "
-        f"{result.pct(0.5):.0f} ms, server CPU {sum(spent.values()) * per:.2f} ms "
-        f"per message (warm-up passes: {args.warm})"
+        f"scaled, {SESSIONS} sessions, {'every text new' if args.new else 'corpus'}"
+        f", pool {args.pool or 'Procfile'} x{args.concurrency}: "
+        f"{result.rate:.0f} msg/s, p50 {result.pct(0.5):.0f} ms, server CPU "
+        f"{sum(spent.values()) * per:.2f} ms per message (warm-up passes: "
+        f"{args.warm}); memory {rss:.0f} MB VmRSS, {pss:.0f} MB PSS"
     )
     for pid, seconds in spent.items():
-        print(f"  {seconds * per:6.2f} ms  {names[pid]} (pid {pid})")
+        where = f" (pid {pid})" if pid else " backends of the stack"
+        print(f"  {seconds * per:6.2f} ms  {names[pid]}{where}")
     return 0
 
 

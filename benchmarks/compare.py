@@ -2,6 +2,7 @@
 
     /work/main/.venv/bin/python -m benchmarks.compare            # full run
     /work/main/.venv/bin/python -m benchmarks.compare --quick    # smoke run
+    ... -m benchmarks.compare --embedder minilm-int8 --output FILE  # another embedder
 
 (from the repository root, with the project's virtualenv). The first run creates
 benchmarks/.old-venv with zoozl==0.3.0 from the package index.
@@ -40,9 +41,13 @@ def old_helpers(work: Path, sizes: measure.Sizes) -> Figures:
         return measure.helpers_bot(server, sizes)
 
 
+#: Config values of this zoozl's servers beside the defaults (`--embedder`).
+MORE: dict[str, str] = {}
+
+
 def new_helpers(work: Path, sizes: measure.Sizes) -> Figures:
     step("this zoozl, embedded: helpers bot")
-    with servers.new_embedded(work / "helpers", HELPERS, None) as server:
+    with servers.new_embedded(work / "helpers", HELPERS, None, **MORE) as server:
         return measure.helpers_bot(server, sizes)
 
 
@@ -86,13 +91,13 @@ def run_old(work: Path, sizes: measure.Sizes) -> Figures:
 def run_new(work: Path, sizes: measure.Sizes) -> Figures:
     # pong first: a one-time model export (if any) then falls outside the timed start.
     step("this zoozl, embedded: pong, long conversation")
-    with servers.new_embedded(work / "pong", PONG, "ping") as server:
+    with servers.new_embedded(work / "pong", PONG, "ping", **MORE) as server:
         figures = measure.long_conversation(server, sizes)
     step("this zoozl, scaled: helpers bot")
-    with servers.scaled(work / "scaled", HELPERS, None) as stack:
+    with servers.scaled(work / "scaled", HELPERS, None, **MORE) as stack:
         figures |= measure.scaled_helpers(stack.start(2), sizes)
     step("this zoozl, scaled: 20 ms plugin, 1 then 2 worker processes")
-    with servers.scaled(work / "scaleout", SLEEPY, "ping") as stack:
+    with servers.scaled(work / "scaleout", SLEEPY, "ping", **MORE) as stack:
         for workers in (1, 2):
             server = stack.start(workers)
             figures |= measure.scale_out(server, sizes, workers)
@@ -114,7 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="helpers-bot rounds per server, best kept (3; quick 1)",
     )
+    parser.add_argument(
+        "--embedder", help="this zoozl's `embedder` (the config's default if not set)"
+    )
     args = parser.parse_args(argv)
+    if args.embedder:
+        MORE["embedder"] = args.embedder
     sizes = measure.QUICK if args.quick else measure.Sizes()
     load = os.getloadavg()
     if len(os.sched_getaffinity(0)) < 2:
@@ -135,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     step("done")
     described = ", ".join(f"{k} {v}" for k, v in dataclasses.asdict(sizes).items())
     described += f"; helpers bot: best of {rounds} alternating rounds per server"
+    described += f"; this zoozl's embedder: {args.embedder or 'the default'}"
     print(results.write(args.output, old, new, load, described))
     return 0
 

@@ -60,11 +60,12 @@ class Corpus(Dialogue):
 
 
 class EveryTextNew(Corpus):
-    """The corpus with a counter appended as words: no text is ever sent twice."""
+    """The corpus with a counter appended as words: no text is ever sent twice
+    (give runs against one server counters that do not overlap: `first`)."""
 
-    def __init__(self, greeting_frames: int = 2) -> None:
+    def __init__(self, greeting_frames: int = 2, first: int = 1) -> None:
         super().__init__(greeting_frames)
-        self._counter = itertools.count(1)
+        self._counter = itertools.count(first)
 
     def next_text(self, session: Session, i: int) -> str:
         with self._lock:

@@ -48,3 +48,19 @@ def tree_rss_mib(roots: Iterable[int]) -> float:
     """Resident memory of the roots and their descendants, in MiB (shared pages
     are counted once per process, so a forked tree is overstated)."""
     return sum(rss_kib(pid) for pid in tree(roots)) / 1024
+
+
+def pss_kib(pid: int) -> int:
+    """Proportional set size of one process in KiB (a page shared by n processes
+    counts 1/n in each), 0 when it is gone or not readable."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
+def tree_pss_mib(roots: Iterable[int]) -> float:
+    """Memory of the roots and their descendants in MiB, shared pages counted once
+    over the tree (the sum of their PSS)."""
+    return sum(pss_kib(pid) for pid in tree(roots)) / 1024

@@ -22,17 +22,24 @@ METHOD = """\
   zoozl 0.3.0 comes from the package index into `benchmarks/.old-venv`, in memory
   (no `memory_path`), plugins `zoozl.plugins.greeter` and `zoozl.plugins.helpers`.
   This zoozl: `python -m zoozl --conf FILE` (embedded, the SQLite store, the default
-  embedder), same plugins; scaled mode is the Procfile's `web` and `worker` on a
-  private Redis and a fresh PostgreSQL schema.
+  embedder unless the command names another, 8 worker threads), same plugins;
+  scaled mode is the Procfile's `web` (gunicorn, 2 gthread processes) and
+  `worker` (Celery, pool threads, 8 threads) on a private Redis and a fresh
+  PostgreSQL schema.
 - Load: real websockets; each session sends its next message after the previous
   reply; the texts are `benchmarks/data/corpus.txt` (200 utterances), sent once to
   each server before any timed run, so embeddings are cached. "Every text new"
-  appends a counter as words ("... number one two"), so no cache can help.
+  appends a counter as words ("... number one two"), so no cache can help
+  (1 session: counted from 1; 20 sessions and scaled: from 1000).
 - Server CPU per message: utime + stime of the server's process tree (from
   `/proc/<pid>/stat`) after the run minus before, divided by the messages.
   Resident memory: VmRSS summed over the tree after the load. In scaled mode the
-  tree is Redis, gunicorn and the Celery worker (PostgreSQL, a shared service,
-  is left out). Start-up: spawn to the first greeting frame received; the pong
+  CPU is that of every process of the stack: Redis, gunicorn, the Celery worker
+  and the PostgreSQL backends serving its connections (found by the
+  `application_name` its store URL sets); its memory is that of Redis, gunicorn
+  and the Celery worker (PostgreSQL, a shared service, is left out), as VmRSS
+  summed (a page shared by forked processes counts once per process) and PSS
+  summed (counted once). Start-up: spawn to the first greeting frame received; the pong
   server of this zoozl starts first, so a one-time model export is not in it.
 - Cost flat: `zoozl.plugins.pong` (alias `help`, never completes; 0.3.0 has the
   same plugin) answers one long conversation and many 10-message ones; and ten

@@ -12,11 +12,12 @@ are printed when something failed).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import secrets
 import shlex
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ class Server:
     url: str
     startup: float  # seconds from spawn to the first reply frame
     roots: list[int]  # pids whose process trees are the server
+    #: CPU seconds spent so far outside those trees (scaled: PostgreSQL backends)
+    other_cpu: Callable[[], float] = dataclasses.field(default=lambda: 0.0)
 
 
 def env(conf: Path) -> dict[str, str]:
@@ -140,23 +143,33 @@ def redis_argv(port: int, work: Path) -> list[str]:
 class ScaledStack:
     """Redis, PostgreSQL, gunicorn `web` and one Celery `worker`, restartable."""
 
-    def __init__(self, procs: Procs, conf: Path, url: str, probe: str | None) -> None:
+    def __init__(
+        self,
+        procs: Procs,
+        conf: Path,
+        url: str,
+        probe: str | None,
+        backend_cpu: Callable[[], float] = lambda: 0.0,
+    ) -> None:
         self.procs, self.conf, self.url, self.probe = procs, conf, url, probe
+        self.backend_cpu = backend_cpu
         self.web: Proc | None = None
         self.worker: Proc | None = None
         self.redis: Proc | None = None
 
-    def start(self, concurrency: int) -> Server:
-        """Start web (once) and a worker of `concurrency` processes; await a reply."""
+    def start(self, concurrency: int, pool: str | None = None) -> Server:
+        """Start web (once) and a worker of `concurrency` processes (or threads:
+        `pool`, the Procfile's by default); await a reply."""
         environ = env(self.conf)
         if self.web is None:
             self.web = started(self.procs, "web", procfile_argv("web"), environ)
         spawned = time.monotonic()
-        argv = procfile_argv("worker", concurrency=str(concurrency))
+        options = {"concurrency": str(concurrency)} | ({"pool": pool} if pool else {})
+        argv = procfile_argv("worker", **options)
         self.worker = started(self.procs, f"worker-c{concurrency}", argv, environ)
         ready = first_reply(self.url, self.probe, START_TIMEOUT)
         roots = [p.pid for p in (self.redis, self.web, self.worker) if p]
-        return Server(self.url, ready - spawned, roots)
+        return Server(self.url, ready - spawned, roots, self.backend_cpu)
 
     def stop_worker(self) -> None:
         if self.worker is not None:
@@ -166,9 +179,13 @@ class ScaledStack:
 
 @contextlib.contextmanager
 def scaled(
-    work: Path, extensions: list[str], probe: str | None
+    work: Path, extensions: list[str], probe: str | None, **more: Any
 ) -> Iterator[ScaledStack]:
-    """A scaled stack on its own Redis and PostgreSQL schema (web not started yet)."""
+    """A scaled stack on its own Redis and PostgreSQL schema (web not started yet);
+    `more`: config values beside these."""
+    # The stack's PostgreSQL connections carry a name of their own, so that the
+    # backends serving them (and only them) are found in pg_stat_activity.
+    application = f"zoozl_bench_{secrets.token_hex(4)}"
     with postgres_store() as store_url, logs_on_error(work) as procs:
         redis_port, port = free_port(), free_port()
         redis = started(procs, "redis", redis_argv(redis_port, work), process_env())
@@ -177,12 +194,14 @@ def scaled(
             "host": "127.0.0.1",
             "websocket_port": port,
             "broker_url": f"redis://127.0.0.1:{redis_port}/0",
-            "store_url": store_url,
+            "store_url": f"{store_url}&application_name={application}",
             # Every web process must sign talker cookies with one key.
             "cookie_secret": secrets.token_hex(32),
+            **more,
         }
         conf = write_config(work / "scaled.toml", values)
-        stack = ScaledStack(procs, conf, f"ws://127.0.0.1:{port}/ws", probe)
+        url = f"ws://127.0.0.1:{port}/ws"
+        stack = ScaledStack(procs, conf, url, probe, BackendCpu(application))
         stack.redis = redis
         wait_until(lambda: redis.alive() and _redis_up(redis_port), 30, "redis")
         yield stack
@@ -198,3 +217,34 @@ def _redis_up(port: int) -> bool:
         return False
     finally:
         client.close()
+
+
+class BackendCpu:
+    """CPU seconds spent so far by the PostgreSQL backends of one stack: backends
+    come and go (a pool replaces a connection), so each one's last reading is
+    kept, and one that has exited keeps what it had spent when last seen."""
+
+    def __init__(self, application: str) -> None:
+        self.application = application
+        self.seen: dict[int, float] = {}
+
+    def __call__(self) -> float:
+        from benchmarks.proctree import cpu_seconds
+
+        for pid in backends(self.application):
+            self.seen[pid] = max(self.seen.get(pid, 0.0), cpu_seconds(pid))
+        return sum(self.seen.values())
+
+
+def backends(application: str) -> list[int]:
+    """The pids of the PostgreSQL backends whose connections carry this name."""
+    import psycopg
+
+    from testbed.services import POSTGRES_URL
+
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+            (application,),
+        ).fetchall()
+    return [int(row[0]) for row in rows]

@@ -105,7 +105,8 @@ class Config:
     store_url: str = ""
     broker_url: str = "memory://"
     reply_bus_url: str = ""  # empty: the broker's Redis, or in-process
-    worker_threads: int = 2
+    # 8: the texts of several threads can share one model run (together.py)
+    worker_threads: int = 8
     lease_seconds: float = 30.0
     plugin_timeout: float = 20.0
     # routing

@@ -7,6 +7,7 @@ import math
 from benchmarks import report, results
 
 OLD = {
+    "unique20.rate": 100.0,
     "twenty.rate": 200.0,
     "one.p50": 4.0,
     "unique.p50": 5.0,
@@ -15,14 +16,20 @@ OLD = {
     "startup": 0.8,
 }
 NEW = {
+    "unique20.rate": 150.0,  # 1.5x: fail
+    "unique.cpu": 1.7,
+    "unique20.cpu": 1.9,  # the worse of the two: fail
     "twenty.rate": 500.0,  # 2.5x: pass
     "one.p50": 5.0,  # 1.25x: fail
-    "unique.p50": 10.0,  # 2.0x: pass (at the limit)
+    "unique.p50": 5.0,  # 1.0x: pass (at the limit)
     "twenty.cpu": 0.8,  # pass
     "flat.conversation": 1.2,  # fail
     "flat.uptime": 0.95,  # pass
     "rss": 300.0,  # fail
     "startup": 1.5,  # pass
+    "scaled.cpu": 2.9,  # pass
+    "scaled.unique.cpu": 4.6,  # fail
+    "scaled.rss": 590.0,  # pass
     "scaled.rate": 250.0,  # 1.25x the old 20 sessions: fail
     "scaleout.1": 40.0,
     "scaleout.2": 78.0,  # 1.95x: pass
@@ -36,18 +43,24 @@ def verdicts(old: dict[str, float], new: dict[str, float]) -> dict[str, str]:
 def test_each_target_is_a_ratio_or_figure_checked_against_its_limit() -> None:
     found = verdicts(OLD, NEW)
     assert list(found.values()) == [
+        "FAIL",  # every text new, 20 sessions
+        "PASS",  # every text new, 1 session, p50
+        "FAIL",  # CPU per new-text message: the worse of 1 and 20 sessions
         "PASS",
         "FAIL",
         "PASS",
-        "PASS",
         "FAIL",
         "PASS",
         "FAIL",
         "PASS",
+        "PASS",  # scaled CPU, texts seen before
+        "FAIL",  # scaled CPU, every text new
+        "PASS",  # scaled memory
         "FAIL",
         "PASS",
     ]
-    twenty = report.TARGETS[0]
+    assert report.TARGETS[2].value(OLD, NEW) == 1.9
+    twenty = report.TARGETS[3]
     assert twenty.value(OLD, NEW) == 2.5
     assert twenty.measured(OLD, NEW) == "2.50\u00d7"
     assert twenty.wanted() == "\u2265 2.00\u00d7"

@@ -88,8 +88,7 @@ def test_worker_killed_mid_message_answers_it_exactly_once(tmp_path: Path) -> No
         )
         time.sleep(1.0)  # well inside the plugin's 4 s
         worker = setup.workers[0]
-        children = descendants(worker.pid)
-        assert len(children) >= 2, "the prefork pool is not up"
+        children = descendants(worker.pid)  # none: the pool is threads
         worker.signal_group(signal.SIGKILL)
         assert worker.wait(10) is not None
         wait_until(lambda: not worker.group_alive(), 10, "the worker group to die")

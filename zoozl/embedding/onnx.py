@@ -19,6 +19,7 @@ import numpy as np
 from zoozl.embedding.base import MINILM_DIMENSION
 from zoozl.embedding.files import DEFAULT_VARIANT
 from zoozl.embedding.folders import ModelFolder, read_folder, source_folder
+from zoozl.embedding.together import Together
 from zoozl.errors import ModelExportError
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,9 @@ log = logging.getLogger(__name__)
 DEFAULT_THREADS = 1
 #: Texts per onnxruntime run. Dynamic int8 quantisation scales the activations
 #: of the whole run, so in a batch a text's vector would depend on its batch-mates
-#: (cosine down to 0.94 against 0.96 alone): int8 encodes one text per run.
+#: (cosine down to 0.94 against 0.96 alone): int8 encodes one text per run. fp32
+#: gives a text the same vector alone or in a batch, and the texts several threads
+#: wait with at one moment go through one run (together.py).
 BATCH_SIZES = {"int8": 1, "fp32": 32}
 #: Seconds the one-time export may take before start-up gives up.
 EXPORT_TIMEOUT = 600.0
@@ -67,6 +70,11 @@ class OnnxMiniLMEmbedder:
         self.path: Path | None = None
         self._loaded: _Loaded | None = None
         self._lock = threading.Lock()
+        # Runs in flight at most: one per CPU this process may use; callers that
+        # find them all busy are encoded together in the next run.
+        lanes = len(os.sched_getaffinity(0))
+        limit = BATCH_SIZES.get(variant, 1)  # an unknown variant fails at load
+        self.together = Together(self._encode_all, limit, lanes)
         # A tokenizers.Tokenizer is one Rust object behind a borrow flag: two
         # threads inside encode_batch at once can fail with "Already borrowed".
         self._tokenize_lock = threading.Lock()
@@ -120,6 +128,10 @@ class OnnxMiniLMEmbedder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         self.load()
+        return self.together.encode(texts)
+
+    def _encode_all(self, texts: Sequence[str]) -> np.ndarray:
+        """Every text in runs of at most the variant's batch size."""
         loaded = self._loaded
         assert loaded is not None
         size = BATCH_SIZES[self.variant]
