@@ -20,6 +20,7 @@ queue is bound is dropped, as on Redis pub/sub: the outbox row stays pending.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -84,7 +85,6 @@ class AmqpBus:
         self.url = url
         self.on_reconnect = on_reconnect
         self._handlers = Handlers()
-        self._queue_name = f"zoozl.replies.{socket.gethostname()}.{uuid.uuid4().hex}"
         self._publisher: Connection | None = None
         self._publish_lock = threading.Lock()
         self._stop = threading.Event()
@@ -158,17 +158,23 @@ class AmqpBus:
             except (OperationalError, *connection.connection_errors) as exc:
                 log.warning("reply bus lost RabbitMQ (%s); reconnecting", exc)
                 time.sleep(0.5)
+            except Exception:  # a channel error: the listener must live on
+                log.exception("reply bus listener failed; reconnecting")
+                time.sleep(0.5)
             finally:
                 self._bound.clear()
-                connection.release()
+                with contextlib.suppress(Exception):
+                    connection.release()
             connected_before = True
 
     def _queue(self) -> Queue:
+        """A queue of this connection's own: after a cut link RabbitMQ may keep
+        the last one (exclusive to the old connection) until it notices."""
         topics = self._handlers.topics()
         keys = sorted({*topics, *(broadcast_key(t) for t in topics)})
         bindings = [binding(EXCHANGE, routing_key=key) for key in keys]
         return Queue(
-            self._queue_name,
+            f"zoozl.replies.{socket.gethostname()}.{uuid.uuid4().hex}",
             bindings=bindings,
             exclusive=True,
             auto_delete=True,
