@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 CONF ?= chatbot.toml
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit e2e chat bench clean scaled browser-check
+.PHONY: run test lint unit e2e chat bench clean scaled browser-check multihost
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -29,6 +29,11 @@ unit: $(STAMP)
 
 e2e: $(STAMP)
 	$(PY) -m pytest -m e2e
+
+# Faults across machines on the network-namespace test bed (root; testbed/hosts.py),
+# on Redis and on RabbitMQ: a step of its own, about 6 minutes.
+multihost: $(STAMP)
+	$(PY) -m pytest -m multihost tests/multihost
 
 test: lint browser-check
 	$(PY) -m pytest

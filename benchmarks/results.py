@@ -93,6 +93,16 @@ def command_line() -> str:
     return shlex.join(getattr(sys, "orig_argv", sys.argv))
 
 
+#: Where the sections of other benchmarks begin (benchmarks/bench_multihost.py):
+#: kept when compare.py writes the file again.
+KEPT = "\n## Across machines"
+
+
+def _kept(path: Path) -> str:
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    return old[old.index(KEPT) :] if KEPT in old else ""
+
+
 def write(
     path: Path,
     old: Figures,
@@ -106,5 +116,6 @@ def write(
         f"## Targets\n\n{targets_table(old, new)}\n\n"
         f"## All figures\n\n{figures_table(old, new)}\n\n{METHOD}"
     )
+    text += _kept(path)
     path.write_text(text, encoding="utf-8")
     return text

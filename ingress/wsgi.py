@@ -1,7 +1,7 @@
 """The scaled web process (the Procfile's `web`: gunicorn 'ingress.wsgi:create()').
 
 Each gunicorn worker process builds its own app, store connections and reply-bus
-subscription (one Redis channel per web process).
+subscription (one Redis channel, or one RabbitMQ queue, per web process).
 """
 
 from __future__ import annotations
@@ -9,9 +9,12 @@ from __future__ import annotations
 from flask import Flask
 
 from ingress.app import create_app
+from tasks import amqp
 from tasks.app import CeleryDispatch, create_celery
+from tasks.buses import make_bus
+from tasks.contract import QUEUE
 from tasks.heartbeat import broker_problem, redis_client, worker_problem
-from tasks.websocket import RedisBus, make_bus
+from tasks.websocket import RedisBus
 from zoozl.config import load_config_from_env
 from zoozl.errors import ConfigError
 from zoozl.ops.logs import setup_logging
@@ -33,7 +36,9 @@ def create() -> Flask:
     app = create_app(config, store, CeleryDispatch(create_celery(config)), bus)
     if config.broker_url.startswith(("redis://", "rediss://")):
         scaled_readiness(app, config.broker_url)
-    if isinstance(bus, RedisBus):
+    elif amqp.is_amqp(config.broker_url):
+        amqp_readiness(app, config.broker_url)
+    if isinstance(bus, RedisBus | amqp.AmqpBus):
         bus.on_reconnect = app.extensions["zoozl.sessions"].flush_all
     return app
 
@@ -44,3 +49,11 @@ def scaled_readiness(app: Flask, broker_url: str) -> None:
     readiness = app.extensions["zoozl.readiness"]
     readiness.add("broker", lambda: broker_problem(client))
     readiness.add("worker", lambda: worker_problem(client))
+
+
+def amqp_readiness(app: Flask, broker_url: str) -> None:
+    """/readyz with RabbitMQ: it accepts a connection and some worker consumes the
+    task queue (no Redis, no heartbeat keys)."""
+    readiness = app.extensions["zoozl.readiness"]
+    readiness.add("broker", lambda: amqp.broker_problem(broker_url))
+    readiness.add("worker", lambda: amqp.worker_problem(broker_url, QUEUE))

@@ -43,7 +43,13 @@ class ReplyBus(Protocol):
     def subscribe(self, topic: str, handler: Handler) -> None: ...
 
     def topics(self, pattern: str) -> list[str]:
-        """Topics someone listens on now that match a glob `pattern`."""
+        """Topics someone listens on now that match a glob `pattern` (RabbitMQ
+        knows only this process's own)."""
+        ...
+
+    def broadcast(self, pattern: str, notice: Notice) -> None:
+        """Publish on every topic matching `pattern` (`zoozl:web:*`) that someone
+        listens on now."""
         ...
 
     def close(self) -> None: ...

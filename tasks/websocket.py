@@ -3,8 +3,10 @@ web process holding a session that replies wait (the API channel's replies take 
 same way), and the notifier that publishes on it.
 
 The web process sends the frames and marks the row sent (ingress/websocket/
-sockets.py). The bus is in-process (`LocalBus`) in embedded mode and Redis pub/sub
-in scaled mode, one topic per web process (`zoozl.channels.websocket.web_topic`).
+sockets.py). The bus is in-process (`LocalBus`) in embedded mode; in scaled mode
+Redis pub/sub (`RedisBus`) or, with an `amqp://` broker, a RabbitMQ exchange
+(`tasks.amqp.AmqpBus`); one topic per web process
+(`zoozl.channels.websocket.web_topic`).
 A lost notice loses no reply: the outbox keeps the row pending, the sweep
 publishes it again, and the talker's next connection flushes it, on whichever web
 process it lands.
@@ -28,7 +30,7 @@ from zoozl.store.outage import Outage, is_unavailable
 log = logging.getLogger(__name__)
 
 
-class _Handlers:
+class Handlers:
     """Handlers by topic; a failing handler is logged and the others still run
     (a store outage once, not once per notice: the sweep publishes them again)."""
 
@@ -44,6 +46,10 @@ class _Handlers:
     def topics(self) -> list[str]:
         with self._lock:
             return list(self._by_topic)
+
+    def matching(self, pattern: str) -> list[str]:
+        """The topics that match a glob `pattern`."""
+        return [t for t in self.topics() if fnmatch.fnmatchcase(t, pattern)]
 
     def call(self, topic: str, notice: Notice) -> None:
         with self._lock:
@@ -68,7 +74,7 @@ class LocalBus:
     """In-process bus for embedded mode: publish calls the handlers directly."""
 
     def __init__(self) -> None:
-        self._handlers = _Handlers()
+        self._handlers = Handlers()
 
     def publish(self, topic: str, notice: Notice) -> None:
         self._handlers.call(topic, notice)
@@ -77,7 +83,11 @@ class LocalBus:
         self._handlers.add(topic, handler)
 
     def topics(self, pattern: str) -> list[str]:
-        return [t for t in self._handlers.topics() if fnmatch.fnmatchcase(t, pattern)]
+        return self._handlers.matching(pattern)
+
+    def broadcast(self, pattern: str, notice: Notice) -> None:
+        for topic in self.topics(pattern):
+            self.publish(topic, notice)
 
     def close(self) -> None:
         self._handlers.clear()
@@ -99,7 +109,7 @@ class RedisBus:
         self.url = url
         self.on_reconnect = on_reconnect
         self._client = redis.Redis.from_url(url, socket_timeout=5)
-        self._handlers = _Handlers()
+        self._handlers = Handlers()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -118,6 +128,11 @@ class RedisBus:
         """PUBSUB CHANNELS: the topics some process is subscribed to now."""
         found = self._client.pubsub_channels(pattern)
         return sorted(t.decode() if isinstance(t, bytes) else t for t in found)
+
+    def broadcast(self, pattern: str, notice: Notice) -> None:
+        """Publish on every topic matching `pattern` that someone listens on."""
+        for topic in self.topics(pattern):
+            self.publish(topic, notice)
 
     def close(self) -> None:
         self._stop.set()
@@ -162,13 +177,6 @@ class RedisBus:
         self._handlers.call(topic, notice)
 
 
-def make_bus(url: str) -> ReplyBus:
-    """A RedisBus for redis:// URLs, else the in-process LocalBus."""
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisBus(url)
-    return LocalBus()
-
-
 class WebsocketNotifier:
     """Publishes "replies are ready" notices for websocket outbox rows."""
 
@@ -191,9 +199,5 @@ class WebsocketNotifier:
         reply was committed; the one holding a session sends it. The row
         counts the notices in `attempts`, so the sweep stops after a few.
         """
-        web = web_of(row.reply_address)
-        topics = [web_topic(web)] if web else []
-        topics += [t for t in self.bus.topics(web_topic("*")) if t not in topics]
-        for topic in topics:
-            self.bus.publish(topic, notice(row.conversation_id, row.id))
+        self.bus.broadcast(web_topic("*"), notice(row.conversation_id, row.id))
         self.store.count_notice(row.id)

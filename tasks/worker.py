@@ -23,9 +23,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
+from tasks.buses import make_bus
 from tasks.contract import Dispatch, ReplyBus
 from tasks.delivery import Sender, deliver_row
-from tasks.websocket import WebsocketNotifier, make_bus
+from tasks.websocket import WebsocketNotifier
 from zoozl.channels import WEB_CHANNELS, email, slack, websocket
 from zoozl.config import Config
 from zoozl.conversation.engine import Bot

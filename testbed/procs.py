@@ -564,23 +564,36 @@ class Scaled:
         return self
 
 
+#: The brokers scaled mode runs on: the tests run their scaled suites on each.
+BROKERS = ("redis", "amqp")
+
+
 @contextlib.contextmanager
 def scaled(
-    log_dir: Path, workers: int = 1, **config: Any
+    log_dir: Path, workers: int = 1, broker: str = "redis", **config: Any
 ) -> Iterator[tuple[Scaled, Db]]:
-    """A private Redis, a fresh PostgreSQL schema, gunicorn and Celery workers."""
-    with postgres_store() as store_url, process_set(log_dir) as procs:
-        broker = RedisServer(procs, log_dir).start()
+    """A fresh PostgreSQL schema, gunicorn and Celery workers, and a broker:
+    `redis`, a private redis-server; `amqp`, a fresh virtual host of the
+    machine's RabbitMQ (reply bus included: no Redis at all)."""
+    with contextlib.ExitStack() as stack:
+        if broker not in BROKERS:
+            raise ValueError(f"no broker {broker!r} (one of {BROKERS})")
+        store_url = stack.enter_context(postgres_store())
+        if broker == "amqp":  # the virtual host goes once the processes are gone
+            broker_url = stack.enter_context(services.amqp_url())
+        procs = stack.enter_context(process_set(log_dir))
+        redis_server: RedisServer | None = None
+        if broker == "redis":
+            redis_server = RedisServer(procs, log_dir).start()
+            broker_url = redis_server.url
         port = free_port()
         conf = write_config(
-            log_dir / "zoozl.toml", base_config(port, store_url, broker.url, **config)
+            log_dir / "zoozl.toml", base_config(port, store_url, broker_url, **config)
         )
-        setup = Scaled(procs, conf, port, store_url, redis=broker)
+        setup = Scaled(procs, conf, port, store_url, redis=redis_server)
         db = Db(store_url)
-        try:
-            yield setup.start(workers), db
-        finally:
-            db.close()
+        stack.callback(db.close)
+        yield setup.start(workers), db
 
 
 def embedded(procs: Procs, conf: Path, port: int) -> Proc:

@@ -1,9 +1,11 @@
-"""The machine's services for tests: skip locally, fail in CI, throwaway namespaces."""
+"""The machine's services for tests: skip locally, fail in CI, throwaway namespaces
+(PostgreSQL schemas, a Redis database, RabbitMQ virtual hosts)."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
@@ -92,3 +94,32 @@ def redis_url() -> Iterator[str]:
         yield url
     finally:
         _flush(url)
+
+
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672"
+
+
+def rabbitmq_reachable() -> None:
+    """Raise unless RabbitMQ accepts an AMQP connection."""
+    from kombu.connection import Connection
+
+    with Connection(f"{AMQP_URL}//", connect_timeout=CONNECT_TIMEOUT) as connection:
+        connection.ensure_connection(max_retries=1)
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+
+
+@contextmanager
+def amqp_url() -> Iterator[str]:
+    """The URL of a fresh RabbitMQ virtual host (its queues and exchanges are the
+    test's own), deleted afterwards with everything in it."""
+    require_service("RabbitMQ", rabbitmq_reachable)
+    vhost = f"zoozl-test-{os.getpid()}-{secrets.token_hex(4)}"
+    _rabbitmqctl("add_vhost", vhost)
+    try:
+        _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield f"{AMQP_URL}/{vhost}"
+    finally:
+        _rabbitmqctl("delete_vhost", vhost)

@@ -152,3 +152,7 @@ class Client:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.ws.close(timeout=1)
+        # close() does nothing once the server ended the connection (a 1013
+        # during an outage): the socket must be closed all the same.
+        with contextlib.suppress(Exception):
+            self.ws.shutdown()

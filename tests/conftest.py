@@ -61,6 +61,13 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def amqp_url() -> Iterator[str]:
+    """An AMQP URL of a fresh RabbitMQ virtual host, deleted afterwards."""
+    with services.amqp_url() as url:
+        yield url
+
+
+@pytest.fixture
 def store(config) -> Iterator[Store]:
     """The store of the module's `config` fixture, closed afterwards."""
     found = Store.from_url(config.database_url)

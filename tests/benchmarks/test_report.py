@@ -100,3 +100,16 @@ def test_results_md_names_machine_command_commit_and_holds_both_tables(
     assert "load average when the run began: 1.00 0.50 0.25" in text
     assert report.targets_table(OLD, NEW) in text
     assert report.figures_table(OLD, NEW) in text
+
+
+def test_rewriting_results_md_keeps_the_sections_of_other_benchmarks(
+    tmp_path,
+) -> None:
+    path = tmp_path / "RESULTS.md"
+    section = "\n## Across machines: scale-out\n\n| a | b |\n"
+    path.write_text("# old run\n\nold figures\n" + section, encoding="utf-8")
+    results.write(path, OLD, NEW, (1.0, 0.5, 0.25), "one 30")
+    text = path.read_text(encoding="utf-8")
+    assert "old figures" not in text
+    assert text.endswith(section)
+    assert report.targets_table(OLD, NEW) in text

@@ -1,7 +1,11 @@
-"""Fault tests of scaled mode with real processes: gunicorn, Celery, Redis, PostgreSQL.
+"""Fault tests of scaled mode with real processes: gunicorn, Celery, Redis or
+RabbitMQ, PostgreSQL.
 
-Each test that kills or restarts something gets its own private redis-server,
-PostgreSQL schema, web and worker processes; the others share one setup.
+Each test that kills or restarts something gets its own private broker (a
+redis-server, or a RabbitMQ virtual host), PostgreSQL schema, web and worker
+processes; the others share one setup per broker. The tests that restart the
+broker run on Redis here (a private redis-server); RabbitMQ restarts run on the
+multi-host test bed (tests/multihost), whose RabbitMQ is private.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from testbed.procs import (
+    BROKERS,
     PONG_SLOW,
     Db,
     RedisServer,
@@ -45,11 +50,14 @@ SLOW = "testbed.plugins.slow"
 DONE = "slow job done"
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Scaled, Db]]:
-    """One setup for the tests that kill nothing: web + a worker of 2 processes."""
-    log_dir = tmp_path_factory.mktemp("scaled")
-    with scaled(log_dir, **{SLOW: {"seconds": 3}}) as setup:
+@pytest.fixture(scope="module", params=BROKERS)
+def shared(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Scaled, Db]]:
+    """One setup per broker for the tests that kill nothing: web + a worker of 2
+    processes."""
+    log_dir = tmp_path_factory.mktemp(f"scaled-{request.param}")
+    with scaled(log_dir, broker=request.param, **{SLOW: {"seconds": 3}}) as setup:
         yield setup
 
 
@@ -79,8 +87,11 @@ def messages(db: Db, conversation: int) -> list[tuple[int, str, str]]:
 # 10 -------------------------------------------------------------------------
 
 
-def test_worker_killed_mid_message_answers_it_exactly_once(tmp_path: Path) -> None:
-    with scaled(tmp_path, **{SLOW: {"seconds": 4}}) as (setup, db):
+@pytest.mark.parametrize("broker", BROKERS)
+def test_worker_killed_mid_message_answers_it_exactly_once(
+    tmp_path: Path, broker: str
+) -> None:
+    with scaled(tmp_path, broker=broker, **{SLOW: {"seconds": 4}}) as (setup, db):
         client, conversation = connected(setup, db)
         client.say("slow job")
         wait_until(
@@ -107,19 +118,22 @@ def test_worker_killed_mid_message_answers_it_exactly_once(tmp_path: Path) -> No
         assert (row.inbox_id, row.state) == (inbox_id, "sent")
         db.check_exactly_once(conversation)
         assert db.counts().get("inbox pending", 0) == 0
-        print(f"fault figures, worker SIGKILL: {db.figures([conversation], 1)}")
+        print(
+            f"fault figures, worker SIGKILL, {broker}: {db.figures([conversation], 1)}"
+        )
         client.close()
 
 
+@pytest.mark.parametrize("broker", BROKERS)
 def test_web_killed_before_the_ack_answers_each_resent_message_once(
-    tmp_path: Path,
+    tmp_path: Path, broker: str
 ) -> None:
     """The client never reads an ack before the web process dies: for it, the web
     died between send and ack. One message is surely committed (the client did
     not see that); the other, sent just before the kill, may or may not be. After
     reconnecting and resending both, each is acked and answered exactly once.
     """
-    with scaled(tmp_path, **{SLOW: {"seconds": 3}}) as (setup, db):
+    with scaled(tmp_path, broker=broker, **{SLOW: {"seconds": 3}}) as (setup, db):
         client, conversation = connected(setup, db)
         client.say("slow job", "m1")
         wait_until(lambda: messages(db, conversation), 10, "m1 to be recorded")
@@ -147,7 +161,7 @@ def test_web_killed_before_the_ack_answers_each_resent_message_once(
         assert again.quiet(3) == []
         assert [t for _, _, t in messages(db, conversation)] == ["slow job", "echo me"]
         db.check_exactly_once(conversation)
-        print(f"fault figures, web SIGKILL: {db.figures([conversation], 2)}")
+        print(f"fault figures, web SIGKILL, {broker}: {db.figures([conversation], 2)}")
         again.close()
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed.procs import BIN, ROOT, process_env, scaled
+from testbed.procs import BIN, BROKERS, ROOT, process_env, scaled
 from tests.httpapi import metrics, post_message
 
 pytestmark = pytest.mark.e2e
@@ -25,9 +25,14 @@ def post(port: int, talker: str) -> dict:
     return post_message(port, TOKEN, talker, f"ping {talker}")
 
 
-def test_metrics_readiness_and_logs_across_processes(tmp_path: Path, monkeypatch):
+@pytest.mark.parametrize("broker", BROKERS)
+def test_metrics_readiness_and_logs_across_processes(
+    tmp_path: Path, monkeypatch, broker: str
+):
+    """On RabbitMQ the config names no Redis at all: bus and readiness included."""
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
-    with scaled(tmp_path, workers=2, api_token=TOKEN) as (setup, _db):
+    with scaled(tmp_path, workers=2, broker=broker, api_token=TOKEN) as (setup, _db):
+        assert ("redis" in setup.conf.read_text()) == (broker == "redis")
         port = setup.port
         with ThreadPoolExecutor(len(TALKERS)) as pool:
             answers = list(pool.map(lambda t: post(port, t), TALKERS))

@@ -1,0 +1,1 @@
+"""Fault tests across the multi-host test bed (network namespaces)."""
