@@ -92,6 +92,17 @@ class Acceptor:
         self._dispatch.process(conversation_id)
         return inbox_id
 
+    def opened(self, channel: str, talker: str, reply_address: dict[str, Any]) -> int:
+        """A session opened: the talker's conversation id, greeted (a greet
+        recorded and rung) until the talker has said something (PROTOCOL §2).
+
+        One call, so that a session's set-up is one trip to the store's pool.
+        """
+        conversation_id = self.conversation(channel, talker)
+        if not self.has_messages(conversation_id, kind="message"):
+            self.accept(conversation_id, Message(), reply_address, kind="greet")
+        return conversation_id
+
     def has_messages(self, conversation_id: int, kind: str | None = None) -> bool:
         """Whether anything (of `kind`, e.g. "message") was recorded for it."""
         return self._store.has_messages(conversation_id, kind)

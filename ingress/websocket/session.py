@@ -231,25 +231,14 @@ class ChatSession:
         """Greet, send what is pending, call `ready`, then answer frames."""
         # list_messages shows who wrote: an email, or a non-secret id of the cookie.
         self.user = talker if self.config.auth_required else display_id(talker)
+        # Greeted again until the talker says something (§2): a reload before
+        # typing does not leave a blank page.
         conversation_id = await self.blocking(
-            self.acceptor.conversation, websocket.NAME, talker
+            self.acceptor.opened, websocket.NAME, talker, self.reply_address
         )
         self.sessions.add(conversation_id, self.ws)
         OPEN_WEBSOCKETS.inc()
         try:
-            # Greeted again until the talker says something (§2): a reload
-            # before typing does not leave a blank page.
-            said = await self.blocking(
-                self.acceptor.has_messages, conversation_id, kind="message"
-            )
-            if not said:
-                await self.blocking(
-                    self.acceptor.accept,
-                    conversation_id,
-                    Message(),
-                    self.reply_address,
-                    kind="greet",
-                )
             await self.sessions.flush(conversation_id)
             ready()
             while True:
