@@ -146,11 +146,13 @@ class ScaledStack:
         self.worker: Proc | None = None
         self.redis: Proc | None = None
 
-    def start(self, concurrency: int) -> Server:
-        """Start web (once) and a worker of `concurrency` processes; await a reply."""
+    def start(self, concurrency: int, **web: str) -> Server:
+        """Start web (once; `web`: gunicorn options) and a worker of `concurrency`
+        processes; await a reply."""
         environ = env(self.conf)
         if self.web is None:
-            self.web = started(self.procs, "web", procfile_argv("web"), environ)
+            argv = procfile_argv("web", **web)
+            self.web = started(self.procs, "web", argv, environ)
         spawned = time.monotonic()
         argv = procfile_argv("worker", concurrency=str(concurrency))
         self.worker = started(self.procs, f"worker-c{concurrency}", argv, environ)
@@ -166,7 +168,7 @@ class ScaledStack:
 
 @contextlib.contextmanager
 def scaled(
-    work: Path, extensions: list[str], probe: str | None
+    work: Path, extensions: list[str], probe: str | None, **more: Any
 ) -> Iterator[ScaledStack]:
     """A scaled stack on its own Redis and PostgreSQL schema (web not started yet)."""
     with postgres_store() as store_url, logs_on_error(work) as procs:
@@ -180,6 +182,7 @@ def scaled(
             "store_url": store_url,
             # Every web process must sign talker cookies with one key.
             "cookie_secret": secrets.token_hex(32),
+            **more,
         }
         conf = write_config(work / "scaled.toml", values)
         stack = ScaledStack(procs, conf, f"ws://127.0.0.1:{port}/ws", probe)

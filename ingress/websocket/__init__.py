@@ -86,6 +86,7 @@ class WebsocketEndpoint:
         self.acceptor: Acceptor = app.extensions["zoozl.acceptor"]
         self.sessions: Sessions = app.extensions["zoozl.sessions"]
         self.cookies: TalkerCookies = app.extensions["zoozl.cookies"]
+        self.hosts = self.config.web_hosts  # a property that builds a set
         self.gate = HandshakeGate(
             self.config.max_handshakes, self.config.max_handshakes_per_address
         )
@@ -122,7 +123,7 @@ class WebsocketEndpoint:
             return 404, "not found"
         host = header(scope, b"host") or ""
         # DNS rebinding: the Host check of every route (ingress/hosts.py).
-        if not host_allowed(host, self.config.web_hosts):
+        if not host_allowed(host, self.hosts):
             log.warning("request for host %r refused", host[:200])
             return 403, REFUSAL
         origin = header(scope, b"origin")
