@@ -157,12 +157,13 @@ class ScaledStack:
         self.worker: Proc | None = None
         self.redis: Proc | None = None
 
-    def start(self, concurrency: int, pool: str | None = None) -> Server:
-        """Start web (once) and a worker of `concurrency` processes (or threads:
-        `pool`, the Procfile's by default); await a reply."""
+    def start(self, concurrency: int, pool: str | None = None, **web: str) -> Server:
+        """Start web (once; `web`: gunicorn options) and a worker of `concurrency`
+        processes (or threads: `pool`, the Procfile's by default); await a reply."""
         environ = env(self.conf)
         if self.web is None:
-            self.web = started(self.procs, "web", procfile_argv("web"), environ)
+            argv = procfile_argv("web", **web)
+            self.web = started(self.procs, "web", argv, environ)
         spawned = time.monotonic()
         options = {"concurrency": str(concurrency)} | ({"pool": pool} if pool else {})
         argv = procfile_argv("worker", **options)

@@ -12,7 +12,7 @@ from flask import Flask, Response, request
 
 from ingress import api, ops, slack, websocket
 from ingress.hosts import EXEMPT_ENDPOINTS, REFUSAL, host_allowed
-from ingress.inbox import Acceptor
+from ingress.inbox import Acceptor, Blocking
 from ingress.websocket.identity import TalkerCookies, cookie_secret
 from ingress.websocket.sockets import Sessions
 from tasks.contract import Dispatch, ReplyBus
@@ -40,20 +40,21 @@ def create_app(
     acceptor = Acceptor(
         store, dispatch, "websockets are closed with 1013 and requests answered 503"
     )
-    sessions = Sessions(store)
+    blocking = Blocking()
+    sessions = Sessions(store, blocking)
     app.extensions["zoozl.acceptor"] = acceptor
     app.extensions["zoozl.sessions"] = sessions
     app.extensions["zoozl.cookies"] = TalkerCookies(
         cookie_secret(config), config.cookie_secure
     )
-    waiters = api.Waiters()
     bus.subscribe(web_topic(web_id), sessions.on_notice)
-    bus.subscribe(web_topic(web_id), waiters.on_notice)
 
     websocket.register(app)
     if config.slack_port is not None:
         slack.register(app)
-    if config.api_token:
+    if config.api_token:  # only then do requests wait for notices
+        waiters = api.Waiters()
+        bus.subscribe(web_topic(web_id), waiters.on_notice)
         api.register(app, waiters)
     ops.register(app, ops.Readiness(store))
     _guard(app, config, acceptor)

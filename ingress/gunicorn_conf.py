@@ -2,6 +2,7 @@
 
 import sys
 
+from ingress.webserver import raise_open_files_limit
 from zoozl.config import Config, load_config_from_env
 from zoozl.errors import ConfigError
 from zoozl.store.opening import open_store
@@ -20,17 +21,19 @@ def _checked() -> Config:
 
 
 _config = _checked()
+raise_open_files_limit()  # the workers inherit it
 _wanted = {p for p in (_config.websocket_port, _config.slack_port) if p}
 _ports = sorted(_wanted or {8080})
 
 bind = [f"{_config.host}:{port}" for port in _ports]
-#: gthread with a deadline and a cap on connections still sending their headers.
-worker_class = "ingress.gunicorn_worker.GuardedThreadWorker"
-#: Two web processes; every open websocket holds one thread of its process.
+#: uvicorn on the ASGI app: an open websocket holds no thread (ingress/webserver.py).
+worker_class = "ingress.gunicorn_worker.WebWorker"
+#: Two web processes, each holding thousands of open websockets.
 workers = 2
-threads = 128
-#: A websocket lives long; gthread's worker heartbeat is independent of it.
+#: A websocket lives long; the worker's heartbeat is independent of it.
 timeout = 60
+#: Connections the kernel queues while a reconnect storm is accepted.
+backlog = 2048
 graceful_timeout = 10
 accesslog = "-"
 

@@ -1,41 +1,31 @@
-"""The `web` process's gunicorn worker: gthread plus the handshake gate.
-
-gthread blocks a pool thread in its header parser for as long as a client takes
-to send them; no gunicorn setting bounds that (`timeout` is the worker's
-heartbeat, `keepalive` covers idle connections between requests).
-"""
+"""The `web` process's gunicorn worker: uvicorn on the ASGI app (ingress/asgi.py)
+with the web tier's settings (ingress/webserver.py), so every open websocket is
+a protocol object on the worker's event loop, not a thread."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from gunicorn.workers.gthread import ThreadWorker
+from uvicorn_worker import UvicornWorker
 
-from ingress.handshakes import HandshakeGate
+from ingress.webserver import (
+    quiet_access_lines,
+    raise_open_files_limit,
+    uvicorn_settings,
+)
 from zoozl.config import load_config_from_env
 
 
-class GuardedThreadWorker(ThreadWorker):  # type: ignore[misc]
-    """A connection's request headers must arrive within `handshake_timeout`."""
+class WebWorker(UvicornWorker):  # type: ignore[misc]
+    """uvicorn with h11, wsproto, the handshake deadline and the frame limit."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        settings = uvicorn_settings(load_config_from_env())
+        settings.pop("log_config")  # the worker's own: gunicorn's log handlers
+        self.CONFIG_KWARGS: dict[str, Any] = {**UvicornWorker.CONFIG_KWARGS, **settings}
+        super().__init__(*args, **kw)
 
     def init_process(self) -> None:
-        config = load_config_from_env()
-        self.gate = HandshakeGate(
-            config.handshake_timeout,
-            config.max_handshakes,
-            config.max_handshakes_per_address,
-        )
+        raise_open_files_limit()
+        quiet_access_lines()
         super().init_process()
-
-    def handle(self, conn: Any) -> Any:
-        sock = conn.gate_sock = conn.sock
-        if not self.gate.enter(sock, conn.client):
-            return False  # gthread closes the connection
-        try:
-            return super().handle(conn)
-        finally:
-            self.gate.leave(sock)
-
-    def handle_request(self, req: Any, conn: Any) -> Any:
-        self.gate.leave(conn.gate_sock)  # the headers are in
-        return super().handle_request(req, conn)

@@ -1,104 +1,132 @@
-"""A cap and a deadline on connections that have not yet sent their request headers.
+"""The guards of the handshake: a deadline for a connection's request headers, and a
+cap on websocket handshakes in flight, answered `503` with `Retry-After`.
 
-Both web servers (werkzeug embedded, gunicorn gthread) block a thread per
-connection while its headers arrive. A client that sends them slowly, or not at
-all, would hold that thread forever: the gate lets at most `limit` such
-connections wait at once, at most `per_address` of them from one client address
-(so one client cannot take every slot), and shuts down one that is still
-waiting after `seconds` (its blocked read then ends). Server-independent: a
-server hands over the socket and the peer address it accepted.
+Both run on the web server's event loop, where a waiting connection holds no
+thread. The deadline is uvicorn's h11 protocol with a timer from the moment the
+connection is made (or a keep-alive connection starts its next request) until its
+request headers are in: a client that sends them slowly, or not at all, is
+closed after `seconds` (uvicorn's own keep-alive timeout only covers the idle gap
+between requests). The cap counts websocket handshakes from their request to the
+end of their set-up (the talker's conversation found, greeted, pending replies
+sent): at most `limit` at once, at most `per_address` of one client address (so
+one client cannot take every slot); one over it is answered 503 with
+`Retry-After`, never dropped, and the page comes back after that long.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
-import socket
-import threading
-import time
 from collections import Counter
+from typing import Any
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger(__name__)
 
+#: Seconds a client refused at the cap is asked to wait (`Retry-After`).
+RETRY_AFTER_SECONDS = 1
+
 
 class HandshakeGate:
-    """Connections waiting for their request headers, each with a deadline."""
+    """Websocket handshakes in flight, in all and per client address."""
 
-    def __init__(self, seconds: float, limit: int, per_address: int = 0) -> None:
-        self.seconds, self.limit, self.per_address = seconds, limit, per_address
-        self._waiting: dict[socket.socket, float] = {}
-        self._address_of: dict[socket.socket, str] = {}
+    def __init__(self, limit: int, per_address: int = 0) -> None:
+        self.limit, self.per_address = limit, per_address
         self._per_address: Counter[str] = Counter()
-        self._full_addresses: set[str] = set()
-        self._wake = threading.Condition()
+        self._in_flight = 0
         self._full = False
-        reaper = threading.Thread(target=self._reap, name="zoozl-handshakes")
-        reaper.daemon = True
-        reaper.start()
+        self._full_addresses: set[str] = set()
 
-    def enter(self, sock: socket.socket, peer: object = None) -> bool:
-        """Start a connection's wait for headers; False (and a log line) at a cap."""
-        address = client_address(peer)
-        with self._wake:
-            if len(self._waiting) >= self.limit:
-                if not self._full:
-                    log.warning(
-                        "%d connections are in their handshake (max_handshakes); "
-                        "refusing new ones, e.g. %s",
-                        self.limit,
-                        peer,
-                    )
-                self._full = True
-                return False
-            if self.per_address and self._per_address[address] >= self.per_address:
-                if address not in self._full_addresses:
-                    log.warning(
-                        "%d connections of %s are in their handshake "
-                        "(max_handshakes_per_address); refusing its new ones",
-                        self.per_address,
-                        address,
-                    )
-                self._full_addresses.add(address)
-                return False
-            self._waiting[sock] = time.monotonic() + self.seconds
-            self._address_of[sock] = address
-            self._per_address[address] += 1
-            self._wake.notify()
-            return True
+    def enter(self, address: str) -> bool:
+        """Count a handshake in; False (and one log line per episode) at a cap."""
+        if self._in_flight >= self.limit:
+            if not self._full:
+                log.warning(
+                    "%d websocket handshakes are in flight (max_handshakes); "
+                    "answering new ones 503, e.g. %s",
+                    self.limit,
+                    address,
+                )
+            self._full = True
+            return False
+        if self.per_address and self._per_address[address] >= self.per_address:
+            if address not in self._full_addresses:
+                log.warning(
+                    "%d websocket handshakes of %s are in flight "
+                    "(max_handshakes_per_address); answering its new ones 503",
+                    self.per_address,
+                    address,
+                )
+            self._full_addresses.add(address)
+            return False
+        self._in_flight += 1
+        self._per_address[address] += 1
+        return True
 
-    def leave(self, sock: socket.socket) -> None:
-        """The headers arrived (or the connection ended): no deadline any more."""
-        with self._wake:
-            self._forget(sock)
-            if len(self._waiting) < self.limit:
-                self._full = False
-
-    def _forget(self, sock: socket.socket) -> None:
-        if self._waiting.pop(sock, None) is None:
-            return
-        address = self._address_of.pop(sock)
+    def leave(self, address: str) -> None:
+        """A handshake counted in by `enter` is set up (or ended)."""
+        self._in_flight -= 1
         self._per_address[address] -= 1
         if self._per_address[address] <= 0:
             del self._per_address[address]
         if self._per_address[address] < self.per_address:
             self._full_addresses.discard(address)
+        if self._in_flight < self.limit:
+            self._full = False
 
-    def _reap(self) -> None:
-        with self._wake:
-            while True:
-                now = time.monotonic()
-                for sock, deadline in list(self._waiting.items()):
-                    if deadline <= now:
-                        self._forget(sock)
-                        self._shut(sock)
-                self._full = self._full and len(self._waiting) >= self.limit
-                soonest = min(self._waiting.values(), default=now + 60)
-                self._wake.wait(max(soonest - now, 0.01))
 
-    def _shut(self, sock: socket.socket) -> None:
-        log.info("closing a connection without headers after %g s", self.seconds)
-        with contextlib.suppress(OSError):  # already gone
-            sock.shutdown(socket.SHUT_RDWR)
+class _HeaderDeadline(H11Protocol):
+    """uvicorn's h11 protocol; a connection waiting for request headers has
+    `header_seconds` to send them, else it is closed."""
+
+    header_seconds: float = 10.0
+    _deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.transport.is_closing():
+            self._disarm()
+        elif self.conn.their_state is h11.IDLE:
+            self._arm()  # headers of a request still to come
+        else:
+            self._disarm()  # the headers are in (or it is a websocket now)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        # The keep-alive timer takes over until the next request's first byte.
+        self._disarm()
+        super().on_response_complete()
+
+    def _arm(self) -> None:
+        if self._deadline is None:
+            self._deadline = self.loop.call_later(self.header_seconds, self._expired)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self) -> None:
+        self._deadline = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            log.info(
+                "closing a connection without headers after %g s", self.header_seconds
+            )
+            self.transport.close()
+
+
+def deadline_protocol(seconds: float) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with a request-header deadline of `seconds`."""
+    return type("HeaderDeadline", (_HeaderDeadline,), {"header_seconds": seconds})
 
 
 def client_address(peer: object) -> str:

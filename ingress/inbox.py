@@ -1,9 +1,14 @@
-"""The ingress seam to the store: record a message durably, ring it, read history."""
+"""The ingress seam to the store: record a message durably, ring it, read history;
+and the pool that runs these calls off the web server's event loop."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from tasks.contract import Dispatch
 from zoozl.ops.metrics import MESSAGES
@@ -20,6 +25,30 @@ from zoozl.store.history import (
 from zoozl.store.outage import Outage
 
 log = logging.getLogger("zoozl.ingress")
+T = TypeVar("T")
+
+#: Threads of one web process that call the store and ring the workers.
+STORE_THREADS = 8
+
+
+class Blocking:
+    """`await blocking(fn, *args, **kw)`: `fn` on one of a few threads.
+
+    The sockets never wait for the store on the event loop, and the thread
+    count does not grow with the number of open sockets.
+    """
+
+    def __init__(self, threads: int = STORE_THREADS) -> None:
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="zoozl-store")
+
+    async def __call__(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        loop = asyncio.get_running_loop()
+        call = functools.partial(fn, *args, **kw)
+        return await loop.run_in_executor(self._pool, call)
+
+    def close(self) -> None:
+        """Let the threads end once their calls are done."""
+        self._pool.shutdown(wait=False)
 
 
 class Acceptor:
@@ -62,6 +91,17 @@ class Acceptor:
             MESSAGES.labels(channel or "unknown").inc()
         self._dispatch.process(conversation_id)
         return inbox_id
+
+    def opened(self, channel: str, talker: str, reply_address: dict[str, Any]) -> int:
+        """A session opened: the talker's conversation id, greeted (a greet
+        recorded and rung) until the talker has said something (PROTOCOL §2).
+
+        One call, so that a session's set-up is one trip to the store's pool.
+        """
+        conversation_id = self.conversation(channel, talker)
+        if not self.has_messages(conversation_id, kind="message"):
+            self.accept(conversation_id, Message(), reply_address, kind="greet")
+        return conversation_id
 
     def has_messages(self, conversation_id: int, kind: str | None = None) -> bool:
         """Whether anything (of `kind`, e.g. "message") was recorded for it."""

@@ -1,4 +1,5 @@
-"""The scaled web process (the Procfile's `web`: gunicorn 'ingress.wsgi:create()').
+"""The scaled web process's Flask app (the Procfile's `web` serves it inside
+'ingress.asgi:create()': gunicorn with uvicorn workers).
 
 Each gunicorn worker process builds its own app, store connections and reply-bus
 subscription (one Redis channel, or one RabbitMQ queue, per web process).

@@ -38,6 +38,7 @@ class Handlers:
         self._by_topic: dict[str, list[Handler]] = {}
         self._lock = threading.Lock()
         self._outage = Outage(log, "the store", "reply notices wait for the sweep")
+        self._failing = False  # set by a store failure, until a handler succeeds
 
     def add(self, topic: str, handler: Handler) -> None:
         with self._lock:
@@ -59,11 +60,14 @@ class Handlers:
                 handler(notice)
             except Exception as exc:
                 if is_unavailable(exc):
+                    self._failing = True
                     self._outage.failed(exc)
                 else:
                     log.exception("reply bus handler for %s failed", topic)
             else:
-                self._outage.answered()
+                if self._failing:  # most notices: no call, nothing to end
+                    self._failing = False
+                    self._outage.answered()
 
     def clear(self) -> None:
         with self._lock:

@@ -497,7 +497,7 @@ def web_argv() -> list[str]:
         "-c",
         "python:ingress.gunicorn_conf",
         "--no-control-socket",
-        "ingress.wsgi:create()",
+        "ingress.asgi:create()",
     ]
 
 

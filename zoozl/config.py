@@ -28,10 +28,11 @@ DEFAULT_STORE_URL = "sqlite:///zoozl.db"
 MIN_JWT_SECRET_BYTES = 32
 #: Seconds a connection has to send its request headers (the handshake).
 HANDSHAKE_SECONDS = 10.0
-#: Connections of one web process that may be in their handshake at once.
-MAX_HANDSHAKES = 64
+#: Websocket handshakes one web process sets up at once (more are answered 503):
+#: a waiting one costs a few KB, not a thread, so a reconnect storm queues.
+MAX_HANDSHAKES = 1024
 #: ... of them from one client address (0: no limit per address).
-MAX_HANDSHAKES_PER_ADDRESS = 8
+MAX_HANDSHAKES_PER_ADDRESS = 32
 #: The answer to a message no plugin takes when no `help` plugin is loaded.
 DEFAULT_FALLBACK_TEXT = "Sorry, I did not understand that."
 #: Seconds POST /api/messages waits for the replies before answering 202.

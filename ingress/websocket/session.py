@@ -1,29 +1,33 @@
 """One websocket chat session (PROTOCOL §2, §4): authenticate, greet, then read
-client frames, record chat messages in the inbox and answer operations."""
+client frames, record chat messages in the inbox and answer operations.
+
+A session is a task on the web process's event loop; every store call and every
+ring of the workers runs on the `Blocking` pool, so no socket waits for them.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from flask import current_app
-
-from ingress.inbox import Acceptor
+from ingress.inbox import Acceptor, Blocking
 from ingress.websocket.identity import (
     AuthError,
     JwtRules,
     display_id,
     talker_from_frame,
 )
-from ingress.websocket.sockets import Sessions, WebsocketServer
+from ingress.websocket.sockets import Closed, Sessions, Websocket
 from zoozl.channels import websocket
 from zoozl.config import Config
 from zoozl.errors import DuplicateMessage, MessageRejected
 from zoozl.ops.metrics import OPEN_WEBSOCKETS
 from zoozl.plugin import Message
 from zoozl.store import identity, incoming_text
+from zoozl.store.outage import is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +36,6 @@ POLICY_VIOLATION = 1008
 TRY_AGAIN_LATER = 1013
 #: Seconds a client has to send its auth frame (auth_required).
 AUTH_SECONDS = 30
-#: Seconds a refused client has to answer the close frame.
-CLOSE_WAIT_SECONDS = 2.0
 
 MISSING_KEY = "Missing 'text'/'operation' key in JSON"
 MAX_PAGE_SIZE = 100
@@ -153,10 +155,11 @@ class ChatSession:
 
     def __init__(
         self,
-        ws: WebsocketServer,
+        ws: Websocket,
         config: Config,
         acceptor: Acceptor,
         sessions: Sessions,
+        web_id: str,
     ) -> None:
         self.ws, self.config, self.acceptor, self.sessions = (
             ws,
@@ -164,16 +167,54 @@ class ChatSession:
             acceptor,
             sessions,
         )
-        self.reply_address = websocket.reply_address(current_app.config["ZOOZL_WEB_ID"])
+        self.blocking: Blocking = sessions.blocking
+        self.reply_address = websocket.reply_address(web_id)
 
-    def send(self, payload: dict[str, Any]) -> None:
-        self.ws.send(json.dumps(payload))
+    async def run(
+        self,
+        talker: str,
+        headers: list[tuple[bytes, bytes]],
+        set_up: Callable[[], None],
+    ) -> None:
+        """Accept (with `headers` on the 101), authenticate when required, then
+        serve the talker until the socket closes. `set_up` is called once, when
+        the session is set up or has ended (the handshake is no longer in flight).
+        """
+        done = [False]
 
-    def authenticate(self) -> str | None:
-        raw = self.ws.receive(timeout=AUTH_SECONDS)
+        def ready() -> None:
+            if not done[0]:
+                done[0] = True
+                set_up()
+
+        try:
+            await self.ws.receive()  # websocket.connect
+            await self.ws.accept(headers)
+            if self.config.auth_required:
+                ready()  # waiting for the auth frame holds no handshake slot
+                talker = await self.authenticate() or ""
+            if talker:
+                await self.serve(talker, ready)
+        except Closed:
+            return
+        except Exception as exc:
+            if not is_unavailable(exc):
+                log.exception("websocket session failed")
+            else:  # one log line per outage; the client reconnects and resends
+                self.acceptor.outage.failed(exc)
+                await self.ws.close(TRY_AGAIN_LATER, "the store is unavailable")
+        finally:
+            ready()
+        await self.ws.close()
+
+    async def send(self, payload: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(payload))
+
+    async def authenticate(self) -> str | None:
+        raw = await self.ws.receive(timeout=AUTH_SECONDS)
         if raw is None:
-            self.send({"error": "No 'auth' frame in time"})
-            self.ws.close(POLICY_VIOLATION, "authentication timed out")
+            await self.send({"error": "No 'auth' frame in time"})
+            await self.ws.close(POLICY_VIOLATION, "authentication timed out")
             return None
         try:
             frame = decode(raw)
@@ -182,58 +223,59 @@ class ChatSession:
         try:
             return talker_from_frame(frame, JwtRules.of(self.config))
         except AuthError as exc:
-            self.send({"error": str(exc)})
-            self.ws.close_after_reply(
-                POLICY_VIOLATION, "authentication failed", CLOSE_WAIT_SECONDS
-            )
+            await self.send({"error": str(exc)})
+            await self.ws.close(POLICY_VIOLATION, "authentication failed")
             return None
 
-    def serve(self, talker: str) -> None:
+    async def serve(self, talker: str, ready: Callable[[], None]) -> None:
+        """Greet, send what is pending, call `ready`, then answer frames."""
         # list_messages shows who wrote: an email, or a non-secret id of the cookie.
         self.user = talker if self.config.auth_required else display_id(talker)
-        conversation_id = self.acceptor.conversation(websocket.NAME, talker)
+        # Greeted again until the talker says something (§2): a reload before
+        # typing does not leave a blank page.
+        conversation_id = await self.blocking(
+            self.acceptor.opened, websocket.NAME, talker, self.reply_address
+        )
         self.sessions.add(conversation_id, self.ws)
         OPEN_WEBSOCKETS.inc()
         try:
-            # Greeted again until the talker says something (§2): a reload
-            # before typing does not leave a blank page.
-            if not self.acceptor.has_messages(conversation_id, kind="message"):
-                self.acceptor.accept(
-                    conversation_id, Message(), self.reply_address, kind="greet"
-                )
-            self.sessions.flush(conversation_id)
+            await self.sessions.flush(conversation_id)
+            ready()
             while True:
-                self.handle(conversation_id, self.ws.receive())
+                await self.handle(conversation_id, await self.ws.receive())
         finally:
             OPEN_WEBSOCKETS.dec()
             self.sessions.remove(conversation_id, self.ws)
 
-    def handle(self, conversation_id: int, raw: str | bytes) -> None:
+    async def handle(self, conversation_id: int, raw: str | bytes | None) -> None:
+        if raw is None:
+            return
         try:
             request_ = parse(decode(raw), self.config.max_message_chars)
         except FrameError as exc:
-            self.send(exc.frame())
+            await self.send(exc.frame())
             return
-        if isinstance(request_, ChatRequest):
-            # Held so that the ack goes out before any reply to its message.
-            with self.sessions.holding(conversation_id):
-                self.record(conversation_id, request_)
-        elif isinstance(request_, History):
-            # Held so that every reply is either in the list or sent after it.
-            with self.sessions.holding(conversation_id):
-                data = self.acceptor.recent(conversation_id, request_.limit)
-                self.send({"operation": "history", "data": data})
-        else:
-            # Held so that a reply is "sent" in the list once its frame went out.
-            with self.sessions.holding(conversation_id):
-                self.list_messages(conversation_id, request_)
+        # Held so that the ack goes out before any reply to its message, every
+        # reply is either in a history or list_messages answer or sent after it,
+        # and a reply is "sent" in the list once its frame went out.
+        async with self.sessions.holding(conversation_id):
+            if isinstance(request_, ChatRequest):
+                await self.record(conversation_id, request_)
+            elif isinstance(request_, History):
+                data = await self.blocking(
+                    self.acceptor.recent, conversation_id, request_.limit
+                )
+                await self.send({"operation": "history", "data": data})
+            else:
+                await self.list_messages(conversation_id, request_)
 
-    def record(self, conversation_id: int, request_: ChatRequest) -> None:
+    async def record(self, conversation_id: int, request_: ChatRequest) -> None:
         """Commit the message, then ack its client id (again, for a resent one)."""
         client_id = request_.client_id
         external_id = client_id and f"{conversation_id}:{client_id}"
         try:
-            self.acceptor.accept(
+            await self.blocking(
+                self.acceptor.accept,
                 conversation_id,
                 Message(request_.text),
                 self.reply_address,
@@ -243,18 +285,21 @@ class ChatSession:
         except DuplicateMessage:
             log.info("duplicate websocket message %s acknowledged again", external_id)
         except MessageRejected as exc:  # the store's last guard (zoozl.store.identity)
-            self.send(FrameError(str(exc), client_id).frame())
+            await self.send(FrameError(str(exc), client_id).frame())
             return
         if client_id is not None:
-            self.send({"ack": client_id})
+            await self.send({"ack": client_id})
 
-    def list_messages(self, conversation_id: int, request_: ListMessages) -> None:
-        items, total = self.acceptor.list_messages(
-            conversation_id, request_.page, request_.page_size
+    async def list_messages(self, conversation_id: int, request_: ListMessages) -> None:
+        items, total = await self.blocking(
+            self.acceptor.list_messages,
+            conversation_id,
+            request_.page,
+            request_.page_size,
         )
         for item in items:
             item["user"] = self.user
-        self.send(
+        await self.send(
             {
                 "operation": "list_messages",
                 "data": items,

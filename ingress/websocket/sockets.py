@@ -1,201 +1,229 @@
-"""The sockets of this web process: the websocket server each one runs on (headers on
-the 101, frames sent whole from any thread), the open sockets by conversation, and
-the replies sent to them: a conversation's outbox flushed in order, each row once."""
+"""The sockets of this web process: uvicorn's websocket protocol (two close frames
+fixed), one accepted websocket over ASGI, the open sockets by conversation, and
+the replies sent to them: a conversation's outbox flushed in order, each row once.
+
+All of it runs on the web process's event loop. The reply bus calls `on_notice`
+from its own thread (a worker thread in embedded mode, the Redis listener in
+scaled mode); the flush is handed to the loop with `call_soon_threadsafe`.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
-import socket
-import threading
-from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from simple_websocket import ConnectionClosed, Server
-from simple_websocket.ws import Base
-from wsproto.events import AcceptConnection
+from uvicorn.protocols.websockets.wsproto_impl import FrameTooLargeError, WSProtocol
+from wsproto.connection import ConnectionState
+from wsproto.events import BytesMessage, CloseConnection, TextMessage
 
+from ingress.inbox import Blocking
 from zoozl.channels import websocket
 from zoozl.ops.metrics import DELIVERY_FAILURES, REPLIES
 from zoozl.store import Store
-
-#: How long a session waits, once its connection ended, for the reader thread to
-#: send its last frame and stop (it is already on its way out; this only bounds it).
-READER_EXIT_SECONDS = 2.0
-
-
-class _LockedSocket:
-    """Every write is a whole `sendall` under one lock: frames never interleave."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self._lock = threading.Lock()
-
-    def send(self, data: bytes) -> int:
-        with self._lock:
-            self._sock.sendall(data)
-        return len(data)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
-
-
-class WebsocketServer(Server):  # type: ignore[misc]
-    """`simple_websocket.Server` (a complete RFC 6455 stack on wsproto) plus:
-
-    extra headers on the handshake response (the talker cookie), and sends that
-    are safe from several threads (the session and the reply-bus listener).
-    """
-
-    sock: Any  # the connection's socket, wrapped in _LockedSocket at the handshake
-
-    def __init__(
-        self,
-        environ: dict[str, Any],
-        extra_headers: list[tuple[bytes, bytes]],
-        **kw: Any,
-    ) -> None:
-        self._extra_headers = extra_headers
-        self._send_lock = threading.Lock()
-        super().__init__(environ, **kw)
-
-    def handshake(self) -> None:
-        self.sock = _LockedSocket(self.sock)
-        original = self.ws.send
-
-        def send(event: Any) -> bytes:
-            if isinstance(event, AcceptConnection):
-                event = AcceptConnection(
-                    subprotocol=event.subprotocol,
-                    extensions=event.extensions,
-                    extra_headers=self._extra_headers,
-                )
-            sent: bytes = original(event)
-            return sent
-
-        self.ws.send = send
-        try:
-            super().handshake()
-        finally:
-            self.ws.send = original
-
-    def send(self, data: str | bytes) -> None:
-        with self._send_lock:
-            super().send(data)
-
-    def receive(self, timeout: float | None = None) -> Any:
-        """The next message, as `Base.receive`; once the connection has ended,
-        ConnectionClosed only after the reader thread has sent its last frame.
-
-        The reader wakes the session before it sends the close frame it owes (the
-        answer to the client's close, or 1007 for text that is not UTF-8); the
-        session would then end the connection first and the client would see it
-        drop without a close frame.
-        """
-        try:
-            return super().receive(timeout)
-        except ConnectionClosed:
-            self.thread.join(READER_EXIT_SECONDS)
-            raise
-
-    def _thread(self) -> None:
-        """The reader, plus a last wake-up of `receive` when it stops.
-
-        On a message over max_message_size the reader wakes `receive` before it
-        marks the connection closed; without this a session could wait for a
-        message forever, one thread per such client.
-        """
-        try:
-            super()._thread()
-        finally:
-            self.connected = False
-            self.event.set()
-
-    def close_after_reply(self, code: int, reason: str, wait: float) -> None:
-        """Close with `code` and let the client answer before the socket goes.
-
-        `close()` shuts the TCP socket at once; frames the client sent meanwhile
-        (a browser sends its first frames back to back) are then unread, the
-        kernel answers with a reset, and the browser drops the error frame and
-        the close code it was sent. Waiting for the client's close reply (or
-        `wait` seconds) reads them first.
-        """
-        Base.close(self, code, reason)
-        self.thread.join(wait)
-        self.shutdown()
-
-    def shutdown(self) -> None:
-        """End the TCP connection, whoever else holds the socket.
-
-        werkzeug keeps a file on the socket and writes an HTTP response on it
-        after the view returns; after a shutdown that write fails quietly
-        instead of reaching the client as bytes after the close frame.
-        """
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-
+from zoozl.store.outage import Outage, is_unavailable
 
 log = logging.getLogger(__name__)
+#: RFC 6455 close code of a message over the size limit.
+TOO_BIG = 1009
+
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Closed(Exception):
+    """The websocket has closed (the client left, or the server closed it)."""
+
+
+class Websocket:
+    """One websocket over ASGI's `receive` and `send` (uvicorn with wsproto: a
+    complete RFC 6455 stack; pings, fragments and the size limit are its work)."""
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self._receive, self._send = receive, send
+        self.closed = False
+
+    async def accept(self, headers: list[tuple[bytes, bytes]]) -> None:
+        """The 101, with `headers` (the talker cookie) on it."""
+        await self._send({"type": "websocket.accept", "headers": headers})
+
+    async def receive(self, timeout: float | None = None) -> str | bytes | None:
+        """The next message; None after `timeout` seconds; Closed once it closed."""
+        try:
+            message = await asyncio.wait_for(self._receive(), timeout)
+        except TimeoutError:
+            return None
+        if message["type"] == "websocket.disconnect":
+            self.closed = True
+            raise Closed(message.get("code"))
+        found: str | bytes | None = message.get("text")
+        return message.get("bytes") if found is None else found
+
+    async def send(self, data: str) -> None:
+        """One text frame; Closed if the socket is gone."""
+        if self.closed:
+            raise Closed()
+        try:
+            await self._send({"type": "websocket.send", "text": data})
+        except (OSError, RuntimeError) as exc:  # uvicorn: disconnected, or closed
+            self.closed = True
+            raise Closed() from exc
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Send a close frame; the server waits for the client's before it hangs up
+        (so the client reads the frames sent before it)."""
+        if self.closed:
+            return
+        self.closed = True
+        close = {"type": "websocket.close", "code": code, "reason": reason}
+        with contextlib.suppress(OSError, RuntimeError):  # already gone
+            await self._send(close)
+
+
+class Websockets(WSProtocol):
+    """uvicorn's wsproto protocol, with two close frames as RFC 6455 has them.
+
+    On text that is not UTF-8 (1007) or a broken frame (1002) wsproto reports a
+    close while the connection is still open, and uvicorn then hangs up without
+    telling the client why: this sends the close frame first. On a message over
+    `ws_max_size` uvicorn sends 1009 and hangs up at once, while the client may
+    still be sending the message: its kernel then resets the connection and the
+    client loses the close frame; this waits for the client's close instead.
+    """
+
+    def handle_message(self, event: TextMessage | BytesMessage) -> None:
+        try:
+            self.buffer.extend(event)
+        except FrameTooLargeError:
+            self._too_big()
+            return
+        if event.message_finished:
+            self.queue.put_nowait(self.buffer.to_message())
+            self.buffer.clear()
+            if not self.read_paused:
+                self.read_paused = True
+                self.transport.pause_reading()
+
+    def _too_big(self) -> None:
+        self.buffer.clear()
+        reason = f"message over {self.config.ws_max_size} bytes"
+        self.queue.put_nowait(
+            {"type": "websocket.disconnect", "code": TOO_BIG, "reason": reason}
+        )
+        self.close_sent = True
+        if self.transport.is_closing():
+            return
+        self.transport.write(self.conn.send(CloseConnection(TOO_BIG, reason)))
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(
+            self.close_timeout, self.transport.close
+        )
+
+    def handle_close(self, event: CloseConnection) -> None:
+        if not self.close_sent and self.conn.state is ConnectionState.OPEN:
+            closing = CloseConnection(code=event.code, reason=event.reason)
+            self.transport.write(self.conn.send(closing))
+        super().handle_close(event)
 
 
 class Socket(Protocol):
-    """What a session needs of a websocket."""
+    """What the replies need of a websocket."""
 
-    def send(self, data: str | bytes) -> None: ...
+    async def send(self, data: str) -> None: ...
 
 
 class Sessions:
     """conversation id -> open sockets; replies are sent in outbox order, once."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, blocking: Blocking) -> None:
         self.store = store
-        self._sockets: dict[int, list[Socket]] = defaultdict(list)
-        self._flush_locks: dict[int, threading.Lock] = defaultdict(threading.Lock)
-        self._lock = threading.Lock()
+        self.blocking = blocking
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._sockets: dict[int, list[Socket]] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[int]] = set()
+        self._outage = Outage(log, "the store", "replies wait for the sweep")
 
     def add(self, conversation_id: int, sock: Socket) -> None:
-        with self._lock:
-            self._sockets[conversation_id].append(sock)
+        self.loop = asyncio.get_running_loop()
+        self._sockets.setdefault(conversation_id, []).append(sock)
 
     def remove(self, conversation_id: int, sock: Socket) -> None:
-        with self._lock:
-            socks = self._sockets.get(conversation_id, [])
-            if sock in socks:
-                socks.remove(sock)
-            if not socks:
-                self._sockets.pop(conversation_id, None)
+        socks = self._sockets.get(conversation_id, [])
+        if sock in socks:
+            socks.remove(sock)
+        if not socks:
+            self._sockets.pop(conversation_id, None)
+            lock = self._locks.get(conversation_id)
+            if lock is not None and not lock.locked():
+                del self._locks[conversation_id]
 
     def live(self, conversation_id: int) -> list[Socket]:
-        with self._lock:
-            return list(self._sockets.get(conversation_id, ()))
+        return list(self._sockets.get(conversation_id, ()))
 
-    def holding(self, conversation_id: int) -> threading.Lock:
+    def count(self) -> int:
+        """Open sockets."""
+        return sum(len(socks) for socks in self._sockets.values())
+
+    def holding(self, conversation_id: int) -> asyncio.Lock:
         """The lock flushes of a conversation hold: no reply frame goes out under it."""
-        return self._flush_locks[conversation_id]
+        return self._locks.setdefault(conversation_id, asyncio.Lock())
 
     def on_notice(self, notice: dict[str, Any]) -> None:
-        """Reply-bus handler: replies of a conversation are in the outbox."""
+        """Reply-bus handler (any thread): a conversation's replies wait."""
         conversation_id = notice.get("conversation_id")
         if isinstance(conversation_id, int):
-            self.flush(conversation_id)
+            self._on_loop(self._flush_soon, conversation_id)
 
     def flush_all(self) -> None:
-        """Flush every conversation with a session here (after a bus outage)."""
-        with self._lock:
-            conversation_ids = list(self._sockets)
-        for conversation_id in conversation_ids:
-            self.flush(conversation_id)
+        """Flush every conversation with a session here (any thread; after a bus
+        outage)."""
+        self._on_loop(self._flush_all_soon)
 
-    def flush(self, conversation_id: int) -> int:
+    def _on_loop(self, call: Callable[..., None], *args: Any) -> None:
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return  # no socket was ever opened here
+        # RuntimeError: the loop closed meanwhile (the web process is stopping).
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(call, *args)
+
+    def _flush_all_soon(self) -> None:
+        for conversation_id in list(self._sockets):
+            self._flush_soon(conversation_id)
+
+    def _flush_soon(self, conversation_id: int) -> None:
+        if conversation_id not in self._sockets:
+            return  # not here (notices of retried replies go to every web process)
+        task = asyncio.get_running_loop().create_task(self._guarded(conversation_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guarded(self, conversation_id: int) -> int:
+        try:
+            sent = await self.flush(conversation_id)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                log.exception("sending the replies of %s failed", conversation_id)
+                return 0
+            self._outage.failed(exc)
+            return 0
+        self._outage.answered()
+        return sent
+
+    async def flush(self, conversation_id: int) -> int:
         """Send pending replies to the conversation's sessions; return frames sent."""
         if not self.live(conversation_id):
-            # Not here (notices of retried replies go to every web process).
             return 0
         sent = 0
-        with self._flush_locks[conversation_id]:
-            for row in self.store.pending_outbox(conversation_id):
+        async with self.holding(conversation_id):
+            rows = await self.blocking(self.store.pending_outbox, conversation_id)
+            for row in rows:
                 socks = self.live(conversation_id)
                 if not socks:
                     break
@@ -203,21 +231,21 @@ class Sessions:
                     json.dumps({"author": reply.author, "text": reply.text})
                     for reply in row.replies[row.progress :]
                 ]
-                if not self._send(socks, frames):
+                if not await self._send(socks, frames):
                     break
-                self.store.mark_sent(row.id)
+                await self.blocking(self.store.mark_sent, row.id)
                 REPLIES.labels(websocket.NAME).inc(len(frames))
                 sent += len(frames)
         return sent
 
-    def _send(self, socks: list[Socket], frames: list[str]) -> bool:
+    async def _send(self, socks: list[Socket], frames: list[str]) -> bool:
         delivered = False
         for sock in socks:
             try:
                 for frame in frames:
-                    sock.send(frame)
+                    await sock.send(frame)
                 delivered = True
-            except Exception as exc:  # the socket closed under us
+            except Closed as exc:  # the socket closed under us
                 DELIVERY_FAILURES.labels(websocket.NAME).inc()
-                log.info("websocket send failed: %s", exc)
+                log.info("websocket send failed: %s", exc.__cause__ or "closed")
         return delivered

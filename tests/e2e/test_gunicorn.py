@@ -1,4 +1,5 @@
-"""The `web` process under a real gunicorn: clean websocket ends, handshake limits."""
+"""The `web` process under a real gunicorn (uvicorn workers): clean websocket ends,
+the handshake deadline, 503 with Retry-After over the handshake caps."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from testbed.procs import (
     write_config,
 )
 from tests.ingress.wsserver import (
-    assert_handshakes_guarded,
-    assert_one_address_cannot_take_every_slot,
+    assert_flood_answered,
+    assert_slow_handshakes_closed,
     bytes_after_close,
 )
 
@@ -46,7 +47,7 @@ def gunicorn(
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proc, int]]:
-    with gunicorn(tmp_path_factory, handshake_timeout=1, max_handshakes=2) as found:
+    with gunicorn(tmp_path_factory, handshake_timeout=1) as found:
         yield found
 
 
@@ -55,21 +56,23 @@ def test_nothing_follows_the_close_frame_on_the_socket(web: tuple[Proc, int]) ->
         assert bytes_after_close(web[1]) == b""
 
 
-def test_slow_and_silent_handshakes_are_closed_and_capped(
-    web: tuple[Proc, int],
-) -> None:
-    proc, port = web
-    assert_handshakes_guarded(port, proc.log)
+def test_slow_and_silent_handshakes_are_closed(web: tuple[Proc, int]) -> None:
+    port = web[1]
+    assert_slow_handshakes_closed(port)
     assert http_ok(f"http://127.0.0.1:{port}/healthz")
+
+
+def test_a_handshake_flood_is_answered_503_with_retry_after(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    with gunicorn(tmp_path_factory, max_handshakes=2) as (proc, port):
+        assert_flood_answered(port, 200, proc.log, "(max_handshakes)")
+        assert http_ok(f"http://127.0.0.1:{port}/healthz")
 
 
 def test_one_address_cannot_take_every_handshake_slot(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    settings = {
-        "handshake_timeout": 5,
-        "max_handshakes": 2,
-        "max_handshakes_per_address": 1,
-    }
+    settings = {"max_handshakes": 1000, "max_handshakes_per_address": 1}
     with gunicorn(tmp_path_factory, **settings) as (proc, port):
-        assert_one_address_cannot_take_every_slot(port, proc.log)
+        assert_flood_answered(port, 200, proc.log, "max_handshakes_per_address")

@@ -44,7 +44,9 @@ class Outage:
         try:
             connection.request("GET", path, headers=headers)
             answer = connection.getresponse()
-            return answer.status, dict(answer.getheaders()), answer.read()
+            # Header names in any case (uvicorn sends them lowercase).
+            found = {name.title(): value for name, value in answer.getheaders()}
+            return answer.status, found, answer.read()
         finally:
             connection.close()
 

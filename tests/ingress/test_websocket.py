@@ -6,7 +6,6 @@ import datetime
 import json
 import re
 import socket
-import threading
 import time
 
 import jwt
@@ -15,18 +14,20 @@ import websocket
 from websocket import ABNF
 
 from ingress.websocket import session as ws_session
-from ingress.websocket import sockets as wsserver
 from tests.ingress.wsserver import (
     ASK,
     GREETING,
     Server,
-    assert_handshakes_guarded,
+    assert_flood_answered,
+    assert_handshakes_capped,
     assert_one_address_cannot_take_every_slot,
+    assert_slow_handshakes_closed,
     bytes_after_close,
     serving,
 )
 from tests.plugins.wire import BIG_TEXT, SLOW_SECONDS, SLOW_TEXTS
 from zoozl.config import DEFAULT_EXTENSIONS
+from zoozl.ops.metrics import OPEN_WEBSOCKETS
 from zoozl.plugins import bullgame
 from zoozl.plugins.bullgame import START
 
@@ -81,9 +82,9 @@ def auth_server(shared_auth_server):
         yield found
 
 
-def session_threads() -> list[threading.Thread]:
-    """The embedded server's connection threads (socketserver names them so)."""
-    return [t for t in threading.enumerate() if "process_request_thread" in t.name]
+def open_sessions() -> float:
+    """Chat sessions open in this process (the zoozl_open_websockets gauge)."""
+    return OPEN_WEBSOCKETS._value.get()
 
 
 def assert_session_works(client):
@@ -364,41 +365,22 @@ class TestOneServer:
         client.ws.send_frame(ABNF.create_frame(b'{"text": "\xff"}', ABNF.OPCODE_TEXT))
         assert client.close_code() == CLOSE_BAD_DATA
 
-    @pytest.mark.parametrize(
-        ("frame", "code"),
-        [
-            (ABNF.create_frame(b"\x03\xe8", ABNF.OPCODE_CLOSE), 1000),
-            (ABNF.create_frame(b'{"text": "\xff"}', ABNF.OPCODE_TEXT), CLOSE_BAD_DATA),
-        ],
-    )
-    def test_the_close_frame_the_reader_owes_goes_out_even_when_it_is_slow(
-        self, server, monkeypatch, frame, code
-    ):
-        # The reader thread wakes the session before it sends this close frame;
-        # a slow send used to lose the race with the session ending the connection.
-        send = wsserver._LockedSocket.send
-
-        def slow_close(sock, data):
-            if data[:1] == b"\x88":  # a close frame
-                time.sleep(0.3)
-            return send(sock, data)
-
-        monkeypatch.setattr(wsserver._LockedSocket, "send", slow_close)
+    def test_a_close_from_the_client_is_answered_with_its_code(self, server):
         client = server.greeted()
-        client.ws.send_frame(frame)
-        assert client.close_code() == code
+        client.ws.send_frame(ABNF.create_frame(b"\x03\xe8", ABNF.OPCODE_CLOSE))
+        assert client.close_code() == 1000
 
-    def test_messages_over_max_frame_bytes_leave_no_session_thread_behind(self, server):
-        before = len(session_threads())
+    def test_messages_over_max_frame_bytes_leave_no_session_behind(self, server):
+        before = open_sessions()
         for _ in range(4):
             client = server.greeted()
             client.say("x" * FRAME_LIMIT)
             assert client.close_code() == CLOSE_TOO_BIG
             client.ws.shutdown()
         deadline = time.monotonic() + 5
-        while len(session_threads()) > before and time.monotonic() < deadline:
+        while open_sessions() > before and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert len(session_threads()) <= before
+        assert open_sessions() <= before
 
     # list_messages
 
@@ -522,7 +504,7 @@ class TestOneServer:
         address = ("127.0.0.1", server.port)
         with socket.create_connection(address, timeout=5) as raw:
             raw.sendall(b"\x16\x03\x01 not http at all\r\n\r\n")
-            assert b"Error code: 400" in raw.recv(4096)
+            assert raw.recv(4096).startswith(b"HTTP/1.1 400 ")
         with socket.create_connection(address, timeout=5) as raw:
             raw.sendall(  # no Sec-WebSocket-Key, no Sec-WebSocket-Version
                 b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
@@ -744,23 +726,35 @@ def test_allowed_hosts_replace_the_default(tmp_path):
         assert refused.value.status_code == 403
 
 
-def test_slow_and_silent_handshakes_are_closed_and_capped(tmp_path, caplog):
-    settings = {"handshake_timeout": 1, "max_handshakes": 2}
-    with serving(tmp_path, **settings) as guarded:
-        assert_handshakes_guarded(guarded.port, lambda: caplog.text)
+def test_slow_and_silent_handshakes_are_closed(tmp_path):
+    with serving(tmp_path, handshake_timeout=1) as guarded:
+        assert_slow_handshakes_closed(guarded.port)
         client = guarded.greeted()
         time.sleep(1.5)  # a session outlives the handshake deadline
         assert_session_works(client)
 
 
-def test_one_address_cannot_take_every_handshake_slot(tmp_path, caplog):
-    settings = {
-        "handshake_timeout": 5,
-        "max_handshakes": 2,
-        "max_handshakes_per_address": 1,
-    }
+def test_handshakes_over_the_cap_are_answered_503_with_retry_after(
+    tmp_path, caplog, monkeypatch
+):
+    with serving(tmp_path, max_handshakes=2) as guarded:
+        assert_handshakes_capped(guarded.port, lambda: caplog.text, monkeypatch)
+
+
+def test_a_handshake_flood_is_answered_503_with_retry_after(tmp_path, caplog):
+    with serving(tmp_path, max_handshakes=4) as guarded:
+        assert_flood_answered(
+            guarded.port, 200, lambda: caplog.text, "(max_handshakes)"
+        )
+        assert_session_works(guarded.greeted())
+
+
+def test_one_address_cannot_take_every_handshake_slot(tmp_path, caplog, monkeypatch):
+    settings = {"max_handshakes": 4, "max_handshakes_per_address": 1}
     with serving(tmp_path, **settings) as guarded:
-        assert_one_address_cannot_take_every_slot(guarded.port, lambda: caplog.text)
+        assert_one_address_cannot_take_every_slot(
+            guarded.port, lambda: caplog.text, monkeypatch
+        )
 
 
 def test_the_cookie_secret_is_kept_beside_the_store(tmp_path):

@@ -1,8 +1,9 @@
 """`python -m zoozl --conf FILE`: embedded mode, everything in this one process.
 
-werkzeug's threaded server, worker threads fed in-process (no broker), an
-in-process reply bus and the SQLite store. This is the composition root: the only
-module of `zoozl` that imports `ingress` and `tasks`.
+uvicorn (one event loop in a thread) on the web ports, worker threads fed
+in-process (no broker), an in-process reply bus and the SQLite store. This is
+the composition root: the only module of `zoozl` that imports `ingress` and
+`tasks`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from zoozl.config import Config
 from zoozl.errors import ConfigError
 
 log = logging.getLogger("zoozl")
-#: Pending connections a web listener queues (werkzeug's own LISTEN_QUEUE).
-LISTEN_BACKLOG = 128
+#: Pending connections a web listener queues (uvicorn's default): a reconnect
+#: storm of thousands of pages must not find the queue full.
+LISTEN_BACKLOG = 2048
 
 
 class _Stopper:
@@ -85,8 +87,8 @@ class EmbeddedServer:
         wanted = {
             p for p in (config.websocket_port, config.slack_port) if p is not None
         }
-        for port in sorted(wanted):
-            self.ports[port] = self._listen(web, port)
+        if wanted:
+            self._listen(web, sorted(wanted))
         if config.email_port is not None:
             self.ports[config.email_port] = self._listen_lmtp(store)
         started = time.perf_counter()
@@ -111,35 +113,22 @@ class EmbeddedServer:
             return None
         return "the worker is still loading plugins and model"
 
-    def _listen(self, app: Any, port: int) -> int:
-        from werkzeug.serving import make_server
-
-        from ingress.embedded_http import guarded_handler
+    def _listen(self, app: Any, ports: list[int]) -> None:
+        """One uvicorn server (a thread, one event loop) on every web port."""
+        from ingress.asgi import WebTier
+        from ingress.webserver import EmbeddedWeb
 
         config, host = self.config, self.config.host
-        key = "websocket_port" if port == config.websocket_port else "slack_port"
-        sock = _listening_socket(host, port, key)
-        handler = guarded_handler(
-            config.handshake_timeout,
-            config.max_handshakes,
-            config.max_handshakes_per_address,
-        )
-        server = make_server(
-            host, port, app, threaded=True, request_handler=handler, fd=sock.fileno()
-        )
-        sock.close()  # the server holds its own descriptor of it
-        thread = threading.Thread(
-            target=server.serve_forever, name=f"zoozl-http-{port}", daemon=True
-        )
-        thread.start()
-
-        def stop() -> None:
-            server.shutdown()
-            server.server_close()
-
-        self._stopper.push(f"http {port}", stop)
-        log.info("bound http://%s:%s; loading the model", host, server.port)
-        return int(server.port)
+        sockets = []
+        for port in ports:
+            key = "websocket_port" if port == config.websocket_port else "slack_port"
+            sockets.append(_listening_socket(host, port, key))
+            self.ports[port] = int(sockets[-1].getsockname()[1])
+        web = EmbeddedWeb(WebTier(app), config, sockets)
+        web.start()
+        self._stopper.push("web server", web.stop)
+        for port in ports:
+            log.info("bound http://%s:%s; loading the model", host, self.ports[port])
 
     def _listen_lmtp(self, store: Any) -> int:
         from ingress.email.lmtp import MAIL_DEFERRED, start_lmtp
@@ -159,11 +148,9 @@ class EmbeddedServer:
 def _listening_socket(host: str, port: int, key: str) -> socket.socket:
     """A bound, listening socket; one ConfigError line when the port is taken.
 
-    Bound here: werkzeug's own bind prints two lines and calls sys.exit(1).
+    Bound here: a server's own bind would log and exit instead.
     """
-    from werkzeug.serving import select_address_family
-
-    family = select_address_family(host, port)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         return socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG)
     except OSError as exc:

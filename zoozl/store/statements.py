@@ -147,3 +147,20 @@ MARK_SENT = Statement(
 CONVERSATION_ID = Statement(
     sa.select(_c.id).where(_c.channel == _p("channel"), _c.talker == _p("talker"))
 )
+
+#: A new talker's conversation (every websocket connect of one). Params: the keys.
+NEW_CONVERSATION = Statement(
+    conversations.insert(),
+    keys=("channel", "talker", "state", "lease_token", "created_at", "updated_at"),
+)
+
+#: Whether a conversation has an inbox row (of a kind): asked on every connect.
+#: Params: cid; cid, kind.
+ANY_RECORDED = Statement(
+    sa.select(_i.id).where(_i.conversation_id == _p("cid")).limit(1)
+)
+ANY_RECORDED_OF_KIND = Statement(
+    sa.select(_i.id)
+    .where(_i.conversation_id == _p("cid"), _i.kind == _p("kind"))
+    .limit(1)
+)

@@ -189,12 +189,11 @@ class Store:
             if found is not None:
                 return int(found.id)
         now = self.clock()
-        insert = conversations.insert().values(
-            channel=channel, talker=talker, state={}, created_at=now, updated_at=now
-        )
+        values = {**params, "state": {}, "lease_token": 0}
+        values.update(created_at=now, updated_at=now)
         try:
-            with self.engine.begin() as conn:
-                return new_id(conn.execute(insert))
+            with transaction(self.engine) as tx:
+                return int(tx.run(sql.NEW_CONVERSATION, values).inserted_id)
         except sa.exc.IntegrityError:  # another ingress created it meanwhile
             with transaction(self.engine) as tx:
                 return int(tx.run(sql.CONVERSATION_ID, params).first().id)
@@ -208,11 +207,12 @@ class Store:
 
     def has_messages(self, conversation_id: int, kind: str | None = None) -> bool:
         """Whether anything (of `kind`, e.g. "message") was recorded for it."""
-        query = sa.select(inbox.c.id).where(inbox.c.conversation_id == conversation_id)
+        params: dict[str, Any] = {"cid": conversation_id}
+        statement = sql.ANY_RECORDED
         if kind is not None:
-            query = query.where(inbox.c.kind == kind)
-        with reading(self.engine) as conn:
-            return conn.execute(query.limit(1)).first() is not None
+            params["kind"], statement = kind, sql.ANY_RECORDED_OF_KIND
+        with transaction(self.engine, write=False) as tx:
+            return tx.run(statement, params).first() is not None
 
     # leases ------------------------------------------------------------------
 
