@@ -88,10 +88,13 @@ class Talker:
 
     def _ensure_connected(self, deadline: float) -> None:
         while self._client is None and time.monotonic() < deadline:
+            if self.talker is not None:
+                time.sleep(RECONNECT_PAUSE)  # as a browser would: no storm
             try:
                 self._client = Client.connect(self.url, self.talker, timeout=10)
             except Exception:
-                time.sleep(RECONNECT_PAUSE)
+                if self.talker is None:
+                    time.sleep(RECONNECT_PAUSE)
                 continue
             if self.talker is None:
                 self.talker = self._client.talker
