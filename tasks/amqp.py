@@ -104,7 +104,10 @@ class AmqpBus:
     def _publish(self, routing_key: str, notice: Notice) -> None:
         with self._publish_lock:
             if self._publisher is None:
-                self._publisher = _connection(self.url)
+                # No heartbeats: nobody would answer them between publishes,
+                # and RabbitMQ would close an idle publisher; a publish on a
+                # dead connection fails and reconnects (`ensure`).
+                self._publisher = _connection(self.url, heartbeat=0)
             connection = self._publisher
             try:
                 producer = connection.Producer(serializer="json")

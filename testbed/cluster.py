@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import secrets
+import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,12 +50,13 @@ _redis_dbs = itertools.count(1)
 def data_host(log_dir: Path) -> Iterator[DataHost]:
     """The test bed's network and its data host's services, for one block."""
     hosts.up()
+    base = Path(tempfile.mkdtemp(prefix="zoozl-testbed-"))
     try:
         with process_set(log_dir) as procs:
-            base = Path(tempfile.mkdtemp(prefix="zoozl-testbed-"))
             yield DataHost(base, procs).start()
     finally:
         hosts.down()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @dataclass

@@ -149,6 +149,7 @@ def down() -> None:
             time.sleep(0.1)
         _ip("netns", "del", ns, check=False)
     _ip("link", "del", BRIDGE, check=False)
+    shutil.rmtree(BASE, ignore_errors=True)  # what `up` left there
 
 
 def cut_link(host: str) -> None:

@@ -10,7 +10,7 @@ until every acknowledged message has a reply or its time is up.
 
 `Figures` counts what the clients saw: sent, acknowledged, answered, doubled (a
 reply seen more than once), lost (acknowledged, never answered), out of order,
-and how long after the fault ended the last message acknowledged before then was
+and how long after the fault ended the last message sent before then was
 answered.
 """
 
@@ -41,7 +41,7 @@ class Talker:
     acked: list[str] = field(default_factory=list)
     replies: list[str] = field(default_factory=list)
     reply_times: list[float] = field(default_factory=list)
-    ack_times: dict[str, float] = field(default_factory=dict)
+    sent_times: dict[str, float] = field(default_factory=dict)
     reconnects: int = 0
     errors: list[str] = field(default_factory=list)
     talker: str | None = None
@@ -67,6 +67,7 @@ class Talker:
     def _send_next(self) -> None:
         text = f"{self.name}-{len(self.sent)}"
         self.sent.append(text)
+        self.sent_times[text] = time.monotonic()
         self._say(text)
 
     def _say(self, text: str) -> None:
@@ -88,10 +89,13 @@ class Talker:
 
     def _ensure_connected(self, deadline: float) -> None:
         while self._client is None and time.monotonic() < deadline:
+            if self.talker is not None:
+                time.sleep(RECONNECT_PAUSE)  # as a browser would: no storm
             try:
                 self._client = Client.connect(self.url, self.talker, timeout=10)
             except Exception:
-                time.sleep(RECONNECT_PAUSE)
+                if self.talker is None:
+                    time.sleep(RECONNECT_PAUSE)
                 continue
             if self.talker is None:
                 self.talker = self._client.talker
@@ -130,7 +134,6 @@ class Talker:
         if "ack" in frame:
             if frame["ack"] not in self.acked:
                 self.acked.append(frame["ack"])
-                self.ack_times[frame["ack"]] = time.monotonic()
         elif "text" in frame and frame["text"].startswith(f"{self.name}-"):
             self.replies.append(frame["text"])
             self.reply_times.append(time.monotonic())
@@ -146,7 +149,7 @@ class Figures:
     doubled: int
     lost: int
     out_of_order: int
-    #: Seconds from recovery until the last message acknowledged before it was
+    #: Seconds from recovery until the last message first sent before it was
     #: answered (the backlog of the fault caught up with).
     recovery: float
 
@@ -178,7 +181,7 @@ def figures(talkers: list[Talker], recovered: float) -> Figures:
         order = [t for t in talker.sent if t in seen]
         disorder += sum(a != b for a, b in zip(order, seen, strict=False))
         answer_at = dict(zip(talker.replies, talker.reply_times, strict=True))
-        before = [t for t, at in talker.ack_times.items() if at <= recovered]
+        before = [t for t, at in talker.sent_times.items() if at <= recovered]
         last = max([last, *(answer_at[t] for t in before if t in answer_at)])
     return Figures(sent, acked, answered, doubled, lost, disorder, last - recovered)
 

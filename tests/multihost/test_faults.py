@@ -61,6 +61,7 @@ def under_load(
     broker: str,
     name: str,
     fault: Callable[[Cluster], float],
+    after: float = AFTER,
 ) -> None:
     """Start the deployment and the load, apply `fault` (it returns when the
     system was whole again), then check and print the figures."""
@@ -73,7 +74,7 @@ def under_load(
         load = Load(setup.ws_url, TALKERS, LIMIT, PAUSE).start(BOUND)
         wait_until(lambda: load.acked() >= 3 * TALKERS, 60, "the load to run")
         recovered = fault(setup)
-        time.sleep(AFTER)
+        time.sleep(after)
         seen = load.finish(BOUND, recovered)
         print(
             f"fault figures, {name}, {broker}: {seen.line()}; fenced commits "
@@ -156,7 +157,9 @@ def test_a_worker_host_cut_off_for_10_s(bed: DataHost, tmp_path: Path, broker: s
 
 @pytest.mark.parametrize("broker", BROKERS)
 def test_a_worker_host_killed_for_good(bed: DataHost, tmp_path: Path, broker: str):
-    under_load(bed, tmp_path, broker, "worker host SIGKILL", kill_worker_host)
+    # the surviving host carries the load a while longer
+    name = "worker host SIGKILL"
+    under_load(bed, tmp_path, broker, name, kill_worker_host, after=OUTAGE)
 
 
 @pytest.mark.parametrize("broker", BROKERS)

@@ -3,6 +3,7 @@ mode."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 
@@ -175,3 +176,28 @@ def test_worker_readiness_is_a_consumer_of_the_task_queue(amqp_url):
         assert worker_problem(amqp_url, "zoozl-test") is None
         queue.close()
     assert "no worker" in worker_problem(amqp_url, "zoozl-test")
+
+
+def test_amqp_bus_rebinds_and_flushes_after_rabbitmq_drops_it(amqp_url):
+    """A dropped connection: the listener binds a fresh queue, calls on_reconnect
+    (the web process flushes), and hears the next notice."""
+    bus, heard, _ = listening(amqp_url, "zoozl:web:a")
+    reconnected = threading.Event()
+    bus.on_reconnect = reconnected.set
+    vhost = amqp_url.rsplit("/", 1)[1]
+    try:
+        subprocess.run(
+            ["rabbitmqctl", "close_all_connections", "--vhost", vhost, "test"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        assert reconnected.wait(15), "the listener never reconnected"
+        assert bus.wait_bound(10)
+        bus.publish("zoozl:web:a", NOTICE)  # the publisher was dropped too
+        deadline = time.monotonic() + 10
+        while heard != [NOTICE]:
+            assert time.monotonic() < deadline, heard
+            time.sleep(0.05)
+    finally:
+        bus.close()
