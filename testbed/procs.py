@@ -6,7 +6,7 @@ a test fails. Every wait is bounded.
 
 - `RedisServer`: a private ``redis-server`` on a free port, stopped and started
   again by pid on the same port.
-- `Scaled`: gunicorn web and Celery workers of pool threads (the Procfile commands).
+- `Scaled`: gunicorn web and Celery prefork workers (the Procfile commands).
 - `embedded`: ``python -m zoozl --conf FILE``.
 - `honcho`: ``honcho start`` with the real Procfile.
 - `Db`: reads the store (inbox, outbox, leases) to check what was committed.
@@ -501,8 +501,8 @@ def web_argv() -> list[str]:
     ]
 
 
-def worker_argv(concurrency: int = 8) -> list[str]:
-    """The Procfile's `worker` command with `concurrency` pool threads."""
+def worker_argv(concurrency: int = 2) -> list[str]:
+    """The Procfile's `worker` command with `concurrency` pool processes."""
     return [
         str(BIN / "celery"),
         "-A",
@@ -511,7 +511,7 @@ def worker_argv(concurrency: int = 8) -> list[str]:
         "--loglevel",
         "INFO",
         "--pool",
-        "threads",
+        "prefork",
         "--concurrency",
         str(concurrency),
         "-Q",
@@ -549,7 +549,7 @@ class Scaled:
         wait_until(up, START_TIMEOUT, "gunicorn /healthz", 0.1)
         return self.web
 
-    def start_worker(self, concurrency: int = 8) -> Proc:
+    def start_worker(self, concurrency: int = 2) -> Proc:
         name = f"worker{len(self.workers) + 1}"
         argv = [*worker_argv(concurrency), "-n", f"{name}.{os.getpid()}@%h"]
         worker = self.procs.start(name, argv, process_env(self.conf))

@@ -99,7 +99,8 @@ def test_worker_killed_mid_message_answers_it_exactly_once(
         )
         time.sleep(1.0)  # well inside the plugin's 4 s
         worker = setup.workers[0]
-        children = descendants(worker.pid)  # none: the pool is threads
+        children = descendants(worker.pid)
+        assert len(children) >= 2, "the prefork pool is not up"
         worker.signal_group(signal.SIGKILL)
         assert worker.wait(10) is not None
         wait_until(lambda: not worker.group_alive(), 10, "the worker group to die")
