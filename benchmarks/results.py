@@ -62,7 +62,11 @@ def git_commit() -> str:
         )
         return found.stdout.strip()
 
-    dirty = " (with uncommitted changes)" if git("status", "--porcelain") else ""
+    dirty = (
+        " (with uncommitted changes)"
+        if git("status", "--porcelain", "--untracked-files=no")
+        else ""
+    )
     return f"{git('rev-parse', 'HEAD') or 'unknown'}{dirty}"
 
 
