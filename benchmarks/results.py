@@ -22,7 +22,7 @@ METHOD = """\
   zoozl 0.3.0 comes from the package index into `benchmarks/.old-venv`, in memory
   (no `memory_path`), plugins `zoozl.plugins.greeter` and `zoozl.plugins.helpers`.
   This zoozl: `python -m zoozl --conf FILE` (embedded, the SQLite store, the default
-  embedder unless the command names another, 8 worker threads), same plugins;
+  embedder unless the command names another, 4 worker threads), same plugins;
   scaled mode is the Procfile's `web` (gunicorn, 2 gthread processes) and
   `worker` (Celery, pool threads, 8 threads) on a private Redis and a fresh
   PostgreSQL schema.
@@ -62,7 +62,11 @@ def git_commit() -> str:
         )
         return found.stdout.strip()
 
-    dirty = " (with uncommitted changes)" if git("status", "--porcelain") else ""
+    dirty = (
+        " (with uncommitted changes)"
+        if git("status", "--porcelain", "--untracked-files=no")
+        else ""
+    )
     return f"{git('rev-parse', 'HEAD') or 'unknown'}{dirty}"
 
 

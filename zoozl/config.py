@@ -106,8 +106,9 @@ class Config:
     store_url: str = ""
     broker_url: str = "memory://"
     reply_bus_url: str = ""  # empty: the broker's Redis, or in-process
-    # 8: the texts of several threads can share one model run (together.py)
-    worker_threads: int = 8
+    # 4: new texts of several threads share one model run (together.py); each
+    # thread more also costs texts seen before CPU (benchmarks/README.md)
+    worker_threads: int = 4
     lease_seconds: float = 30.0
     plugin_timeout: float = 20.0
     # routing
