@@ -30,6 +30,7 @@ from testbed.procs import (
     free_port,
     postgres_store,
     process_env,
+    redis_answers,
     wait_until,
     write_config,
 )
@@ -209,15 +210,7 @@ def scaled(
 
 
 def _redis_up(port: int) -> bool:
-    import redis as redis_client
-
-    client = redis_client.Redis(port=port, socket_connect_timeout=0.5)
-    try:
-        return bool(client.ping())
-    except redis_client.RedisError:
-        return False
-    finally:
-        client.close()
+    return redis_answers(f"redis://127.0.0.1:{port}/0")
 
 
 class BackendCpu:

@@ -20,11 +20,17 @@ import subprocess
 from pathlib import Path
 
 import psycopg
-import redis
 from kombu.connection import Connection
 
 from testbed import hosts
-from testbed.procs import START_TIMEOUT, Proc, Procs, process_env, wait_until
+from testbed.procs import (
+    START_TIMEOUT,
+    Proc,
+    Procs,
+    process_env,
+    redis_answers,
+    wait_until,
+)
 
 RABBIT_NODE = "zoozl-testbed@localhost"
 
@@ -131,13 +137,7 @@ class DataHost:
         self.redis.stop(signal.SIGTERM)
 
     def _redis_up(self) -> bool:
-        client = redis.Redis.from_url(self.urls.redis, socket_connect_timeout=0.5)
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
+        return redis_answers(self.urls.redis)
 
     # RabbitMQ ----------------------------------------------------------------
 

@@ -284,6 +284,17 @@ def redis_server_available() -> None:
         raise FileNotFoundError("redis-server is not on PATH")
 
 
+def redis_answers(url: str) -> bool:
+    """Whether the Redis at `url` answers a PING within half a second."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
 class RedisServer:
     """A private redis-server, stopped and started by pid on the same port."""
 
@@ -316,13 +327,7 @@ class RedisServer:
         return self
 
     def ping(self) -> bool:
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
+        return redis_answers(self.url)
 
     def stop(self) -> None:
         """SIGTERM by pid (it keeps nothing: --save "") and wait until it is gone."""
