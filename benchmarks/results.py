@@ -86,6 +86,10 @@ def command_line() -> str:
     return shlex.join(getattr(sys, "orig_argv", sys.argv))
 
 
+#: Where the hand-written sections begin (bench_sockets.py: open sockets).
+KEPT = "## Open sockets"
+
+
 def write(
     path: Path,
     old: Figures,
@@ -93,11 +97,16 @@ def write(
     load: tuple[float, float, float],
     sizes: str,
 ) -> str:
-    """Write RESULTS.md and return its text."""
+    """Write RESULTS.md and return its text; the sections other benchmarks wrote
+    by hand (from KEPT on) stay."""
     text = (
         f"{header(command_line(), load, sizes)}\n"
         f"## Targets\n\n{targets_table(old, new)}\n\n"
         f"## All figures\n\n{figures_table(old, new)}\n\n{METHOD}"
     )
+    if path.exists():
+        before = path.read_text(encoding="utf-8")
+        if KEPT in before:
+            text = text.rstrip("\n") + "\n\n" + before[before.index(KEPT) :]
     path.write_text(text, encoding="utf-8")
     return text
