@@ -211,10 +211,12 @@ async def measure_hold(url: str, roots: list[int], sizes: list[int]) -> None:
 async def measure_storm(url: str, roots: list[int], size: int) -> None:
     tally = Tally()
     cpu = proctree.tree_cpu_seconds(roots)
+    mine = time.process_time()
     start = time.perf_counter()
     socks = await hold(url, size, None, tally)
     took = time.perf_counter() - start
     cpu = proctree.tree_cpu_seconds(roots) - cpu
+    mine = time.process_time() - mine
     never = sum(s is None for s in socks)
     opened = max(tally.opened, default=start) - start
     print(
@@ -223,7 +225,7 @@ async def measure_storm(url: str, roots: list[int], size: int) -> None:
         f"({size / took:.0f}/s, {cpu / size * 1000:.2f} ms server CPU each), "
         f"503s {tally.refused} (Retry-After {sorted(tally.retry_after)}), "
         f"failed {tally.errors}, rss {proctree.tree_rss_mib(roots):.0f} MiB, "
-        f"threads {threads(roots)}",
+        f"threads {threads(roots)}; the load client's CPU {mine:.1f} s",
         flush=True,
     )
     try:
@@ -313,7 +315,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--source", type=Path, help="embedded server of this source tree (before)"
     )
+    parser.add_argument("--worker-threads", type=int, help="embedded worker_threads")
     args = parser.parse_args(argv)
+    if args.worker_threads:
+        SETTINGS["worker_threads"] = args.worker_threads
     os.sched_setaffinity(0, {LOAD_CPU})
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
