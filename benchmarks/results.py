@@ -97,14 +97,16 @@ def command_line() -> str:
     return shlex.join(getattr(sys, "orig_argv", sys.argv))
 
 
-#: Where the sections of other benchmarks begin (benchmarks/bench_multihost.py):
-#: kept when compare.py writes the file again.
-KEPT = "\n## Across machines"
+#: Where the sections other benchmarks write begin (bench_sockets.py: open
+#: sockets; bench_multihost.py: across machines): kept when compare.py writes
+#: the file again.
+KEPT = ("\n## Open sockets", "\n## Across machines")
 
 
 def _kept(path: Path) -> str:
     old = path.read_text(encoding="utf-8") if path.exists() else ""
-    return old[old.index(KEPT) :] if KEPT in old else ""
+    starts = [old.index(mark) for mark in KEPT if mark in old]
+    return old[min(starts) :] if starts else ""
 
 
 def write(
@@ -114,7 +116,8 @@ def write(
     load: tuple[float, float, float],
     sizes: str,
 ) -> str:
-    """Write RESULTS.md and return its text."""
+    """Write RESULTS.md and return its text; the sections other benchmarks wrote
+    by hand (from KEPT on) stay."""
     text = (
         f"{header(command_line(), load, sizes)}\n"
         f"## Targets\n\n{targets_table(old, new)}\n\n"

@@ -12,7 +12,7 @@ from flask import Flask, Response, request
 
 from ingress import api, ops, slack, websocket
 from ingress.hosts import EXEMPT_ENDPOINTS, REFUSAL, host_allowed
-from ingress.inbox import Acceptor, Blocking
+from ingress.inbox import Acceptor, Blocking, store_threads
 from ingress.websocket.identity import TalkerCookies, cookie_secret
 from ingress.websocket.sockets import Sessions
 from tasks.contract import Dispatch, ReplyBus
@@ -40,7 +40,7 @@ def create_app(
     acceptor = Acceptor(
         store, dispatch, "websockets are closed with 1013 and requests answered 503"
     )
-    blocking = Blocking()
+    blocking = Blocking(store_threads(store))
     sessions = Sessions(store, blocking)
     app.extensions["zoozl.acceptor"] = acceptor
     app.extensions["zoozl.sessions"] = sessions

@@ -33,7 +33,7 @@ workers = 2
 #: A websocket lives long; the worker's heartbeat is independent of it.
 timeout = 60
 #: Connections the kernel queues while a reconnect storm is accepted.
-backlog = 2048
+backlog = 4096
 graceful_timeout = 10
 accesslog = "-"
 

@@ -52,6 +52,10 @@ def uvicorn_settings(config: Config) -> dict[str, Any]:
         "timeout_graceful_shutdown": GRACEFUL_SECONDS,
         "log_config": None,
         "server_header": False,
+        # No X-Forwarded-For from 127.0.0.1 (uvicorn's default trust): the
+        # client address (per-address handshake cap) is the peer's, as before;
+        # and no middleware coroutine on every session's await chain.
+        "proxy_headers": False,
     }
 
 

@@ -28,9 +28,10 @@ DEFAULT_STORE_URL = "sqlite:///zoozl.db"
 MIN_JWT_SECRET_BYTES = 32
 #: Seconds a connection has to send its request headers (the handshake).
 HANDSHAKE_SECONDS = 10.0
-#: Websocket handshakes one web process sets up at once (more are answered 503):
-#: a waiting one costs a few KB, not a thread, so a reconnect storm queues.
-MAX_HANDSHAKES = 1024
+#: Websocket handshakes one web process sets up at once (more are answered 503).
+#: One waiting costs about what an open socket does (a few KB, no thread), so
+#: a reconnect storm of 10,000 queues instead of being refused and retried.
+MAX_HANDSHAKES = 10000
 #: ... of them from one client address (0: no limit per address).
 MAX_HANDSHAKES_PER_ADDRESS = 32
 #: The answer to a message no plugin takes when no `help` plugin is loaded.

@@ -107,7 +107,11 @@ class WebsocketEndpoint:
             retry = ((b"retry-after", str(RETRY_AFTER_SECONDS).encode()),)
             text = "too many connections at once; retry"
             return deny(receive, send, 503, text, retry)
-        talker, headers = self.identify(scope)
+        try:
+            talker, headers = self.identify(scope)
+        except BaseException:
+            self.gate.leave(address)
+            raise
         chat = ChatSession(
             Websocket(receive, send),
             self.config,

@@ -146,8 +146,13 @@ class Sessions:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._sockets: dict[int, list[Socket]] = {}
         self._locks: dict[int, asyncio.Lock] = {}
-        self._tasks: set[asyncio.Task[int]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Conversations with a flush task queued or running, and those of them
+        # notified again meanwhile: a burst of notices is one or two flushes.
+        self._flushing: set[int] = set()
+        self._again: set[int] = set()
         self._outage = Outage(log, "the store", "replies wait for the sweep")
+        self._failing = False  # a flush failed on the store; till one succeeds
 
     def add(self, conversation_id: int, sock: Socket) -> None:
         self.loop = asyncio.get_running_loop()
@@ -200,21 +205,39 @@ class Sessions:
     def _flush_soon(self, conversation_id: int) -> None:
         if conversation_id not in self._sockets:
             return  # not here (notices of retried replies go to every web process)
-        task = asyncio.get_running_loop().create_task(self._guarded(conversation_id))
+        if conversation_id in self._flushing:
+            self._again.add(conversation_id)  # its flush reads the outbox again
+            return
+        self._flushing.add(conversation_id)
+        task = asyncio.get_running_loop().create_task(self._flushes(conversation_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _guarded(self, conversation_id: int) -> int:
+    async def _flushes(self, conversation_id: int) -> None:
+        """Flush until no notice came for the conversation meanwhile."""
         try:
-            sent = await self.flush(conversation_id)
+            while True:
+                self._again.discard(conversation_id)
+                await self._guarded(conversation_id)
+                if conversation_id not in self._again:
+                    return
+        finally:
+            self._flushing.discard(conversation_id)
+            self._again.discard(conversation_id)
+
+    async def _guarded(self, conversation_id: int) -> None:
+        try:
+            await self.flush(conversation_id)
         except Exception as exc:
             if not is_unavailable(exc):
                 log.exception("sending the replies of %s failed", conversation_id)
-                return 0
+                return
+            self._failing = True
             self._outage.failed(exc)
-            return 0
-        self._outage.answered()
-        return sent
+            return
+        if self._failing:  # most flushes: no call, no outage to end
+            self._failing = False
+            self._outage.answered()
 
     async def flush(self, conversation_id: int) -> int:
         """Send pending replies to the conversation's sessions; return frames sent."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -21,9 +22,14 @@ from zoozl.config import Config
 from zoozl.errors import ConfigError
 
 log = logging.getLogger("zoozl")
-#: Pending connections a web listener queues (uvicorn's default): a reconnect
-#: storm of thousands of pages must not find the queue full.
-LISTEN_BACKLOG = 2048
+#: Pending connections a web listener queues: a reconnect storm of thousands
+#: of pages must not find the queue full (the kernel caps it at somaxconn).
+LISTEN_BACKLOG = 4096
+#: The interpreter's thread switch interval in embedded mode (Python's default is
+#: 5 ms). Plugins run on worker threads of this process; one that spins in pure
+#: Python holds the GIL for a whole interval each time, and every frame the web
+#: server answers needs the GIL a few times (loop, store thread, loop).
+SWITCH_SECONDS = 0.001
 
 
 class _Stopper:
@@ -75,6 +81,7 @@ class EmbeddedServer:
         from tasks.worker import InProcessDispatch, Runtime
 
         config, stopper, store = self.config, self._stopper, self.store
+        sys.setswitchinterval(SWITCH_SECONDS)
         bus = LocalBus()
         runtime = Runtime(config, store=store, bus=bus, bot=self.bot)
         self.dispatch = runtime.dispatch = InProcessDispatch(
