@@ -116,7 +116,10 @@ def closed_while_dripping(sock: socket.socket, limit: float = TIMEOUT) -> bool:
     """Send a header byte every 0.2 s; True once the server closes the connection."""
     for _ in range(int(limit / 0.2)):
         if select.select([sock], [], [], 0.2)[0]:
-            return sock.recv(1) == b""
+            try:
+                return sock.recv(1) == b""
+            except ConnectionResetError:  # closed with our bytes unread: a reset
+                return True
         try:
             sock.send(b"x")
         except OSError:
