@@ -44,6 +44,9 @@ BLIND9_PLUGINS_FILE = SETS / "routing_blind9_plugins.json"
 # `python -m eval.routing score --set 10` (and 11, 12), `curve --set 10` and
 # `int8` (sets 4 to 12, under INT8_RULE.md) do.
 HELD_OUT_RULE = SETS / "routing_blind10-12_RULE.md"
+# Sets 13 to 15 (a retail bank, an airline, a gym front desk): held out the same
+# way, scored once under routing_blind13-15_RULE.md.
+LATER_HELD_OUT_RULE = SETS / "routing_blind13-15_RULE.md"
 DEV_SETS = (ROUTING_SET, FRESH_SET)
 BLIND_SETS = (SEALED_SET, SEALED3_SET)
 
@@ -65,10 +68,10 @@ class PluginSet:
         return self.messages.with_name(f"{self.messages.stem}_RULE.md")
 
 
-def _held_out(number: int) -> PluginSet:
+def _held_out(number: int, rule: Path = HELD_OUT_RULE) -> PluginSet:
     messages = SETS / f"routing_blind{number}.jsonl"
     plugins = SETS / f"routing_blind{number}_plugins.json"
-    return PluginSet(f"blind{number}", messages, plugins, HELD_OUT_RULE)
+    return PluginSet(f"blind{number}", messages, plugins, rule)
 
 
 #: The read sets of plugins by number, 4 to 9: their messages and their plugins.
@@ -80,8 +83,11 @@ PLUGIN_SETS: dict[int, PluginSet] = {
     8: PluginSet("blind8", BLIND8_SET, BLIND8_PLUGINS_FILE),
     9: PluginSet("blind9", BLIND9_SET, BLIND9_PLUGINS_FILE),
 }
-#: The held-out sets, 10 to 12: never read by tests or benchmarks.
-HELD_OUT_SETS: dict[int, PluginSet] = {n: _held_out(n) for n in (10, 11, 12)}
+#: The held-out sets, 10 to 15: never read by tests or benchmarks.
+HELD_OUT_SETS: dict[int, PluginSet] = {
+    **{n: _held_out(n) for n in (10, 11, 12)},
+    **{n: _held_out(n, LATER_HELD_OUT_RULE) for n in (13, 14, 15)},
+}
 #: Every set the `score` and `curve` commands take by number.
 NUMBERED_SETS: dict[int, PluginSet] = {**PLUGIN_SETS, **HELD_OUT_SETS}
 #: The same by name ("blind4" ...): their messages and their plugins file.

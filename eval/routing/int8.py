@@ -32,7 +32,7 @@ KINDS = (("with examples", True), ("aliases only", False))
 #: The ONNX variants compared: the reference first.
 VARIANTS = ("fp32", "int8")
 #: Every set the rule needs before it gives a verdict.
-REQUIRED_SETS = tuple(sorted(NUMBERED_SETS))
+REQUIRED_SETS = tuple(range(4, 13))  # INT8_RULE.md: sets 4 to 12
 #: Most points int8 may lose, pooled and on any one set.
 POOLED_ALLOWANCE = Fraction(1, 2)
 SET_ALLOWANCE = Fraction(1)
