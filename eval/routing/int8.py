@@ -13,6 +13,11 @@ any set. Only with all of sets 4 to 12 scored is a verdict given.
 
     python -m eval.routing int8              # sets 4 to 12, the verdict
     python -m eval.routing int8 --set 9      # some sets: figures, no verdict
+
+`--candidate mixed` judges the other candidate, `minilm-mixed` (int8 but for the
+feed-forward output projections), under `sets/INT8_MIXED_RULE.md`: the same
+allowances, on sets 4 to 15. The candidate's figures are printed in the column
+headed by its name; the tallies call it "int8" either way.
 """
 
 from __future__ import annotations
@@ -31,8 +36,11 @@ from zoozl.embedding.base import CachedEmbedder, Embedder
 KINDS = (("with examples", True), ("aliases only", False))
 #: The ONNX variants compared: the reference first.
 VARIANTS = ("fp32", "int8")
-#: Every set the rule needs before it gives a verdict.
-REQUIRED_SETS = tuple(range(4, 13))  # INT8_RULE.md: sets 4 to 12
+#: Every set the rule needs before it gives a verdict (INT8_RULE.md: 4 to 12).
+REQUIRED_SETS = tuple(range(4, 13))
+#: The candidates judged against fp32: the ONNX variant and the sets its rule
+#: needs (INT8_RULE.md for int8, INT8_MIXED_RULE.md for mixed).
+CANDIDATES = {"int8": REQUIRED_SETS, "mixed": tuple(range(4, 16))}
 #: Most points int8 may lose, pooled and on any one set.
 POOLED_ALLOWANCE = Fraction(1, 2)
 SET_ALLOWANCE = Fraction(1)
@@ -61,19 +69,21 @@ class Verdict:
     reasons: tuple[str, ...] = ()
     missing: tuple[int, ...] = ()
 
-    def line(self) -> str:
+    def line(self, candidate: str = "int8") -> str:
         """The verdict as printed."""
         if self.passed is None:
             sets = ", ".join(str(n) for n in self.missing)
+            every = CANDIDATES[candidate]
             return (
-                f"no verdict: set(s) {sets} not scored (the rule needs all of 4 to 12)"
+                f"no verdict: set(s) {sets} not scored "
+                f"(the rule needs all of {every[0]} to {every[-1]})"
             )
         if self.passed:
             return (
-                "VERDICT: int8 PASSES: in both kinds within 0.5 points pooled "
+                f"VERDICT: {candidate} PASSES: in both kinds within 0.5 points pooled "
                 "and no set more than 1 point below fp32"
             )
-        return "VERDICT: int8 FAILS: " + "; ".join(self.reasons)
+        return f"VERDICT: {candidate} FAILS: " + "; ".join(self.reasons)
 
 
 def points(difference: int, messages: int) -> Fraction:
@@ -151,7 +161,12 @@ def table(name: str, score: SetScore) -> list[str]:
     return lines
 
 
-HEADER = f"{'set':9s} {'kind':14s} {'fp32':>18s}  {'int8':>18s}  {'points':>6s}"
+def header(candidate: str = "int8") -> str:
+    """The column heads of `table`."""
+    return f"{'set':9s} {'kind':14s} {'fp32':>18s}  {candidate:>18s}  {'points':>6s}"
+
+
+HEADER = header()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -160,30 +175,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--set",
         type=int,
         action="append",
-        choices=REQUIRED_SETS,
-        help="a set by number (repeatable; default: 4 to 12, and the verdict)",
+        choices=CANDIDATES["mixed"],
+        help="a set by number (repeatable; default: every set of the rule, and "
+        "the verdict)",
+    )
+    parser.add_argument(
+        "--candidate",
+        choices=sorted(CANDIDATES),
+        default="int8",
+        help="the ONNX variant judged against fp32 (default int8)",
     )
 
 
-def embedders() -> dict[str, Embedder]:
-    """fp32 and int8 ONNX MiniLM from the model cache (exported when missing),
-    loaded, each behind its own cache; their files are printed."""
+def embedders(candidate: str = "int8") -> dict[str, Embedder]:
+    """fp32 and the candidate ONNX MiniLM from the model cache (exported when
+    missing), loaded, each behind its own cache, keyed "fp32" and "int8"; their
+    files are printed."""
     from zoozl.embedding.onnx import OnnxMiniLMEmbedder
 
     found: dict[str, Embedder] = {}
-    for variant in VARIANTS:
+    for key, variant in zip(VARIANTS, ("fp32", candidate), strict=True):
         onnx = OnnxMiniLMEmbedder(default_model_cache_dir(), variant)
         onnx.load()
         print(f"{variant}: {onnx.path}")
-        found[variant] = CachedEmbedder(onnx, maxsize=100_000)
+        found[key] = CachedEmbedder(onnx, maxsize=100_000)
     return found
 
 
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """The `int8` command."""
-    numbers = sorted(set(args.set or REQUIRED_SETS))
-    found = embedders()
-    print(HEADER, flush=True)
+    required = CANDIDATES[args.candidate]
+    if args.set and not set(args.set) <= set(required):
+        parser.error(f"--candidate {args.candidate} scores sets {required}")
+    numbers = sorted(set(args.set or required))
+    found = embedders(args.candidate)
+    print(header(args.candidate), flush=True)
     scores = []
     for number in numbers:
         try:
@@ -194,4 +220,4 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         scores.append(score)
         print("\n".join(table(f"blind{number}", score)), flush=True)
     print("\n".join(table("pooled", pooled(scores))))
-    print(verdict(scores).line())
+    print(verdict(scores, required).line(args.candidate))

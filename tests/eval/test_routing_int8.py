@@ -12,6 +12,7 @@ import pytest
 from eval.routing.__main__ import main, parser
 from eval.routing.catalog import PluginSet
 from eval.routing.int8 import (
+    CANDIDATES,
     KINDS,
     REQUIRED_SETS,
     SetScore,
@@ -152,7 +153,7 @@ def test_the_command_prints_each_set_and_no_verdict_for_some_sets(
     # The char embedder under both names: the wiring, not the model.
     monkeypatch.setattr(
         "eval.routing.int8.embedders",
-        lambda: {"fp32": CharEmbedder(), "int8": CharEmbedder()},
+        lambda candidate="int8": {"fp32": CharEmbedder(), "int8": CharEmbedder()},
     )
     main(["int8", "--set", "4"])
     lines = capsys.readouterr().out.splitlines()
@@ -163,3 +164,39 @@ def test_the_command_prints_each_set_and_no_verdict_for_some_sets(
         "no verdict: set(s) 5, 6, 7, 8, 9, 10, 11, 12 not scored "
         "(the rule needs all of 4 to 12)"
     )
+
+
+def test_the_mixed_candidate_is_judged_on_sets_4_to_15_under_its_name(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert CANDIDATES["mixed"] == tuple(range(4, 16))
+    nine = even()
+    assert verdict(nine, CANDIDATES["mixed"]).missing == (13, 14, 15)
+    twelve = nine + [tally(n, 400, 300, 300) for n in (13, 14, 15)]
+    assert (
+        verdict(twelve, CANDIDATES["mixed"])
+        .line("mixed")
+        .startswith("VERDICT: mixed PASSES")
+    )
+    worse = [*twelve[:-1], tally(15, 400, 300, 295)]
+    assert (
+        verdict(worse, CANDIDATES["mixed"])
+        .line("mixed")
+        .startswith(
+            "VERDICT: mixed FAILS: with examples: set 15 1.25 points below fp32"
+        )
+    )
+    asked: list[str] = []
+
+    def loaded(candidate: str = "int8") -> dict[str, CharEmbedder]:
+        asked.append(candidate)
+        return {"fp32": CharEmbedder(), "int8": CharEmbedder()}
+
+    monkeypatch.setattr("eval.routing.int8.embedders", loaded)
+    main(["int8", "--candidate", "mixed", "--set", "4"])
+    lines = capsys.readouterr().out.splitlines()
+    assert asked == ["mixed"]
+    assert lines[0].split() == ["set", "kind", "fp32", "mixed", "points"]
+    assert lines[-1].endswith("(the rule needs all of 4 to 15)")
+    with pytest.raises(SystemExit):
+        main(["int8", "--set", "13"])  # int8's rule is sets 4 to 12

@@ -96,7 +96,8 @@ def parser() -> argparse.ArgumentParser:
         "--variant",
         choices=VARIANTS,
         default=DEFAULT_VARIANT,
-        help="fp32 (served by default) or int8 (embedder = minilm-int8)",
+        help="fp32 (served by default), int8 (embedder = minilm-int8) or mixed "
+        "(minilm-mixed)",
     )
     model.add_argument(
         "--source",

@@ -9,6 +9,7 @@ a child process, so a serving process never imports torch.
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,10 @@ def _produce(source: Path, out: Path, variant: str) -> None:
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as work:
         fp32 = Path(work) / "fp32.onnx"
         export_fp32(source, fp32)
-        quantise_int8(fp32, out)
+        if variant == "mixed":
+            quantise_mixed(fp32, out)
+        else:
+            quantise_int8(fp32, out)
 
 
 def export_fp32(source: Path, out: Path) -> None:
@@ -103,3 +107,33 @@ def quantise_int8(fp32: Path, out: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(fp32, out, per_channel=True, weight_type=QuantType.QInt8)
+
+
+#: The MatMul nodes "mixed" keeps fp32: each layer's feed-forward output
+#: projection (its input is the GELU's output, whose range int8 covers worst).
+MIXED_FP32 = re.compile(r"layer\.\d+/output/dense/")
+
+
+def quantise_mixed(fp32: Path, out: Path) -> None:
+    """As `quantise_int8`, of the MatMul nodes only, leaving those MIXED_FP32
+    names in fp32 (chosen by closeness to fp32 on the development sets,
+    benchmarks/bench_int8_recipes.py, before any blind set was scored with it)."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(fp32)).graph
+    kept = [
+        node.name
+        for node in graph.node
+        if node.op_type == "MatMul" and MIXED_FP32.search(node.name)
+    ]
+    if not kept:
+        raise ValueError(f"{fp32}: no feed-forward output MatMul to keep in fp32")
+    quantize_dynamic(
+        fp32,
+        out,
+        per_channel=True,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul"],
+        nodes_to_exclude=kept,
+    )

@@ -7,6 +7,9 @@ from pathlib import Path
 from zoozl.config import EMBEDDER_NAMES, default_model_cache_dir, is_model_path
 from zoozl.embedding.base import CharEmbedder, Embedder
 
+#: The names of the packaged MiniLM's ONNX files, by variant.
+ONNX_NAMES = {"minilm": "fp32", "minilm-int8": "int8", "minilm-mixed": "mixed"}
+
 
 def make_embedder(name: str, cache_dir: Path | None = None) -> Embedder:
     """Build the embedder a config names; nothing heavy loads until first encode.
@@ -14,6 +17,7 @@ def make_embedder(name: str, cache_dir: Path | None = None) -> Embedder:
     "minilm" is the serving embedder (ONNX fp32, its file in cache_dir, by
     default the user's cache), "minilm-int8" the same quantised (faster, but
     it failed the accuracy rule of eval/routing/sets/INT8_RULE.md),
+    "minilm-mixed" int8 but for the feed-forward outputs (INT8_MIXED_RULE.md),
     "minilm-torch" the sentence-transformers reference, "char" a character
     counter for fast tests. Any other name is the path of a local
     sentence-transformers folder, served like "minilm" (ModelFolderError when it
@@ -21,10 +25,10 @@ def make_embedder(name: str, cache_dir: Path | None = None) -> Embedder:
     """
     if name == "char":
         return CharEmbedder()
-    if name in ("minilm", "minilm-int8"):
+    if name in ONNX_NAMES:
         from zoozl.embedding.onnx import OnnxMiniLMEmbedder
 
-        variant = "int8" if name == "minilm-int8" else "fp32"
+        variant = ONNX_NAMES[name]
         return OnnxMiniLMEmbedder(cache_dir or default_model_cache_dir(), variant)
     if name == "minilm-torch":
         from zoozl.embedding.torch import MiniLMEmbedder

@@ -31,7 +31,7 @@ DEFAULT_THREADS = 1
 #: (cosine down to 0.94 against 0.96 alone): int8 encodes one text per run. fp32
 #: gives a text the same vector alone or in a batch, and the texts several threads
 #: wait with at one moment go through one run (together.py).
-BATCH_SIZES = {"int8": 1, "fp32": 32}
+BATCH_SIZES = {"int8": 1, "mixed": 1, "fp32": 32}
 #: Seconds the one-time export may take before start-up gives up.
 EXPORT_TIMEOUT = 600.0
 
