@@ -26,8 +26,9 @@ class Dispatch(Protocol):
     and the sweep rings it again.
     """
 
-    def process(self, conversation_id: int) -> None:
-        """Handle the conversation's next pending message."""
+    def process(self, conversation_id: int) -> bool:
+        """Handle the conversation's next pending message; False when the broker
+        did not take the ring (the sweep rings it again)."""
         ...
 
     def deliver(self, outbox_id: int, delay: float = 0.0) -> None:

@@ -8,8 +8,15 @@ import pytest
 
 from tasks.app import CeleryDispatch, create_celery
 from tasks.contract import DELIVER, PROCESS
-from tasks.sweep import STALL_AFTER, WEBSOCKET_RENOTIFY_SECONDS, Sweeper
+from tasks.sweep import (
+    RERING_WAITS,
+    STALL_AFTER,
+    SWEEP_INTERVAL,
+    WEBSOCKET_RENOTIFY_SECONDS,
+    Sweeper,
+)
 from testbed.bots import bot_config
+from testbed.ports import free_port
 from tests.memorybroker import drain
 from tests.zoozl.stores import Clock, answered
 from zoozl.plugin import Message
@@ -70,3 +77,76 @@ def test_a_stale_websocket_reply_is_rung_for_delivery(swept, clock):
     clock.advance(WEBSOCKET_RENOTIFY_SECONDS + 1)
     assert sweeper.sweep() == (0, 1)
     assert rung(sweeper) == [(DELIVER, [outbox_id])]
+
+
+def pending_conversations(store: Store, count: int) -> list[int]:
+    ids = [store.conversation_for("websocket", f"talker-{n}") for n in range(count)]
+    for cid in ids:
+        store.record(cid, Message("hi"))
+    return ids
+
+
+def passes(sweeper: Sweeper, clock: Clock, seconds: float) -> list[int]:
+    """Sweep every SWEEP_INTERVAL for `seconds`; the conversations rung, in order."""
+    rung_ids: list[int] = []
+    for _ in range(round(seconds / SWEEP_INTERVAL)):
+        clock.advance(SWEEP_INTERVAL)
+        sweeper.sweep()
+        rung_ids += [args[0] for _, args in rung(sweeper)]
+    return rung_ids
+
+
+def test_a_backlog_is_rung_once_per_growing_wait_not_once_per_pass(swept, clock):
+    """Nobody consumes: each stalled conversation is rung once, then again only
+    after the wait, and the next wait is longer (issue 22: 10,000 greetings
+    waiting became 52,962 `process` tasks, one per conversation per pass)."""
+    sweeper, store = swept
+    ids = pending_conversations(store, 20)
+    first, second = RERING_WAITS[:2]
+    assert sorted(passes(sweeper, clock, STALL_AFTER + first - SWEEP_INTERVAL)) == ids
+    assert sorted(passes(sweeper, clock, 2 * SWEEP_INTERVAL)) == ids  # first wait
+    assert passes(sweeper, clock, second - 2 * SWEEP_INTERVAL) == []
+    assert sorted(passes(sweeper, clock, 2 * SWEEP_INTERVAL)) == ids  # second wait
+
+
+def test_the_longest_wait_repeats(swept, clock):
+    sweeper, store = swept
+    [cid] = pending_conversations(store, 1)
+    rings = passes(sweeper, clock, STALL_AFTER + sum(RERING_WAITS) + SWEEP_INTERVAL)
+    assert rings == [cid] * (len(RERING_WAITS) + 1)
+    assert passes(sweeper, clock, RERING_WAITS[-1] - 2 * SWEEP_INTERVAL) == []
+    assert passes(sweeper, clock, 2 * SWEEP_INTERVAL) == [cid]
+
+
+def test_a_worker_taking_the_conversation_starts_the_waits_over(swept, clock):
+    """A worker took the ring and died before finishing: once its lease
+    expires the conversation is rung at the next pass, not after a wait."""
+    sweeper, store = swept
+    [cid] = pending_conversations(store, 1)
+    assert passes(sweeper, clock, STALL_AFTER + SWEEP_INTERVAL) == [cid]
+    lease_seconds = 3.0
+    assert store.claim(cid, "worker", lease_seconds) is not None
+    assert passes(sweeper, clock, 2 * SWEEP_INTERVAL) == [cid]  # lease expired
+
+
+def test_sweepers_sharing_a_store_ring_each_conversation_once(swept, clock):
+    sweeper, store = swept
+    other = Sweeper(sweeper.dispatch, store)
+    ids = pending_conversations(store, 5)
+    clock.advance(STALL_AFTER + 1)
+    assert sweeper.sweep() == (5, 0)
+    assert other.sweep() == (0, 0)
+    assert sorted(args[0] for _, args in rung(sweeper)) == ids
+
+
+def test_a_ring_the_broker_refused_is_rung_at_the_next_pass(tmp_path, clock):
+    """The broker is down: the ring did not leave, so no wait applies to it."""
+    config = bot_config(tmp_path, broker_url=f"redis://127.0.0.1:{free_port()}/0")
+    store = Store(make_engine(config.database_url), clock=clock)
+    create_schema(store.engine)
+    down = Sweeper(CeleryDispatch(create_celery(config)), store)
+    [cid] = pending_conversations(store, 1)
+    clock.advance(STALL_AFTER + 1)
+    assert down.sweep() == (1, 0)
+    assert store.ring_stalled(STALL_AFTER, RERING_WAITS) == [cid]  # due again
+    store.close()

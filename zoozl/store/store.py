@@ -47,6 +47,8 @@ MAX_ROW_ID = 2**31 - 1
 #: (RFC 5321), websocket talkers are 32 hex digits, Slack's `team:user` at most
 #: 129, and the message API has taken up to 256.
 MAX_TALKER_CHARS = 256
+#: Conversation ids per statement when the sweep takes back its rings.
+UNRING_CHUNK = 500
 #: Longest external id the inbox holds (its column is VARCHAR(512)).
 MAX_EXTERNAL_ID_CHARS = 512
 
@@ -350,6 +352,48 @@ class Store:
         )
         with reading(self.engine) as conn:
             return [int(i) for i in conn.execute(query).scalars()]
+
+    def ring_stalled(self, older_than: float, waits: Sequence[float]) -> list[int]:
+        """Stalled conversations (`stalled_conversations`) that are due a ring,
+        counted as rung now; one transaction, so several sweepers ring each once.
+
+        Due: never rung by the sweep since a worker last took it, or rung `n`
+        times and the last ring is `waits[n - 1]` seconds old (the last wait
+        repeats). A worker taking the conversation starts the count over.
+        """
+        now = self.clock()
+        c = conversations.c
+        rings = [(c.sweep_rings == n, wait) for n, wait in enumerate(waits[:-1], 1)]
+        wait = sa.case(*rings, else_=waits[-1]) if rings else waits[-1]
+        waiting = (
+            sa.select(inbox.c.conversation_id)
+            .where(inbox.c.state == PENDING)
+            .where(inbox.c.received_at < now - older_than)
+        )
+        update = (
+            conversations.update()
+            .where(c.id.in_(waiting))
+            .where(sa.or_(c.lease_owner.is_(None), c.lease_expires < now))
+            .where(sa.or_(c.swept_at.is_(None), c.swept_at + wait <= now))
+            .values(sweep_rings=c.sweep_rings + 1, swept_at=now)
+            .returning(c.id)
+        )
+        with self.engine.begin() as conn:
+            return sorted(int(i) for i in conn.execute(update).scalars())
+
+    def unring(self, conversation_ids: Sequence[int]) -> None:
+        """Take back the sweep's rings the broker did not take: due again now."""
+        c = conversations.c
+        ids = list(conversation_ids)
+        with self.engine.begin() as conn:
+            for start in range(0, len(ids), UNRING_CHUNK):  # bound parameters
+                chunk = ids[start : start + UNRING_CHUNK]
+                update = (
+                    conversations.update()
+                    .where(c.id.in_(chunk), c.sweep_rings > 0)
+                    .values(sweep_rings=c.sweep_rings - 1, swept_at=None)
+                )
+                conn.execute(update)
 
     # outbox ------------------------------------------------------------------
 
