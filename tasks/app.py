@@ -241,7 +241,8 @@ class _Worker:
     def start_periodic(self, **_: Any) -> None:
         """Parent process: the sweep re-rings work a lost task left behind; the
         heartbeat tells /readyz that a worker can answer."""
-        self.periodic.append(Sweeper(self.runtime.dispatch, self.runtime.store))
+        runtime = self.runtime
+        self.periodic.append(Sweeper(runtime.dispatch, runtime.store, runtime.notifier))
         if self.config.broker_url.startswith(("redis://", "rediss://")):
             self.periodic.append(Heartbeat(self.config.broker_url, self.runtime.owner))
         for thread in self.periodic:

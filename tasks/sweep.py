@@ -1,4 +1,4 @@
-"""The periodic sweep: re-ring `process` and `deliver` for work lost tasks left."""
+"""The periodic sweep: re-ring `process` and `deliver`, re-publish websocket notices."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 from tasks.contract import Dispatch
 from tasks.delivery import MAX_BACKOFF, MAX_RETRIES
 from tasks.periodic import Periodic
+from tasks.websocket import WebsocketNotifier
 from zoozl.channels import NETWORK_CHANNELS, websocket
 from zoozl.store import Store
 from zoozl.store.database import is_busy
@@ -14,10 +15,12 @@ from zoozl.store.outage import Outage, is_unavailable
 
 log = logging.getLogger(__name__)
 
-#: A websocket notice is re-published this often, this many times; after that
-#: the row waits for the talker to reconnect.
-WEBSOCKET_RENOTIFY_SECONDS = 3.0
-WEBSOCKET_RENOTIFY_TIMES = 5
+#: A websocket reply still pending this long after its commit, then after its
+#: 1st, 2nd, ... re-published notice, is notified again; after the last, the
+#: row waits for the talker to reconnect. The waits grow: a web process behind
+#: a backlog (a reconnect storm) is not sent a notice per row every few seconds
+#: (up to 3,879 a pass with a fixed 3 s), each one more flush to queue.
+WEBSOCKET_RENOTIFY_WAITS = (3.0, 6.0, 12.0, 24.0, 48.0)
 #: Seconds between sweeps, and how long a pending message may wait (with no
 #: live lease) before the sweep rings `process` for it again.
 SWEEP_INTERVAL = 2.0
@@ -38,6 +41,7 @@ class Sweeper(Periodic):
         self,
         dispatch: Dispatch,
         store: Store,
+        notifier: WebsocketNotifier,
         interval: float = SWEEP_INTERVAL,
         stall_after: float = STALL_AFTER,
         rering_waits: tuple[float, ...] = RERING_WAITS,
@@ -45,6 +49,7 @@ class Sweeper(Periodic):
         super().__init__(interval, "zoozl-sweep")
         self.dispatch = dispatch
         self.store = store
+        self.notifier = notifier
         self.stall_after = stall_after
         self.rering_waits = rering_waits
         self.outage = Outage(log, "the store", "the sweep waits")
@@ -54,19 +59,22 @@ class Sweeper(Periodic):
         stalled = self.store.ring_stalled(self.stall_after, self.rering_waits)
         refused = [c for c in stalled if not self.dispatch.process(c)]
         self.store.unring(refused)  # the broker is down: due again next pass
-        stale = self.store.stale_outbox(
-            WEBSOCKET_RENOTIFY_SECONDS, [websocket.NAME], WEBSOCKET_RENOTIFY_TIMES
+        unnoticed = self.store.unnoticed_outbox(
+            [websocket.NAME], WEBSOCKET_RENOTIFY_WAITS
         )
-        stale += self.store.stale_outbox(
+        if unnoticed:
+            self.notifier.renotify(unnoticed)
+        stale = self.store.stale_outbox(
             MAX_BACKOFF * 1.5, list(NETWORK_CHANNELS), MAX_RETRIES + 2
         )
         for outbox_id in stale:
             self.dispatch.deliver(outbox_id)
-        if stalled or stale:
+        replies = len(unnoticed) + len(stale)
+        if stalled or replies:
             log.info(
-                "sweep re-rang %d conversations, %d replies", len(stalled), len(stale)
+                "sweep re-rang %d conversations, %d replies", len(stalled), replies
             )
-        return len(stalled), len(stale)
+        return len(stalled), replies
 
     def tick(self) -> None:
         try:

@@ -1,4 +1,5 @@
-"""The sweep: re-ring `process` for stalled conversations, `deliver` for stale rows."""
+"""The sweep: re-ring `process` for stalled conversations, re-publish notices of
+pending websocket replies."""
 
 from __future__ import annotations
 
@@ -7,18 +8,20 @@ from collections.abc import Iterator
 import pytest
 
 from tasks.app import CeleryDispatch, create_celery
-from tasks.contract import DELIVER, PROCESS
+from tasks.contract import PROCESS
 from tasks.sweep import (
     RERING_WAITS,
     STALL_AFTER,
     SWEEP_INTERVAL,
-    WEBSOCKET_RENOTIFY_SECONDS,
+    WEBSOCKET_RENOTIFY_WAITS,
     Sweeper,
 )
+from tasks.websocket import LocalBus, WebsocketNotifier
 from testbed.bots import bot_config
 from testbed.ports import free_port
 from tests.memorybroker import drain
 from tests.zoozl.stores import Clock, answered
+from zoozl.channels.websocket import Notice, web_topic
 from zoozl.plugin import Message
 from zoozl.store import Store
 from zoozl.store.database import make_engine
@@ -31,14 +34,23 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def swept(tmp_path, clock) -> Iterator[tuple[Sweeper, Store]]:
-    """A sweeper ringing tasks on memory://, over a store on a still clock."""
+def notices() -> list[Notice]:
+    return []
+
+
+@pytest.fixture
+def swept(tmp_path, clock, notices) -> Iterator[tuple[Sweeper, Store]]:
+    """A sweeper ringing tasks on memory://, publishing notices on an
+    in-process bus that one web process listens on, over a store on a still
+    clock."""
     config = bot_config(tmp_path)
     store = Store(make_engine(config.database_url), clock=clock)
     create_schema(store.engine)
     celery = create_celery(config)
     drain(celery)
-    yield Sweeper(CeleryDispatch(celery), store), store
+    bus = LocalBus()
+    bus.subscribe(web_topic("web-1"), notices.append)
+    yield Sweeper(CeleryDispatch(celery), store, WebsocketNotifier(bus, store)), store
     drain(celery)
     store.close()
 
@@ -69,14 +81,15 @@ def test_a_leased_conversation_is_left_to_its_worker(swept, clock):
     assert rung(sweeper) == []
 
 
-def test_a_stale_websocket_reply_is_rung_for_delivery(swept, clock):
+def test_a_stale_websocket_reply_is_notified_again(swept, clock, notices):
     sweeper, store = swept
     cid = store.conversation_for("websocket", "ann")
     outbox_id = answered(store, cid, Message("hi"), [Message("hello")])
     assert sweeper.sweep() == (0, 0)
-    clock.advance(WEBSOCKET_RENOTIFY_SECONDS + 1)
+    clock.advance(WEBSOCKET_RENOTIFY_WAITS[0] + 1)
     assert sweeper.sweep() == (0, 1)
-    assert rung(sweeper) == [(DELIVER, [outbox_id])]
+    assert notices == [{"conversation_id": cid, "outbox_id": outbox_id}]
+    assert rung(sweeper) == []  # no task: the sweep publishes itself
 
 
 def pending_conversations(store: Store, count: int) -> list[int]:
@@ -131,7 +144,7 @@ def test_a_worker_taking_the_conversation_starts_the_waits_over(swept, clock):
 
 def test_sweepers_sharing_a_store_ring_each_conversation_once(swept, clock):
     sweeper, store = swept
-    other = Sweeper(sweeper.dispatch, store)
+    other = Sweeper(sweeper.dispatch, store, sweeper.notifier)
     ids = pending_conversations(store, 5)
     clock.advance(STALL_AFTER + 1)
     assert sweeper.sweep() == (5, 0)
@@ -144,9 +157,45 @@ def test_a_ring_the_broker_refused_is_rung_at_the_next_pass(tmp_path, clock):
     config = bot_config(tmp_path, broker_url=f"redis://127.0.0.1:{free_port()}/0")
     store = Store(make_engine(config.database_url), clock=clock)
     create_schema(store.engine)
-    down = Sweeper(CeleryDispatch(create_celery(config)), store)
+    notifier = WebsocketNotifier(LocalBus(), store)
+    down = Sweeper(CeleryDispatch(create_celery(config)), store, notifier)
     [cid] = pending_conversations(store, 1)
     clock.advance(STALL_AFTER + 1)
     assert down.sweep() == (1, 0)
     assert store.ring_stalled(STALL_AFTER, RERING_WAITS) == [cid]  # due again
     store.close()
+
+
+def test_a_pending_websocket_reply_is_notified_again_after_growing_waits(
+    swept, clock, notices
+):
+    """A web process behind a backlog is not sent a notice per row every pass;
+    after the last notice the row waits for the talker's next connection."""
+    sweeper, store = swept
+    cid = store.conversation_for("websocket", "ann")
+    answered(store, cid, Message("hi"), [Message("hello")])
+    for times, wait in enumerate(WEBSOCKET_RENOTIFY_WAITS, 1):
+        clock.advance(wait - 0.5)
+        sweeper.sweep()
+        assert len(notices) == times - 1  # not yet: the wait grew
+        clock.advance(1.0)
+        sweeper.sweep()
+        assert len(notices) == times
+    clock.advance(max(WEBSOCKET_RENOTIFY_WAITS) * 10)
+    sweeper.sweep()
+    assert len(notices) == len(WEBSOCKET_RENOTIFY_WAITS)
+
+
+def test_one_notice_per_conversation_however_many_rows_wait(swept, clock, notices):
+    sweeper, store = swept
+    ann = store.conversation_for("websocket", "ann")
+    bob = store.conversation_for("websocket", "bob")
+    answered(store, ann, Message("hi"), [Message("hello")])
+    latest = answered(store, ann, Message("again"), [Message("hello again")])
+    only = answered(store, bob, Message("hi"), [Message("hello")])
+    clock.advance(WEBSOCKET_RENOTIFY_WAITS[0] + 1)
+    assert sweeper.sweep() == (0, 3)  # three rows counted
+    assert sorted(n["outbox_id"] for n in notices) == sorted([latest, only])
+    clock.advance(WEBSOCKET_RENOTIFY_WAITS[0] + 1)
+    sweeper.sweep()
+    assert len(notices) == 2  # each row counted once: the next wait is longer

@@ -47,7 +47,7 @@ MAX_ROW_ID = 2**31 - 1
 #: (RFC 5321), websocket talkers are 32 hex digits, Slack's `team:user` at most
 #: 129, and the message API has taken up to 256.
 MAX_TALKER_CHARS = 256
-#: Conversation ids per statement when the sweep takes back its rings.
+#: Row ids per statement when the sweep updates many rows at once.
 UNRING_CHUNK = 500
 #: Longest external id the inbox holds (its column is VARCHAR(512)).
 MAX_EXTERNAL_ID_CHARS = 512
@@ -254,7 +254,26 @@ class Store:
         MessageRejected for an external id the store cannot hold (`identity`)."""
         if external_id is not None:
             identity(external_id, "external id", MAX_EXTERNAL_ID_CHARS)
-        params = {
+        params = self._inbox_values(
+            conversation_id, message, reply_address, kind, external_id
+        )
+        try:
+            with transaction(self.engine) as tx:
+                return tx.run(sql.RECORD, params).inserted_id
+        except sa.exc.IntegrityError as exc:
+            if external_id is None:
+                raise
+            raise DuplicateMessage(f"message {external_id!r}") from exc
+
+    def _inbox_values(
+        self,
+        conversation_id: int,
+        message: Message,
+        reply_address: dict[str, Any] | None,
+        kind: str,
+        external_id: str | None,
+    ) -> dict[str, Any]:
+        return {
             "cid": conversation_id,
             "conversation_id": conversation_id,
             "kind": kind,
@@ -265,13 +284,27 @@ class Store:
             "attempts": 0,
             "received_at": self.clock(),
         }
+
+    def new_conversation(
+        self, channel: str, talker: str, greet: Message, reply_address: dict[str, Any]
+    ) -> int | None:
+        """A talker the ingress has just issued: its conversation and a pending
+        greeting, one transaction, nothing looked up first (every connect of a
+        new websocket talker). None if the talker has a conversation already."""
+        identity(talker, "talker", MAX_TALKER_CHARS)
+        now = self.clock()
+        values = {"channel": channel, "talker": talker, "state": {}, "lease_token": 0}
+        values.update(created_at=now, updated_at=now)
         try:
             with transaction(self.engine) as tx:
-                return tx.run(sql.RECORD, params).inserted_id
-        except sa.exc.IntegrityError as exc:
-            if external_id is None:
-                raise
-            raise DuplicateMessage(f"message {external_id!r}") from exc
+                found = int(tx.run(sql.NEW_CONVERSATION, values).inserted_id)
+                greeting = self._inbox_values(
+                    found, greet, reply_address, "greet", None
+                )
+                tx.run(sql.RECORD, greeting)
+        except sa.exc.IntegrityError:  # not new after all: looked up as usual
+            return None
+        return found
 
     # the two transactions of a turn ------------------------------------------
 
@@ -447,6 +480,40 @@ class Store:
             attempts=outbox.c.attempts + 1,
             last_error=error[:2000],
         )
+
+    def unnoticed_outbox(
+        self, channels: Sequence[str], waits: Sequence[float]
+    ) -> list[tuple[int, int]]:
+        """(row id, conversation id) of the pending rows of the given channels
+        notified `n` times (`attempts`) and untouched for `waits[n]` seconds;
+        rows notified `len(waits)` times are left for the talker's next
+        connection."""
+        o = outbox.c
+        wait = sa.case(*((o.attempts == n, w) for n, w in enumerate(waits)))
+        query = (
+            sa.select(o.id, o.conversation_id)
+            .where(o.state == PENDING)
+            .where(o.channel.in_(list(channels)))
+            .where(o.attempts < len(waits))
+            .where(o.updated_at + wait < self.clock())
+            .order_by(o.id)
+        )
+        with reading(self.engine) as conn:
+            return [(int(r.id), int(r.conversation_id)) for r in conn.execute(query)]
+
+    def count_notices(self, outbox_ids: Sequence[int]) -> None:
+        """`count_notice` of many rows, in one transaction."""
+        o = outbox.c
+        ids = list(outbox_ids)
+        with self.engine.begin() as conn:
+            for start in range(0, len(ids), UNRING_CHUNK):  # bound parameters
+                update = (
+                    outbox.update()
+                    .where(o.id.in_(ids[start : start + UNRING_CHUNK]))
+                    .where(o.state == PENDING)
+                    .values(attempts=o.attempts + 1, updated_at=self.clock())
+                )
+                conn.execute(update)
 
     def stale_outbox(
         self,
