@@ -133,6 +133,18 @@ class CeleryDispatch:
     def deliver(self, outbox_id: int, delay: float = 0.0) -> None:
         self._send(DELIVER, outbox_id, delay)
 
+    def queued(self) -> int | None:
+        """Tasks in the queue (Redis: its list's length; RabbitMQ: ready ones)."""
+        queue = self.app.conf.task_default_queue
+        try:
+            with self.app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1)  # no wait on a broker outage
+                declared = conn.default_channel.queue_declare(queue, passive=True)
+        except Exception as exc:  # the broker is down: the sweep rings as usual
+            log.debug("queue length unknown: %s", exc)
+            return None
+        return int(declared.message_count)
+
     def _send(self, task: str, row_id: int, delay: float = 0.0) -> bool:
         try:
             self.app.send_task(task, [row_id], countdown=delay or None)

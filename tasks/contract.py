@@ -35,6 +35,10 @@ class Dispatch(Protocol):
         """Send an outbox row on its channel (Slack, e-mail), after `delay` s."""
         ...
 
+    def queued(self) -> int | None:
+        """Rings waiting for a worker now (None: the broker does not say)."""
+        ...
+
 
 class ReplyBus(Protocol):
     """Publish a notice on a topic; call handlers subscribed to it."""

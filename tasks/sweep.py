@@ -32,6 +32,11 @@ STALL_AFTER = 5.0
 #: a ring really lost (worker killed, broker restarted) is rung again within
 #: the wait. The longest is Redis's visibility timeout (tasks/app.py).
 RERING_WAITS = (15.0, 30.0, 60.0, 120.0)
+#: While the broker's queue holds rings (a backlog), a pending message's ring
+#: is most likely among them: the sweep rings a conversation (first time or
+#: again) only once it has waited this long. A ring lost under a lasting
+#: backlog is still rung, later.
+BACKLOG_WAIT = 120.0
 
 
 class Sweeper(Periodic):
@@ -56,7 +61,10 @@ class Sweeper(Periodic):
 
     def sweep(self) -> tuple[int, int]:
         """One pass; returns how many process and deliver tasks it rang."""
-        stalled = self.store.ring_stalled(self.stall_after, self.rering_waits)
+        if self.dispatch.queued():
+            stalled = self.store.ring_stalled(BACKLOG_WAIT, (BACKLOG_WAIT,))
+        else:
+            stalled = self.store.ring_stalled(self.stall_after, self.rering_waits)
         refused = [c for c in stalled if not self.dispatch.process(c)]
         self.store.unring(refused)  # the broker is down: due again next pass
         unnoticed = self.store.unnoticed_outbox(

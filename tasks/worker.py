@@ -248,6 +248,10 @@ class InProcessDispatch:
                 self._ready.notify()
         return True
 
+    def queued(self) -> int | None:
+        with self._ready:
+            return len(self._line)
+
     def deliver(self, outbox_id: int, delay: float = 0.0, retries: int = 0) -> None:
         if delay > 0:
             timer = threading.Timer(delay, self._retry, (outbox_id, retries))

@@ -10,6 +10,7 @@ import pytest
 from tasks.app import CeleryDispatch, create_celery
 from tasks.contract import PROCESS
 from tasks.sweep import (
+    BACKLOG_WAIT,
     RERING_WAITS,
     STALL_AFTER,
     SWEEP_INTERVAL,
@@ -120,6 +121,22 @@ def test_a_backlog_is_rung_once_per_growing_wait_not_once_per_pass(swept, clock)
     assert sorted(passes(sweeper, clock, 2 * SWEEP_INTERVAL)) == ids  # first wait
     assert passes(sweeper, clock, second - 2 * SWEEP_INTERVAL) == []
     assert sorted(passes(sweeper, clock, 2 * SWEEP_INTERVAL)) == ids  # second wait
+
+
+def test_while_rings_are_queued_the_sweep_waits_longer(swept, clock):
+    """A backlog in the broker's queue: the conversations' rings are there, the
+    sweep adds none until they have waited BACKLOG_WAIT (issue 22, scaled)."""
+    sweeper, store = swept
+    queued = pending_conversations(store, 3)
+    for cid in queued:
+        sweeper.dispatch.process(cid)  # what the ingress rang; nobody consumes
+    clock.advance(STALL_AFTER + 1)
+    assert sweeper.sweep() == (0, 0)
+    clock.advance(BACKLOG_WAIT - STALL_AFTER - 2)
+    assert sweeper.sweep() == (0, 0)
+    clock.advance(2)
+    assert sweeper.sweep() == (3, 0)  # lost under a lasting backlog: rung anyway
+    assert sorted(args[0] for _, args in rung(sweeper)) == sorted(queued * 2)
 
 
 def test_the_longest_wait_repeats(swept, clock):
