@@ -34,8 +34,9 @@ STALL_AFTER = 5.0
 RERING_WAITS = (15.0, 30.0, 60.0, 120.0)
 #: While the broker's queue holds rings (a backlog), a pending message's ring
 #: is most likely among them: the sweep rings a conversation (first time or
-#: again) only once it has waited this long. A ring lost under a lasting
-#: backlog is still rung, later.
+#: again) only once it has waited this long, unless a worker took its ring and
+#: left the lease to expire (killed, cut off): that ring is gone, rung as usual.
+#: A ring lost otherwise under a lasting backlog is still rung, later.
 BACKLOG_WAIT = 120.0
 
 
@@ -62,7 +63,10 @@ class Sweeper(Periodic):
     def sweep(self) -> tuple[int, int]:
         """One pass; returns how many process and deliver tasks it rang."""
         if self.dispatch.queued():
-            stalled = self.store.ring_stalled(BACKLOG_WAIT, (BACKLOG_WAIT,))
+            stalled = self.store.ring_stalled(
+                self.stall_after, self.rering_waits, abandoned=True
+            )
+            stalled += self.store.ring_stalled(BACKLOG_WAIT, (BACKLOG_WAIT,))
         else:
             stalled = self.store.ring_stalled(self.stall_after, self.rering_waits)
         refused = [c for c in stalled if not self.dispatch.process(c)]

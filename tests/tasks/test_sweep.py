@@ -139,6 +139,18 @@ def test_while_rings_are_queued_the_sweep_waits_longer(swept, clock):
     assert sorted(args[0] for _, args in rung(sweeper)) == sorted(queued * 2)
 
 
+def test_with_rings_queued_a_lease_left_to_expire_is_rung_as_usual(swept, clock):
+    """A worker took the ring and died (its lease expired unreleased): that
+    ring is not in the queue, whatever else is."""
+    sweeper, store = swept
+    abandoned, queued = pending_conversations(store, 2)
+    sweeper.dispatch.process(queued)  # a backlog nobody consumes
+    assert store.claim(abandoned, "worker", 3.0) is not None  # then killed
+    clock.advance(STALL_AFTER + 1)
+    assert sweeper.sweep() == (1, 0)
+    assert sorted(args[0] for _, args in rung(sweeper)) == [abandoned, queued]
+
+
 def test_the_longest_wait_repeats(swept, clock):
     sweeper, store = swept
     [cid] = pending_conversations(store, 1)

@@ -386,16 +386,23 @@ class Store:
         with reading(self.engine) as conn:
             return [int(i) for i in conn.execute(query).scalars()]
 
-    def ring_stalled(self, older_than: float, waits: Sequence[float]) -> list[int]:
+    def ring_stalled(
+        self, older_than: float, waits: Sequence[float], abandoned: bool = False
+    ) -> list[int]:
         """Stalled conversations (`stalled_conversations`) that are due a ring,
         counted as rung now; one transaction, so several sweepers ring each once.
 
         Due: never rung by the sweep since a worker last took it, or rung `n`
         times and the last ring is `waits[n - 1]` seconds old (the last wait
         repeats). A worker taking the conversation starts the count over.
+        `abandoned`: only conversations whose lease expired unreleased (a
+        worker took the ring and died or was cut off).
         """
         now = self.clock()
         c = conversations.c
+        free = sa.or_(c.lease_owner.is_(None), c.lease_expires < now)
+        if abandoned:
+            free = sa.and_(c.lease_owner.is_not(None), c.lease_expires < now)
         rings = [(c.sweep_rings == n, wait) for n, wait in enumerate(waits[:-1], 1)]
         wait = sa.case(*rings, else_=waits[-1]) if rings else waits[-1]
         waiting = (
@@ -406,7 +413,7 @@ class Store:
         update = (
             conversations.update()
             .where(c.id.in_(waiting))
-            .where(sa.or_(c.lease_owner.is_(None), c.lease_expires < now))
+            .where(free)
             .where(sa.or_(c.swept_at.is_(None), c.swept_at + wait <= now))
             .values(sweep_rings=c.sweep_rings + 1, swept_at=now)
             .returning(c.id)
