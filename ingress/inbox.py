@@ -103,12 +103,28 @@ class Acceptor:
         self._dispatch.process(conversation_id)
         return inbox_id
 
-    def opened(self, channel: str, talker: str, reply_address: dict[str, Any]) -> int:
+    def opened(
+        self,
+        channel: str,
+        talker: str,
+        reply_address: dict[str, Any],
+        new: bool = False,
+    ) -> int:
         """A session opened: the talker's conversation id, greeted (a greet
         recorded and rung) until the talker has said something (PROTOCOL §2).
 
-        One call, so that a session's set-up is one trip to the store's pool.
+        One call, so that a session's set-up is one trip to the store's pool;
+        a `new` talker (issued by this ingress just now) has nothing to look
+        up: one transaction creates the conversation and its greeting.
         """
+        if new:
+            created = self._store.new_conversation(
+                channel, talker, Message(), reply_address
+            )
+            self.outage.answered()
+            if created is not None:
+                self._dispatch.process(created)
+                return created
         conversation_id = self.conversation(channel, talker)
         if not self.has_messages(conversation_id, kind="message"):
             self.accept(conversation_id, Message(), reply_address, kind="greet")

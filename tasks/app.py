@@ -127,19 +127,33 @@ class CeleryDispatch:
     def __init__(self, app: Celery) -> None:
         self.app = app
 
-    def process(self, conversation_id: int) -> None:
-        self._send(PROCESS, conversation_id)
+    def process(self, conversation_id: int) -> bool:
+        return self._send(PROCESS, conversation_id)
 
     def deliver(self, outbox_id: int, delay: float = 0.0) -> None:
         self._send(DELIVER, outbox_id, delay)
 
-    def _send(self, task: str, row_id: int, delay: float = 0.0) -> None:
+    def queued(self) -> int | None:
+        """Tasks in the queue (Redis: its list's length; RabbitMQ: ready ones)."""
+        queue = self.app.conf.task_default_queue
+        try:
+            with self.app.connection_for_write() as conn:
+                conn.ensure_connection(max_retries=1)  # no wait on a broker outage
+                declared = conn.default_channel.queue_declare(queue, passive=True)
+        except Exception as exc:  # the broker is down: the sweep rings as usual
+            log.debug("queue length unknown: %s", exc)
+            return None
+        return int(declared.message_count)
+
+    def _send(self, task: str, row_id: int, delay: float = 0.0) -> bool:
         try:
             self.app.send_task(task, [row_id], countdown=delay or None)
         except Exception as exc:  # kombu raises many kinds; the row is safe
             log.warning(
                 "%s %s: broker unavailable (%s); the sweep rings it", task, row_id, exc
             )
+            return False
+        return True
 
 
 # the tasks ---------------------------------------------------------------------
@@ -239,7 +253,8 @@ class _Worker:
     def start_periodic(self, **_: Any) -> None:
         """Parent process: the sweep re-rings work a lost task left behind; the
         heartbeat tells /readyz that a worker can answer."""
-        self.periodic.append(Sweeper(self.runtime.dispatch, self.runtime.store))
+        runtime = self.runtime
+        self.periodic.append(Sweeper(runtime.dispatch, runtime.store, runtime.notifier))
         if self.config.broker_url.startswith(("redis://", "rediss://")):
             self.periodic.append(Heartbeat(self.config.broker_url, self.runtime.owner))
         for thread in self.periodic:

@@ -26,12 +26,17 @@ class Dispatch(Protocol):
     and the sweep rings it again.
     """
 
-    def process(self, conversation_id: int) -> None:
-        """Handle the conversation's next pending message."""
+    def process(self, conversation_id: int) -> bool:
+        """Handle the conversation's next pending message; False when the broker
+        did not take the ring (the sweep rings it again)."""
         ...
 
     def deliver(self, outbox_id: int, delay: float = 0.0) -> None:
         """Send an outbox row on its channel (Slack, e-mail), after `delay` s."""
+        ...
+
+    def queued(self) -> int | None:
+        """Rings waiting for a worker now (None: the broker does not say)."""
         ...
 
 

@@ -19,7 +19,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tasks.contract import Handler, ReplyBus
@@ -205,3 +205,14 @@ class WebsocketNotifier:
         """
         self.bus.broadcast(web_topic("*"), notice(row.conversation_id, row.id))
         self.store.count_notice(row.id)
+
+    def renotify(self, rows: Sequence[tuple[int, int]]) -> None:
+        """`send` for many (row id, conversation id), one notice per conversation
+        (a web process reads all its pending rows) and one count for all rows:
+        the sweep's way, not a `deliver` task per row."""
+        latest: dict[int, int] = {}
+        for outbox_id, conversation_id in rows:
+            latest[conversation_id] = max(outbox_id, latest.get(conversation_id, 0))
+        for conversation_id, outbox_id in latest.items():
+            self.bus.broadcast(web_topic("*"), notice(conversation_id, outbox_id))
+        self.store.count_notices([outbox_id for outbox_id, _ in rows])

@@ -238,7 +238,7 @@ class InProcessDispatch:
             worker.join(timeout)
         self._delivery.shutdown(wait=True, cancel_futures=True)
 
-    def process(self, conversation_id: int) -> None:
+    def process(self, conversation_id: int) -> bool:
         with self._ready:
             if conversation_id in self._running:
                 self._again.add(conversation_id)
@@ -246,6 +246,11 @@ class InProcessDispatch:
                 self._waiting.add(conversation_id)
                 self._line.append(conversation_id)
                 self._ready.notify()
+        return True
+
+    def queued(self) -> int | None:
+        with self._ready:
+            return len(self._line)
 
     def deliver(self, outbox_id: int, delay: float = 0.0, retries: int = 0) -> None:
         if delay > 0:

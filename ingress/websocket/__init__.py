@@ -119,7 +119,9 @@ class WebsocketEndpoint:
             self.sessions,
             self.web_id,
         )
-        return chat.run(talker, headers, lambda: self.gate.leave(address))
+        # A Set-Cookie header: a talker issued just now, with no conversation yet.
+        new = bool(headers)
+        return chat.run(talker, headers, lambda: self.gate.leave(address), new)
 
     def refusal(self, scope: dict[str, Any]) -> tuple[int, str] | None:
         """Why this upgrade is refused (status, text), if it is."""

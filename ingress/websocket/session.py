@@ -175,10 +175,12 @@ class ChatSession:
         talker: str,
         headers: list[tuple[bytes, bytes]],
         set_up: Callable[[], None],
+        new: bool = False,
     ) -> None:
         """Accept (with `headers` on the 101), authenticate when required, then
         serve the talker until the socket closes. `set_up` is called once, when
         the session is set up or has ended (the handshake is no longer in flight).
+        `new`: the talker was issued with this handshake (no conversation yet).
         """
         done = [False]
 
@@ -194,7 +196,7 @@ class ChatSession:
                 ready()  # waiting for the auth frame holds no handshake slot
                 talker = await self.authenticate() or ""
             if talker:
-                await self.serve(talker, ready)
+                await self.serve(talker, ready, new)
         except Closed:
             return
         except Exception as exc:
@@ -227,14 +229,16 @@ class ChatSession:
             await self.ws.close(POLICY_VIOLATION, "authentication failed")
             return None
 
-    async def serve(self, talker: str, ready: Callable[[], None]) -> None:
+    async def serve(
+        self, talker: str, ready: Callable[[], None], new: bool = False
+    ) -> None:
         """Greet, send what is pending, call `ready`, then answer frames."""
         # list_messages shows who wrote: an email, or a non-secret id of the cookie.
         self.user = talker if self.config.auth_required else display_id(talker)
         # Greeted again until the talker says something (§2): a reload before
         # typing does not leave a blank page.
         conversation_id = await self.blocking(
-            self.acceptor.opened, websocket.NAME, talker, self.reply_address
+            self.acceptor.opened, websocket.NAME, talker, self.reply_address, new
         )
         self.sessions.add(conversation_id, self.ws)
         OPEN_WEBSOCKETS.inc()

@@ -23,7 +23,7 @@ from wsproto.events import BytesMessage, CloseConnection, TextMessage
 from ingress.inbox import Blocking
 from zoozl.channels import websocket
 from zoozl.ops.metrics import DELIVERY_FAILURES, REPLIES
-from zoozl.store import Store
+from zoozl.store import OutboxRow, Store
 from zoozl.store.outage import Outage, is_unavailable
 
 log = logging.getLogger(__name__)
@@ -151,6 +151,10 @@ class Sessions:
         # notified again meanwhile: a burst of notices is one or two flushes.
         self._flushing: set[int] = set()
         self._again: set[int] = set()
+        # Conversations with a flush (any: a session's first one too) that has
+        # not begun reading the outbox: it will read what a notice announces.
+        # Added on the loop; removed by the store thread as the read begins.
+        self._unread: set[int] = set()
         self._outage = Outage(log, "the store", "replies wait for the sweep")
         self._failing = False  # a flush failed on the store; till one succeeds
 
@@ -205,6 +209,8 @@ class Sessions:
     def _flush_soon(self, conversation_id: int) -> None:
         if conversation_id not in self._sockets:
             return  # not here (notices of retried replies go to every web process)
+        if conversation_id in self._unread:
+            return  # a flush queued (behind a backlog) reads the outbox still
         if conversation_id in self._flushing:
             self._again.add(conversation_id)  # its flush reads the outbox again
             return
@@ -244,21 +250,36 @@ class Sessions:
         if not self.live(conversation_id):
             return 0
         sent = 0
-        async with self.holding(conversation_id):
-            rows = await self.blocking(self.store.pending_outbox, conversation_id)
-            for row in rows:
-                socks = self.live(conversation_id)
-                if not socks:
-                    break
-                frames = [
-                    json.dumps({"author": reply.author, "text": reply.text})
-                    for reply in row.replies[row.progress :]
-                ]
-                if not await self._send(socks, frames):
-                    break
-                await self.blocking(self.store.mark_sent, row.id)
-                REPLIES.labels(websocket.NAME).inc(len(frames))
-                sent += len(frames)
+        self._unread.add(conversation_id)
+        try:
+            async with self.holding(conversation_id):
+                rows = await self.blocking(self._pending, conversation_id)
+                self._unread.discard(conversation_id)
+                sent = await self._send_rows(conversation_id, rows)
+        finally:
+            self._unread.discard(conversation_id)
+        return sent
+
+    def _pending(self, conversation_id: int) -> list[OutboxRow]:
+        """The store thread's read: a notice from now on needs a flush of its own."""
+        self._unread.discard(conversation_id)
+        return self.store.pending_outbox(conversation_id)
+
+    async def _send_rows(self, conversation_id: int, rows: list[OutboxRow]) -> int:
+        sent = 0
+        for row in rows:
+            socks = self.live(conversation_id)
+            if not socks:
+                break
+            frames = [
+                json.dumps({"author": reply.author, "text": reply.text})
+                for reply in row.replies[row.progress :]
+            ]
+            if not await self._send(socks, frames):
+                break
+            await self.blocking(self.store.mark_sent, row.id)
+            REPLIES.labels(websocket.NAME).inc(len(frames))
+            sent += len(frames)
         return sent
 
     async def _send(self, socks: list[Socket], frames: list[str]) -> bool:

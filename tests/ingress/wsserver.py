@@ -148,14 +148,15 @@ def response_head(sock: socket.socket) -> bytes:
 
 
 def slow_set_up(monkeypatch: Any, seconds: float = 1.0) -> None:
-    """Every websocket set-up waits `seconds` for the store (in its pool thread)."""
-    conversation = Acceptor.conversation
+    """Every websocket set-up waits `seconds` for the store (in its pool thread),
+    a new talker's too."""
+    opened = Acceptor.opened
 
     def slow(self: Acceptor, *args: Any) -> int:
         time.sleep(seconds)
-        return conversation(self, *args)
+        return opened(self, *args)
 
-    monkeypatch.setattr(Acceptor, "conversation", slow)
+    monkeypatch.setattr(Acceptor, "opened", slow)
 
 
 def assert_slow_handshakes_closed(port: int) -> None:

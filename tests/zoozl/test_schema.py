@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.zoozl.stores import LEASE, answered, pending_ids
+from tests.zoozl.stores import LEASE, Clock, answered, pending_ids
 from zoozl.plugin import Message
 from zoozl.store import Decision, Done, Store
 from zoozl.store.database import make_engine
@@ -57,10 +57,17 @@ def test_create_schema_twice_keeps_data(store: Store) -> None:
     assert versions(store) == [SCHEMA_VERSION]
 
 
+def drop_sweep_columns(conn: sa.Connection) -> None:
+    """Back to the conversations table before version 5."""
+    for column in ("sweep_rings", "swept_at"):
+        conn.execute(sa.text(f"ALTER TABLE conversations DROP COLUMN {column}"))
+
+
 def test_a_version_1_store_is_migrated_keeping_its_rows(store: Store) -> None:
     cid = store.conversation_for("websocket", "alice")
     store.record(cid, Message("kept"))
     with store.engine.begin() as conn:  # back to what version 1 created
+        drop_sweep_columns(conn)
         conn.execute(sa.text("DROP TABLE decisions"))
         conn.execute(sa.text("ALTER TABLE inbox DROP COLUMN attempts"))
         for table in ("inbox", "outbox"):
@@ -83,12 +90,13 @@ def test_a_version_3_store_gets_the_decisions_table_and_keeps_its_rows(
     answered(store, cid, Message("before"), [Message("ok")])
     waiting = store.record(cid, Message("kept"))
     with store.engine.begin() as conn:  # back to what version 3 created
+        drop_sweep_columns(conn)
         conn.execute(sa.text("DROP TABLE decisions"))
         conn.execute(schema_version.delete())
         conn.execute(schema_version.insert().values(version=3))
     assert "decisions" not in sa.inspect(store.engine).get_table_names()
     create_schema(store.engine)
-    assert versions(store) == [3, 4] and SCHEMA_VERSION == 4
+    assert versions(store) == [3, 4, 5] and SCHEMA_VERSION == 5
     assert pending_ids(store, cid) == [waiting]
     claim = store.claim(cid, "worker", LEASE)
     assert claim is not None and claim.row.message.text == "kept"
@@ -96,6 +104,24 @@ def test_a_version_3_store_gets_the_decisions_table_and_keeps_its_rows(
     done = Done(claim.row.id, "websocket", {}, [], {}, decision)
     store.finish(claim.lease, done)
     assert decisions_of(store, [waiting]) == {waiting: decision}
+
+
+def test_a_version_4_store_gets_the_sweep_columns_and_keeps_its_rows(
+    store: Store, clock: Clock
+) -> None:
+    cid = store.conversation_for("websocket", "alice")
+    waiting = store.record(cid, Message("kept"))
+    with store.engine.begin() as conn:  # back to what version 4 created
+        drop_sweep_columns(conn)
+        conn.execute(schema_version.delete())
+        conn.execute(schema_version.insert().values(version=4))
+    create_schema(store.engine)
+    assert versions(store) == [4, 5]
+    clock.advance(1)
+    assert store.ring_stalled(0.0, [10.0]) == [cid]  # rung once, counted
+    assert store.ring_stalled(0.0, [10.0]) == []
+    claim = store.claim(cid, "worker", LEASE)
+    assert claim is not None and claim.row.id == waiting
 
 
 def test_schema_newer_than_the_code_is_refused(store: Store) -> None:

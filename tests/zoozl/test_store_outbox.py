@@ -80,3 +80,39 @@ def test_mark_sent_succeeds_only_once(store: Store) -> None:
     assert store.mark_sent(outbox_id) is True
     assert store.mark_sent(outbox_id) is False
     assert store.outbox_row(outbox_id).state == SENT
+
+
+def test_ring_stalled_counts_rings_and_waits_longer_each_time(
+    store: Store, clock: Clock
+) -> None:
+    waiting = store.conversation_for("websocket", "alice")
+    store.record(waiting, Message("hi"))
+    clock.advance(10)
+    assert store.ring_stalled(5, [20, 40]) == [waiting]
+    assert store.ring_stalled(5, [20, 40]) == []
+    clock.advance(20)
+    assert store.ring_stalled(5, [20, 40]) == [waiting]
+    clock.advance(39)
+    assert store.ring_stalled(5, [20, 40]) == []
+    store.unring([waiting])  # the broker refused that ring: due now
+    assert store.ring_stalled(5, [20, 40]) == [waiting]
+    assert store.claim(waiting, "worker", 1) is not None  # taken: starts over
+    clock.advance(2)
+    assert store.ring_stalled(5, [20, 40], abandoned=True) == [waiting]
+
+
+def test_unnoticed_outbox_waits_longer_after_each_notice(
+    store: Store, clock: Clock
+) -> None:
+    outbox_id = outbox_row_on(store, "websocket")
+    cid = store.conversation_for("websocket", "alice")
+    clock.advance(4)
+    assert store.unnoticed_outbox(["websocket"], [3, 6]) == [(outbox_id, cid)]
+    store.count_notices([outbox_id])
+    clock.advance(5)
+    assert store.unnoticed_outbox(["websocket"], [3, 6]) == []
+    clock.advance(2)
+    assert store.unnoticed_outbox(["websocket"], [3, 6]) == [(outbox_id, cid)]
+    store.count_notices([outbox_id])
+    clock.advance(1000)
+    assert store.unnoticed_outbox(["websocket"], [3, 6]) == []  # notified enough

@@ -41,7 +41,7 @@ from zoozl.store.decisions import (
     doubtful_decisions,
 )
 from zoozl.store.opening import open_store
-from zoozl.store.schema import SCHEMA_VERSION, stored_version
+from zoozl.store.schema import DECISIONS_VERSION, stored_version
 from zoozl.store.sqlite_files import sqlite_path
 
 #: Phrasings listed at most, by default.
@@ -136,11 +136,11 @@ def _store(config: Config) -> Store:
         raise ConfigError(f"route review: no store at {path}; has the bot run yet?")
     store = open_store(url, create=False)
     version = stored_version(store.engine)
-    if version is None or version < SCHEMA_VERSION:
+    if version is None or version < DECISIONS_VERSION:
         store.close()
         raise ConfigError(
             f"route review: the store has schema version {version}, which records "
-            f"no decisions; start the bot once to migrate it to {SCHEMA_VERSION}"
+            f"no decisions; start the bot once to migrate it"
         )
     return store
 

@@ -103,7 +103,7 @@ class EmbeddedServer:
         took = time.perf_counter() - started
         self.dispatch.start()
         stopper.push("worker", self.dispatch.stop)
-        sweeper = Sweeper(self.dispatch, store)
+        sweeper = Sweeper(self.dispatch, store, runtime.notifier)
         sweeper.start()
         stopper.push("sweep", sweeper.stop)
         self.answering.set()

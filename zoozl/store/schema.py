@@ -8,7 +8,7 @@ from zoozl.errors import ZoozlError
 from zoozl.store.database import reading
 
 #: Bump with every change of the tables below and add a step to `MIGRATIONS`.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: version -> SQL statements that bring the schema from version-1 to version.
 MIGRATIONS: dict[int, tuple[str | sa.ExecutableDDLElement, ...]] = {
     2: ("ALTER TABLE inbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",),
@@ -40,6 +40,11 @@ conversations = sa.Table(
     sa.Column("lease_owner", sa.String(128)),
     sa.Column("lease_expires", sa.Float),
     sa.Column("lease_token", sa.Integer, nullable=False, default=0),
+    # The sweep's rings since a worker last took the conversation, and when it
+    # rang last: a stalled conversation is rung again only after a growing wait
+    # (tasks/sweep.py), so a backlog of pending messages is not multiplied.
+    sa.Column("sweep_rings", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("swept_at", sa.Float),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.UniqueConstraint("channel", "talker", name="uq_conversation_talker"),
@@ -104,9 +109,16 @@ decisions = sa.Table(
 )
 
 # Every routing decision recorded with its message (issue 20).
+DECISIONS_VERSION = 4
 MIGRATIONS[4] = (
     sa.schema.CreateTable(decisions),
     *(sa.schema.CreateIndex(index) for index in decisions.indexes),
+)
+
+# The sweep rings a stalled conversation again only after a growing wait (issue 22).
+MIGRATIONS[5] = (
+    "ALTER TABLE conversations ADD COLUMN sweep_rings INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE conversations ADD COLUMN swept_at FLOAT",
 )
 
 

@@ -21,7 +21,9 @@ def _p(name: str, column: sa.Column[object] | None = None) -> sa.BindParameter[o
     return sa.bindparam(name, type_=column.type if column is not None else None)
 
 
-#: Params: cid, now, owner, expires.
+#: A worker took the conversation: the sweep's rings were answered (or are
+#: no longer needed), it starts over with its shortest wait. Params: cid, now,
+#: owner, expires.
 TAKE_LEASE = Statement(
     conversations.update()
     .where(_c.id == _p("cid"))
@@ -30,6 +32,8 @@ TAKE_LEASE = Statement(
         lease_owner=_p("owner"),
         lease_expires=_p("expires"),
         lease_token=_c.lease_token + 1,
+        sweep_rings=0,
+        swept_at=None,
     )
     .returning(_c.lease_token, _c.channel, _c.talker, _c.state)
 )

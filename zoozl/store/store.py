@@ -47,6 +47,8 @@ MAX_ROW_ID = 2**31 - 1
 #: (RFC 5321), websocket talkers are 32 hex digits, Slack's `team:user` at most
 #: 129, and the message API has taken up to 256.
 MAX_TALKER_CHARS = 256
+#: Row ids per statement when the sweep updates many rows at once.
+UNRING_CHUNK = 500
 #: Longest external id the inbox holds (its column is VARCHAR(512)).
 MAX_EXTERNAL_ID_CHARS = 512
 
@@ -252,7 +254,26 @@ class Store:
         MessageRejected for an external id the store cannot hold (`identity`)."""
         if external_id is not None:
             identity(external_id, "external id", MAX_EXTERNAL_ID_CHARS)
-        params = {
+        params = self._inbox_values(
+            conversation_id, message, reply_address, kind, external_id
+        )
+        try:
+            with transaction(self.engine) as tx:
+                return tx.run(sql.RECORD, params).inserted_id
+        except sa.exc.IntegrityError as exc:
+            if external_id is None:
+                raise
+            raise DuplicateMessage(f"message {external_id!r}") from exc
+
+    def _inbox_values(
+        self,
+        conversation_id: int,
+        message: Message,
+        reply_address: dict[str, Any] | None,
+        kind: str,
+        external_id: str | None,
+    ) -> dict[str, Any]:
+        return {
             "cid": conversation_id,
             "conversation_id": conversation_id,
             "kind": kind,
@@ -263,13 +284,27 @@ class Store:
             "attempts": 0,
             "received_at": self.clock(),
         }
+
+    def new_conversation(
+        self, channel: str, talker: str, greet: Message, reply_address: dict[str, Any]
+    ) -> int | None:
+        """A talker the ingress has just issued: its conversation and a pending
+        greeting, one transaction, nothing looked up first (every connect of a
+        new websocket talker). None if the talker has a conversation already."""
+        identity(talker, "talker", MAX_TALKER_CHARS)
+        now = self.clock()
+        values = {"channel": channel, "talker": talker, "state": {}, "lease_token": 0}
+        values.update(created_at=now, updated_at=now)
         try:
             with transaction(self.engine) as tx:
-                return tx.run(sql.RECORD, params).inserted_id
-        except sa.exc.IntegrityError as exc:
-            if external_id is None:
-                raise
-            raise DuplicateMessage(f"message {external_id!r}") from exc
+                found = int(tx.run(sql.NEW_CONVERSATION, values).inserted_id)
+                greeting = self._inbox_values(
+                    found, greet, reply_address, "greet", None
+                )
+                tx.run(sql.RECORD, greeting)
+        except sa.exc.IntegrityError:  # not new after all: looked up as usual
+            return None
+        return found
 
     # the two transactions of a turn ------------------------------------------
 
@@ -351,6 +386,55 @@ class Store:
         with reading(self.engine) as conn:
             return [int(i) for i in conn.execute(query).scalars()]
 
+    def ring_stalled(
+        self, older_than: float, waits: Sequence[float], abandoned: bool = False
+    ) -> list[int]:
+        """Stalled conversations (`stalled_conversations`) that are due a ring,
+        counted as rung now; one transaction, so several sweepers ring each once.
+
+        Due: never rung by the sweep since a worker last took it, or rung `n`
+        times and the last ring is `waits[n - 1]` seconds old (the last wait
+        repeats). A worker taking the conversation starts the count over.
+        `abandoned`: only conversations whose lease expired unreleased (a
+        worker took the ring and died or was cut off).
+        """
+        now = self.clock()
+        c = conversations.c
+        free = sa.or_(c.lease_owner.is_(None), c.lease_expires < now)
+        if abandoned:
+            free = sa.and_(c.lease_owner.is_not(None), c.lease_expires < now)
+        rings = [(c.sweep_rings == n, wait) for n, wait in enumerate(waits[:-1], 1)]
+        wait = sa.case(*rings, else_=waits[-1]) if rings else waits[-1]
+        waiting = (
+            sa.select(inbox.c.conversation_id)
+            .where(inbox.c.state == PENDING)
+            .where(inbox.c.received_at < now - older_than)
+        )
+        update = (
+            conversations.update()
+            .where(c.id.in_(waiting))
+            .where(free)
+            .where(sa.or_(c.swept_at.is_(None), c.swept_at + wait <= now))
+            .values(sweep_rings=c.sweep_rings + 1, swept_at=now)
+            .returning(c.id)
+        )
+        with self.engine.begin() as conn:
+            return sorted(int(i) for i in conn.execute(update).scalars())
+
+    def unring(self, conversation_ids: Sequence[int]) -> None:
+        """Take back the sweep's rings the broker did not take: due again now."""
+        c = conversations.c
+        ids = list(conversation_ids)
+        with self.engine.begin() as conn:
+            for start in range(0, len(ids), UNRING_CHUNK):  # bound parameters
+                chunk = ids[start : start + UNRING_CHUNK]
+                update = (
+                    conversations.update()
+                    .where(c.id.in_(chunk), c.sweep_rings > 0)
+                    .values(sweep_rings=c.sweep_rings - 1, swept_at=None)
+                )
+                conn.execute(update)
+
     # outbox ------------------------------------------------------------------
 
     def outbox_row(self, outbox_id: int) -> OutboxRow | None:
@@ -403,6 +487,40 @@ class Store:
             attempts=outbox.c.attempts + 1,
             last_error=error[:2000],
         )
+
+    def unnoticed_outbox(
+        self, channels: Sequence[str], waits: Sequence[float]
+    ) -> list[tuple[int, int]]:
+        """(row id, conversation id) of the pending rows of the given channels
+        notified `n` times (`attempts`) and untouched for `waits[n]` seconds;
+        rows notified `len(waits)` times are left for the talker's next
+        connection."""
+        o = outbox.c
+        wait = sa.case(*((o.attempts == n, w) for n, w in enumerate(waits)))
+        query = (
+            sa.select(o.id, o.conversation_id)
+            .where(o.state == PENDING)
+            .where(o.channel.in_(list(channels)))
+            .where(o.attempts < len(waits))
+            .where(o.updated_at + wait < self.clock())
+            .order_by(o.id)
+        )
+        with reading(self.engine) as conn:
+            return [(int(r.id), int(r.conversation_id)) for r in conn.execute(query)]
+
+    def count_notices(self, outbox_ids: Sequence[int]) -> None:
+        """`count_notice` of many rows, in one transaction."""
+        o = outbox.c
+        ids = list(outbox_ids)
+        with self.engine.begin() as conn:
+            for start in range(0, len(ids), UNRING_CHUNK):  # bound parameters
+                update = (
+                    outbox.update()
+                    .where(o.id.in_(ids[start : start + UNRING_CHUNK]))
+                    .where(o.state == PENDING)
+                    .values(attempts=o.attempts + 1, updated_at=self.clock())
+                )
+                conn.execute(update)
 
     def stale_outbox(
         self,
