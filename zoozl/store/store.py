@@ -184,7 +184,7 @@ class Store:
         """
         identity(talker, "talker", MAX_TALKER_CHARS)
         params = {"channel": channel, "talker": talker}
-        with transaction(self.engine, write=False) as tx:
+        with transaction(self.engine, write=False, single=True) as tx:
             found = tx.run(sql.CONVERSATION_ID, params).first()
             if found is not None:
                 return int(found.id)
@@ -192,10 +192,10 @@ class Store:
         values = {**params, "state": {}, "lease_token": 0}
         values.update(created_at=now, updated_at=now)
         try:
-            with transaction(self.engine) as tx:
+            with transaction(self.engine, single=True) as tx:
                 return int(tx.run(sql.NEW_CONVERSATION, values).inserted_id)
         except sa.exc.IntegrityError:  # another ingress created it meanwhile
-            with transaction(self.engine) as tx:
+            with transaction(self.engine, single=True) as tx:
                 return int(tx.run(sql.CONVERSATION_ID, params).first().id)
 
     def conversation(self, conversation_id: int) -> ConversationRow:
@@ -211,7 +211,7 @@ class Store:
         statement = sql.ANY_RECORDED
         if kind is not None:
             params["kind"], statement = kind, sql.ANY_RECORDED_OF_KIND
-        with transaction(self.engine, write=False) as tx:
+        with transaction(self.engine, write=False, single=True) as tx:
             return tx.run(statement, params).first() is not None
 
     # leases ------------------------------------------------------------------
@@ -230,12 +230,12 @@ class Store:
         """Extend a lease still held; False when it was lost (expired and taken)."""
         now = self.clock()
         params = {**_lease_params(lease), "now": now, "expires": now + seconds}
-        with transaction(self.engine) as tx:
+        with transaction(self.engine, single=True) as tx:
             return tx.run(sql.RENEW_LEASE, params).rowcount == 1
 
     def release_lease(self, lease: Lease) -> None:
         """Give the lease up (a no-op when someone else holds it now)."""
-        with transaction(self.engine) as tx:
+        with transaction(self.engine, single=True) as tx:
             tx.run(sql.RELEASE_LEASE, _lease_params(lease))
 
     # inbox -------------------------------------------------------------------
@@ -264,7 +264,7 @@ class Store:
             "received_at": self.clock(),
         }
         try:
-            with transaction(self.engine) as tx:
+            with transaction(self.engine, single=True) as tx:
                 return tx.run(sql.RECORD, params).inserted_id
         except sa.exc.IntegrityError as exc:
             if external_id is None:
@@ -299,13 +299,17 @@ class Store:
         Raises LeaseLost (and commits nothing) when the lease is no longer held.
         """
         with transaction(self.engine) as tx:
-            outbox_id = self._commit(tx, lease, done, release=True)
-            more = tx.run(sql.ANY_PENDING, {"cid": lease.conversation_id}).first()
-        return Finished(outbox_id, more is not None)
+            outbox_id, more = self._commit(tx, lease, done, release=True)
+            if more is None:
+                pending = tx.run(sql.ANY_PENDING, {"cid": lease.conversation_id})
+                more = pending.first() is not None
+        return Finished(outbox_id, more)
 
     def _commit(
         self, tx: Transaction, lease: Lease, done: Done, release: bool
-    ) -> int | None:
+    ) -> tuple[int | None, bool | None]:
+        """The turn's statements: the outbox row's id, and whether more messages
+        are pending when that was asked on the way (PostgreSQL), else None."""
         now = self.clock()
         params = {**_lease_params(lease), "now": now, "new_state": done.state}
         commit = sql.COMMIT_STATE_AND_RELEASE if release else sql.COMMIT_STATE
@@ -320,7 +324,7 @@ class Store:
             tx.run(sql.INBOX_DONE, done_params)
             tx.run(sql.RECORD_DECISION, _decision_values(done, now))
         if not done.replies:
-            return None
+            return None, None
         replies = {
             "conversation_id": lease.conversation_id,
             "inbox_id": done.inbox_id,
@@ -333,7 +337,11 @@ class Store:
             "created_at": now,
             "updated_at": now,
         }
-        return tx.run(sql.ADD_REPLIES, replies).inserted_id
+        if tx.dialect.name == "postgresql":  # one round trip fewer
+            replies["cid"] = lease.conversation_id
+            added = tx.run(sql.ADD_REPLIES_SEE_MORE, replies).first()
+            return int(added.id), bool(added.more)
+        return tx.run(sql.ADD_REPLIES, replies).inserted_id, None
 
     def stalled_conversations(self, older_than: float) -> list[int]:
         """Conversations with messages pending longer than `older_than` seconds
@@ -362,7 +370,7 @@ class Store:
 
     def pending_outbox(self, conversation_id: int) -> list[OutboxRow]:
         """Undelivered replies of a conversation, oldest first."""
-        with transaction(self.engine, write=False) as tx:
+        with transaction(self.engine, write=False, single=True) as tx:
             found = tx.run(sql.PENDING_OUTBOX, {"cid": conversation_id}).all()
         return [outbox_row(r) for r in found]
 
@@ -381,7 +389,7 @@ class Store:
     def mark_sent(self, outbox_id: int) -> bool:
         """Mark a row delivered; False when it was not pending (already sent)."""
         params = {"oid": outbox_id, "now": self.clock()}
-        with transaction(self.engine) as tx:
+        with transaction(self.engine, single=True) as tx:
             return tx.run(sql.MARK_SENT, params).rowcount == 1
 
     def mark_attempt(self, outbox_id: int, error: str) -> None:
