@@ -17,13 +17,14 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import traceback
 import uuid
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery, Task, signals
 
-from tasks.broker import broker_settings
+from tasks.broker import TaskPublisher, broker_settings
 from tasks.contract import DELIVER, PROCESS, QUEUE, ReplyBus
 from tasks.delivery import MAX_RETRIES
 from tasks.heartbeat import Heartbeat
@@ -122,10 +123,16 @@ def build_worker_app(
 
 
 class CeleryDispatch:
-    """Sends `zoozl.process` and `zoozl.deliver` tasks on a Celery app."""
+    """Sends `zoozl.process` and `zoozl.deliver` tasks on a Celery app: on a
+    `redis://` broker straight onto the queue's list (`TaskPublisher`), unless
+    delayed; otherwise, and for other brokers, with `send_task`."""
 
     def __init__(self, app: Celery) -> None:
         self.app = app
+        url: str = app.conf.broker_url or ""
+        self._direct = url.startswith("redis://")
+        self._publisher: TaskPublisher | None = None
+        self._lock = threading.Lock()
 
     def process(self, conversation_id: int) -> None:
         self._send(PROCESS, conversation_id)
@@ -133,9 +140,19 @@ class CeleryDispatch:
     def deliver(self, outbox_id: int, delay: float = 0.0) -> None:
         self._send(DELIVER, outbox_id, delay)
 
+    def publisher(self) -> TaskPublisher:
+        """The direct publisher, made on first use (after a worker's fork)."""
+        with self._lock:
+            if self._publisher is None:
+                self._publisher = TaskPublisher(self.app, self.app.conf.broker_url)
+            return self._publisher
+
     def _send(self, task: str, row_id: int, delay: float = 0.0) -> None:
         try:
-            self.app.send_task(task, [row_id], countdown=delay or None)
+            if self._direct and not delay:
+                self.publisher().send(task, [row_id])
+            else:
+                self.app.send_task(task, [row_id], countdown=delay or None)
         except Exception as exc:  # kombu raises many kinds; the row is safe
             log.warning(
                 "%s %s: broker unavailable (%s); the sweep rings it", task, row_id, exc

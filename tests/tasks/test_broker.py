@@ -7,17 +7,21 @@ channel with a BRPOP outstanding and a message not yet acknowledged.
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis
 from kombu import Connection, Exchange, Message, Queue
 from kombu.common import ignore_errors
 
 from tasks.app import create_celery
-from tasks.broker import TRANSPORT, Transport
+from tasks.broker import TRANSPORT, TaskPublisher, Transport
+from tasks.contract import QUEUE
 from testbed.procs import RedisServer, process_set
 from zoozl.config import config_from_dict
 
@@ -125,3 +129,32 @@ def test_a_channel_publishes_and_acks_through_one_redis_client(redis_server) -> 
             assert client is first
             assert client.zcard(channel.unacked_index_key) == 0  # the acks arrived
         queue.close()
+
+
+def test_a_task_sent_directly_is_the_message_send_task_sends(redis_server) -> None:
+    app = create_celery(config_from_dict({"broker_url": redis_server.url}))
+    app.send_task("zoozl.process", [7])
+    publisher = TaskPublisher(app, redis_server.url)
+    publisher.send("zoozl.process", [7])
+    client = redis.Redis.from_url(redis_server.url)
+    direct, sent = [json.loads(raw) for raw in client.lrange(QUEUE, 0, -1)]
+
+    def without_ids(message: dict[str, Any]) -> dict[str, Any]:
+        headers = {**message["headers"], "id": None, "root_id": None}
+        properties = {**message["properties"], "correlation_id": None}
+        properties["delivery_tag"] = None
+        return {**message, "headers": headers, "properties": properties}
+
+    assert without_ids(direct) == without_ids(sent)
+    assert direct["headers"]["id"] != sent["headers"]["id"]
+    assert direct["properties"]["delivery_tag"] != sent["properties"]["delivery_tag"]
+    with app.connection_for_read() as connection:  # what a worker reads
+        queue = connection.SimpleQueue(app.amqp.queues[QUEUE])
+        for _ in range(2):
+            message = queue.get(timeout=5)
+            assert message.headers["task"] == "zoozl.process"
+            assert message.decode()[0] == [7]
+            message.ack()
+        queue.close()
+    publisher.close()
+    client.close()
