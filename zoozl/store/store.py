@@ -14,6 +14,7 @@ message path is kept to 15 files, tests/test_layout.py.)
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -271,14 +272,42 @@ class Store:
                 raise
             raise DuplicateMessage(f"message {external_id!r}") from exc
 
-    # the two transactions of a turn ------------------------------------------
+    # the two steps of a turn -------------------------------------------------
 
     def claim(self, conversation_id: int, owner: str, seconds: float) -> Claim | None:
-        """One transaction: take the lease and the oldest pending message.
+        """Take the lease, then the oldest pending message.
 
         None when another worker holds the lease, or nothing is pending (then the
         lease is not kept). The message's run is counted in its `attempts`.
+
+        On SQLite one transaction. On PostgreSQL two statements, each committed
+        on its own: two round trips instead of four (BEGIN, COMMIT). The lease,
+        committed first, keeps every other worker off the conversation while the
+        message is taken; a worker that stops between the two leaves a lease that
+        expires, as one that stops during the turn does, and its message pending.
         """
+        if self.engine.dialect.name != "postgresql":
+            return self._claim_in_one(conversation_id, owner, seconds)
+        with transaction(self.engine, single=True) as tx:
+            lease, found = self._take_lease(tx, conversation_id, owner, seconds)
+        if lease is None or found is None:
+            return None
+        try:
+            with transaction(self.engine, single=True) as tx:
+                next_row = tx.run(sql.COUNT_NEXT_PENDING, {"cid": conversation_id})
+                counted = next_row.first()
+        except Exception:
+            with contextlib.suppress(Exception):  # else it expires
+                self.release_lease(lease)
+            raise
+        if counted is None:
+            self.release_lease(lease)
+            return None
+        return self._claimed(lease, found, counted)
+
+    def _claim_in_one(
+        self, conversation_id: int, owner: str, seconds: float
+    ) -> Claim | None:
         with transaction(self.engine) as tx:
             lease, found = self._take_lease(tx, conversation_id, owner, seconds)
             if lease is None or found is None:
@@ -287,6 +316,10 @@ class Store:
             if counted is None:
                 tx.run(sql.RELEASE_LEASE, _lease_params(lease))
                 return None
+        return self._claimed(lease, found, counted)
+
+    def _claimed(self, lease: Lease, found: Any, counted: Any) -> Claim:
+        conversation_id = lease.conversation_id
         stored = ConversationRow(
             conversation_id, found.channel, found.talker, dict(found.state or {})
         )
