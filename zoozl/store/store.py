@@ -38,7 +38,7 @@ from zoozl.store.rows import (
 )
 from zoozl.store.schema import conversations, create_schema, inbox, outbox
 from zoozl.store.sqlite_files import creation_lock
-from zoozl.store.transactions import Transaction, transaction
+from zoozl.store.transactions import Result, Transaction, transaction
 
 # what the store takes ---------------------------------------------------------
 
@@ -333,21 +333,36 @@ class Store:
         """
         with transaction(self.engine) as tx:
             outbox_id, more = self._commit(tx, lease, done, release=True)
-            if more is None:
-                pending = tx.run(sql.ANY_PENDING, {"cid": lease.conversation_id})
-                more = pending.first() is not None
         return Finished(outbox_id, more)
 
     def _commit(
         self, tx: Transaction, lease: Lease, done: Done, release: bool
-    ) -> tuple[int | None, bool | None]:
+    ) -> tuple[int | None, bool]:
         """The turn's statements: the outbox row's id, and whether more messages
-        are pending when that was asked on the way (PostgreSQL), else None."""
+        are pending. On PostgreSQL they travel together, in one round trip with
+        the BEGIN (`Transaction.batch`): a lost lease is seen once they have run,
+        and LeaseLost rolls all of them back."""
+        with tx.batch():
+            state, outbox = self._turn_statements(tx, lease, done, release)
+        if state.rowcount != 1:
+            raise LeaseLost(f"conversation {lease.conversation_id}")
+        if outbox is None:  # no replies
+            pending = tx.run(sql.ANY_PENDING, {"cid": lease.conversation_id})
+            return None, pending.first() is not None
+        if tx.dialect.name == "postgresql":
+            added = outbox.first()
+            return int(added.id), bool(added.more)
+        outbox_id = outbox.inserted_id
+        pending = tx.run(sql.ANY_PENDING, {"cid": lease.conversation_id})
+        return outbox_id, pending.first() is not None
+
+    def _turn_statements(
+        self, tx: Transaction, lease: Lease, done: Done, release: bool
+    ) -> tuple[Result, Result | None]:
         now = self.clock()
         params = {**_lease_params(lease), "now": now, "new_state": done.state}
         commit = sql.COMMIT_STATE_AND_RELEASE if release else sql.COMMIT_STATE
-        if tx.run(commit, params).rowcount != 1:
-            raise LeaseLost(f"conversation {lease.conversation_id}")
+        state = tx.run(commit, params)
         done_params = {"iid": done.inbox_id, "now": now}
         if done.decision is None:
             tx.run(sql.INBOX_DONE, done_params)
@@ -357,7 +372,7 @@ class Store:
             tx.run(sql.INBOX_DONE, done_params)
             tx.run(sql.RECORD_DECISION, _decision_values(done, now))
         if not done.replies:
-            return None, None
+            return state, None
         replies = {
             "conversation_id": lease.conversation_id,
             "inbox_id": done.inbox_id,
@@ -370,11 +385,10 @@ class Store:
             "created_at": now,
             "updated_at": now,
         }
-        if tx.dialect.name == "postgresql":  # one round trip fewer
+        if tx.dialect.name == "postgresql":  # one statement fewer
             replies["cid"] = lease.conversation_id
-            added = tx.run(sql.ADD_REPLIES_SEE_MORE, replies).first()
-            return int(added.id), bool(added.more)
-        return tx.run(sql.ADD_REPLIES, replies).inserted_id, None
+            return state, tx.run(sql.ADD_REPLIES_SEE_MORE, replies)
+        return state, tx.run(sql.ADD_REPLIES, replies)
 
     def stalled_conversations(self, older_than: float) -> list[int]:
         """Conversations with messages pending longer than `older_than` seconds

@@ -131,7 +131,11 @@ class Result:
 
     def __init__(self, statement: Statement, compiled: Compiled, cursor: Any) -> None:
         self._statement, self._compiled, self._cursor = statement, compiled, cursor
-        self.rowcount: int = cursor.rowcount
+
+    @property
+    def rowcount(self) -> int:
+        """Rows changed (read after a pipelined batch has run: `Transaction.batch`)."""
+        return int(self._cursor.rowcount)
 
     @property
     def inserted_id(self) -> int:
@@ -163,6 +167,10 @@ class Transaction:
     when run again (an update to the same values, a unique key, a read) or, for
     an inbox row without a client id, what the client's resend of a message it
     saw no ack for gives. After that first statement a lost connection is raised.
+
+    On PostgreSQL the connection runs in autocommit and a transaction of several
+    statements sends its BEGIN itself, with its first statement: in a `batch`
+    they then travel in one round trip.
     """
 
     def __init__(
@@ -175,6 +183,13 @@ class Transaction:
         self.engine, self.dialect = engine, engine.dialect
         self.single, self.autocommit = single, autocommit
         self._ran = False
+        # In autocommit, a transaction of several statements sends its BEGIN.
+        self._begins = autocommit and not single
+        self._begun = False
+        #: The statements of a pipelined batch: (result, SQL, parameters).
+        self._batch: list[tuple[Result, str, Any]] | None = None
+        self._fresh = False  # the batch is the transaction's first contact
+        self._lost: Exception | None = None  # its connection was found dead
         self.fairy: Any = _checkout(engine)
         self.driver: Any = self.fairy.driver_connection
         # Whether a dead connection may still be replaced: until a statement ran.
@@ -188,17 +203,73 @@ class Transaction:
         self._ran = True
         compiled = statement.compiled(self.dialect)
         values = compiled.values(params)
+        if self._batch is not None and self._lost is not None:
+            return self._queued(statement, compiled, values, None)  # run later
         while True:
             try:
+                self._begin()
                 cursor = self.driver.execute(compiled.text, values)
                 break
             except self.dialect.loaded_dbapi.Error as exc:
-                if not self._replaceable or not self._dead(exc):
+                if self._batch is not None and self._fresh and self._dead(exc):
+                    self._lost = exc  # the whole batch runs again (`batch`)
+                    return self._queued(statement, compiled, values, None)
+                again = self._replaceable and self._batch is None
+                if not again or not self._dead(exc):
                     raise _wrapped(self.dialect, compiled.text, values, exc) from exc
                 self._replaceable = False  # once: a new connection is alive
                 self._replace(exc)
         self._replaceable = False
-        return Result(statement, compiled, cursor)
+        return self._queued(statement, compiled, values, cursor)
+
+    def _queued(
+        self, statement: Statement, compiled: Compiled, values: Any, cursor: Any
+    ) -> Result:
+        result = Result(statement, compiled, cursor)
+        if self._batch is not None:
+            self._batch.append((result, compiled.text, values))
+        return result
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """On PostgreSQL the statements run in the block travel together (psycopg's
+        pipeline mode): one round trip for them and the BEGIN; read their results
+        after the block. A batch that is the transaction's first contact with a
+        dead connection runs again on a new one, as a first statement does."""
+        if self.dialect.name != "postgresql" or self._batch is not None:
+            yield
+            return
+        self._fresh, self._batch, self._lost = self._replaceable, [], None
+        queued = False  # every statement of the block was queued
+        try:
+            try:
+                with self.driver.pipeline():  # leaving it sends and reads all
+                    yield
+                    queued = True
+            except self.dialect.loaded_dbapi.Error as exc:
+                if not (queued and self._fresh and self._dead(exc)):
+                    raise _wrapped(self.dialect, None, None, exc) from exc
+                self._lost = self._lost or exc
+            if self._lost is not None:
+                self._rerun(self._lost)
+        finally:
+            self._batch, self._lost = None, None
+
+    def _rerun(self, exc: Exception) -> None:
+        """The batch again on a new connection (nothing of it was committed)."""
+        self._replace(exc)
+        try:
+            with self.driver.pipeline():
+                self._begin()
+                for result, text, values in self._batch or ():
+                    result._cursor = self.driver.execute(text, values)
+        except self.dialect.loaded_dbapi.Error as again:
+            raise _wrapped(self.dialect, None, None, again) from again
+
+    def _begin(self) -> None:
+        if self._begins and not self._begun:
+            self.driver.execute("BEGIN")
+            self._begun = True
 
     def _dead(self, exc: Any) -> bool:
         return bool(self.dialect.is_disconnect(exc, self.driver, None))
@@ -209,6 +280,7 @@ class Transaction:
         self.engine.pool._invalidate(self.fairy, exc)
         self.fairy.close()
         self.fairy = self.driver = None
+        self._begun = False
         self.fairy = _checkout(self.engine)  # raises when the database is down
         self.driver = self.fairy.driver_connection
         if self.autocommit:
@@ -259,8 +331,8 @@ def transaction(
     """A transaction of the message path (`write=False`: it only reads).
 
     `single`: it runs one statement, which on PostgreSQL then runs on its own
-    (autocommit: no BEGIN and COMMIT, two round trips fewer; one statement is
-    atomic by itself). On SQLite a writer (and, in memory, every transaction)
+    (no BEGIN and COMMIT, two round trips fewer; one statement is atomic by
+    itself). On SQLite a writer (and, in memory, every transaction)
     holds the engine's writer lock and begins IMMEDIATE; WAL readers begin
     plainly and never wait.
     """
@@ -268,9 +340,7 @@ def transaction(
     lock = sqlite_lock(engine)
     writer = lock.writer if lock is not None and (write or lock.memory) else None
     postgres = lock is None
-    tx = Transaction(
-        engine, single, autocommit=single and postgres, retry_dead=postgres
-    )
+    tx = Transaction(engine, single, autocommit=postgres, retry_dead=postgres)
     try:
         if writer is not None:
             writer.acquire()
