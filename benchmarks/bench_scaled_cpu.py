@@ -7,20 +7,27 @@ is a system service, not pinned; the backends serving the stack's connections
 are counted (as in `compare.py`).
 
     taskset -c 1 .venv/bin/python -m benchmarks.bench_scaled_cpu [--warm 1] \
-        [--concurrency 2] [--pool threads] [--new]
+        [--concurrency 2] [--pool threads] [--new] [--profile DIR]
 
 `--warm N` sends the corpus N times first: each prefork child has its own
 embedding cache, so one pass leaves about half the texts new to the child that
 gets them.
+
+`--profile DIR`: py-spy samples every Python process of the stack during the
+timed run (`DIR/<pid>.txt`, raw collapsed stacks) and the summary prints, per
+process, the share of its busy samples under each frame (as `bench_new_texts`).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
+import subprocess
 import tempfile
 from pathlib import Path
 
 from benchmarks import measure
+from benchmarks.bench_new_texts import spy_on, summary
 from benchmarks.compare import HELPERS
 from benchmarks.corpus import Corpus, EveryTextNew
 from benchmarks.proctree import cpu_seconds, tree, tree_pss_mib, tree_rss_mib
@@ -47,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=2, help="worker children")
     parser.add_argument("--pool", help="the worker's --pool (the Procfile's)")
     parser.add_argument("--new", action="store_true", help="every text new")
+    parser.add_argument("--profile", type=Path, help="py-spy's output in this folder")
+    parser.add_argument("--top", type=int, default=40, help="frames per process")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -59,7 +68,12 @@ def main(argv: list[str] | None = None) -> int:
             before = {pid: cpu_seconds(pid) for pid in pids}
             backends_before = server.other_cpu()
             dialogue = EveryTextNew(first=1000) if args.new else Corpus()
+            spies = _spies(names, args.profile) if args.profile else {}
             result = measure.timed(server, SESSIONS, MESSAGES, dialogue)
+            for spy in spies.values():
+                spy.send_signal(signal.SIGINT)  # py-spy writes its file and exits
+            for spy in spies.values():
+                spy.wait(60)
             rss, pss = tree_rss_mib(server.roots), tree_pss_mib(server.roots)
             spent = {pid: cpu_seconds(pid) - before[pid] for pid in pids}
             spent[0], names[0] = server.other_cpu() - backends_before, "PostgreSQL"
@@ -74,7 +88,17 @@ def main(argv: list[str] | None = None) -> int:
     for pid, seconds in spent.items():
         where = f" (pid {pid})" if pid else " backends of the stack"
         print(f"  {seconds * per:6.2f} ms  {names[pid]}{where}")
+    for pid in spies:
+        print(f"\n{names[pid]} (pid {pid}): {spent[pid] * per:.2f} ms per message")
+        print(summary(args.profile / f"{pid}.txt", args.top))
     return 0
+
+
+def _spies(names: dict[int, str], folder: Path) -> dict[int, subprocess.Popen[bytes]]:
+    """py-spy on every Python process of the stack (not Redis)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pythons = [pid for pid, name in names.items() if name.startswith("python")]
+    return {pid: spy_on(pid, folder / f"{pid}.txt") for pid in pythons}
 
 
 if __name__ == "__main__":

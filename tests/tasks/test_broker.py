@@ -102,3 +102,26 @@ def test_redis_urls_get_the_fixed_transport_and_rediss_keeps_its_tls() -> None:
     assert chosen.ssl == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     memory = connection("memory://")
     assert not isinstance(memory.transport, Transport)
+
+
+def test_a_channel_publishes_and_acks_through_one_redis_client(redis_server) -> None:
+    """kombu builds a redis.Redis for each publish and ack (about 90 µs of CPU
+    each with redis-py 8); the channel keeps one over its pool instead."""
+    with Connection(redis_server.url, transport=Transport) as connection:
+        channel = connection.channel()
+        with channel.conn_or_acquire() as first, channel.conn_or_acquire() as again:
+            assert first is again and first.connection_pool is channel.pool
+        producer = connection.Producer(channel)
+        for n in range(3):
+            producer.publish(
+                {"n": n}, exchange=TASKS.exchange, routing_key="tasks", declare=[TASKS]
+            )
+        queue = connection.SimpleQueue(TASKS)
+        for n in range(3):
+            message = queue.get(timeout=5)
+            assert message.payload == {"n": n}
+            message.ack()
+        with channel.conn_or_acquire() as client:
+            assert client is first
+            assert client.zcard(channel.unacked_index_key) == 0  # the acks arrived
+        queue.close()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -145,4 +149,139 @@ def test_a_postgresql_connection_killed_under_the_pool_is_replaced(
     store.record(cid, Message("three"), {})  # not handed out again
     texts = [Message.from_dict(r.message).text for r in inbox_rows(store, cid)]
     assert texts == ["one", "two", "three"]
+    store.close()
+
+
+@contextlib.contextmanager
+def one_connection(url: str, schema: str) -> Iterator[Store]:
+    """A PostgreSQL store whose pool holds one connection (traced below)."""
+    options = {"options": f"-csearch_path={schema}"}
+    engine = make_engine(url, connect_args=options, pool_size=1, max_overflow=0)
+    create_schema(engine)
+    store = Store(engine)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def round_trips(store: Store, tmp_path: Path) -> Iterator[list[list[str]]]:
+    """What the store's one connection sends to PostgreSQL meanwhile, by round
+    trip (libpq's trace): each a list of the statements sent before the client
+    waits for an answer ("BEGIN", "COMMIT", the first word of others)."""
+    trips: list[list[str]] = []
+    fairy = store.engine.raw_connection()
+    pgconn = fairy.driver_connection.pgconn
+    fairy.close()
+    trace = tmp_path / "libpq.trace"
+    with trace.open("w") as out:
+        pgconn.trace(out.fileno())
+        try:
+            yield trips
+        finally:
+            pgconn.untrace()
+    sending, verb = False, ""
+    for line in trace.read_text().split("\n2"):  # a message may span lines
+        fields = line.split("\t")
+        if len(fields) < 4:
+            continue
+        if fields[1] != "F":
+            sending = False
+            continue
+        if not sending:
+            trips.append([])
+            sending = True
+        kind, text = fields[3].strip(), " ".join(fields[4:])
+        if kind == "Parse":
+            verb = text.split('"')[3].split()[0]  # Parse "" "SQL" ...
+        elif kind == "Execute":
+            trips[-1].append(verb)
+        elif kind == "Query":
+            trips[-1].append(text.strip().strip('"').split()[0])
+
+
+def test_on_postgresql_a_message_costs_seven_round_trips(
+    pg_engine_url: tuple[str, str], tmp_path: Path
+) -> None:
+    """Record, pending replies and "sent" are one statement each, the claim two
+    (no BEGIN, COMMIT or ping); finish sends its BEGIN with its three statements,
+    then COMMIT."""
+    url, schema = pg_engine_url
+    with one_connection(url, schema) as store:
+        cid = store.conversation_for("web", "alice")
+        sent: dict[str, list[list[str]]] = {}
+        with round_trips(store, tmp_path) as sent["record"]:
+            store.record(cid, Message("hi"), {"web": "w1"})
+        with round_trips(store, tmp_path) as sent["claim"]:
+            claim = store.claim(cid, "worker", LEASE)
+        assert claim is not None
+        done = Done(claim.row.id, "web", {}, [Message("hello")], {"web": "w1"})
+        with round_trips(store, tmp_path) as sent["finish"]:
+            finished = store.finish(claim.lease, done)
+        with round_trips(store, tmp_path) as sent["pending"]:
+            [row] = store.pending_outbox(cid)
+        with round_trips(store, tmp_path) as sent["sent"]:
+            assert store.mark_sent(row.id)
+    assert sent == {
+        "record": [["INSERT"]],
+        "claim": [["UPDATE"], ["UPDATE"]],
+        "finish": [["BEGIN", "UPDATE", "UPDATE", "INSERT"], ["COMMIT"]],
+        "pending": [["SELECT"]],
+        "sent": [["UPDATE"]],
+    }
+    assert finished.outbox_id == row.id and not finished.more
+
+
+def test_finish_on_postgresql_still_sees_more_messages_pending(
+    pg_engine_url: tuple[str, str],
+) -> None:
+    url, schema = pg_engine_url
+    with one_connection(url, schema) as store:
+        cid = store.conversation_for("web", "alice")
+        for text in ("one", "two"):
+            store.record(cid, Message(text), {})
+        for expected_more in (True, False):
+            claim = store.claim(cid, "worker", LEASE)
+            assert claim is not None
+            done = Done(claim.row.id, "web", {}, [Message("ok")], {})
+            assert store.finish(claim.lease, done).more is expected_more
+
+
+def terminate(url: str, application: str) -> None:
+    """Terminate the backends of connections named `application`."""
+    admin = make_engine(url)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE application_name = '{application}'"
+        )
+    admin.dispose()
+
+
+def test_dead_pooled_connections_are_replaced_by_a_turns_first_statement(
+    pg_engine_url: tuple[str, str],
+) -> None:
+    """A database restart kills every pooled connection: claim and finish (several
+    statements each), the single-statement record and a SQLAlchemy read all find
+    new connections, without a ping before each checkout of the message path."""
+    url, schema = pg_engine_url
+    name = "zoozl-dead-pool"
+    options = {"options": f"-csearch_path={schema}", "application_name": name}
+    engine = make_engine(url, connect_args=options)
+    create_schema(engine)
+    store = Store(engine)
+    cid = store.conversation_for("web", "alice")
+    with ThreadPoolExecutor(3) as pool:  # three connections in the pool
+        list(pool.map(lambda t: store.record(cid, Message(t), {}), ["a", "b", "c"]))
+    terminate(url, name)
+    claim = store.claim(cid, "worker", LEASE)
+    assert claim is not None and claim.row.message.text == "a"
+    terminate(url, name)
+    done = Done(claim.row.id, "web", {}, [Message("ok")], {})
+    assert store.finish(claim.lease, done).more
+    terminate(url, name)
+    store.record(cid, Message("d"), {})
+    terminate(url, name)
+    assert len(inbox_rows(store, cid)) == 4  # SQLAlchemy's path pings still
     store.close()

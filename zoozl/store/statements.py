@@ -115,6 +115,16 @@ ADD_REPLIES = Statement(
     ),
 )
 
+#: ADD_REPLIES that also says whether more messages of the conversation are
+#: pending (ANY_PENDING, in the same round trip: PostgreSQL). Params: cid and
+#: the keys of ADD_REPLIES.
+ADD_REPLIES_SEE_MORE = Statement(
+    outbox.insert().returning(
+        _o.id, sa.exists(_NEXT_PENDING_ID.with_only_columns(_i.id)).label("more")
+    ),
+    keys=ADD_REPLIES.keys,
+)
+
 _DECISION = {
     "inbox_id": _p("iid"),
     **{name: _p(name) for name in ("rule", "plugin", "candidate", "score", "margin")},

@@ -14,6 +14,7 @@ message path is kept to 15 files, tests/test_layout.py.)
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -37,7 +38,7 @@ from zoozl.store.rows import (
 )
 from zoozl.store.schema import conversations, create_schema, inbox, outbox
 from zoozl.store.sqlite_files import creation_lock
-from zoozl.store.transactions import Transaction, transaction
+from zoozl.store.transactions import Result, Transaction, transaction
 
 # what the store takes ---------------------------------------------------------
 
@@ -186,7 +187,7 @@ class Store:
         """
         identity(talker, "talker", MAX_TALKER_CHARS)
         params = {"channel": channel, "talker": talker}
-        with transaction(self.engine, write=False) as tx:
+        with transaction(self.engine, write=False, single=True) as tx:
             found = tx.run(sql.CONVERSATION_ID, params).first()
             if found is not None:
                 return int(found.id)
@@ -194,10 +195,10 @@ class Store:
         values = {**params, "state": {}, "lease_token": 0}
         values.update(created_at=now, updated_at=now)
         try:
-            with transaction(self.engine) as tx:
+            with transaction(self.engine, single=True) as tx:
                 return int(tx.run(sql.NEW_CONVERSATION, values).inserted_id)
         except sa.exc.IntegrityError:  # another ingress created it meanwhile
-            with transaction(self.engine) as tx:
+            with transaction(self.engine, single=True) as tx:
                 return int(tx.run(sql.CONVERSATION_ID, params).first().id)
 
     def conversation(self, conversation_id: int) -> ConversationRow:
@@ -213,7 +214,7 @@ class Store:
         statement = sql.ANY_RECORDED
         if kind is not None:
             params["kind"], statement = kind, sql.ANY_RECORDED_OF_KIND
-        with transaction(self.engine, write=False) as tx:
+        with transaction(self.engine, write=False, single=True) as tx:
             return tx.run(statement, params).first() is not None
 
     # leases ------------------------------------------------------------------
@@ -232,12 +233,12 @@ class Store:
         """Extend a lease still held; False when it was lost (expired and taken)."""
         now = self.clock()
         params = {**_lease_params(lease), "now": now, "expires": now + seconds}
-        with transaction(self.engine) as tx:
+        with transaction(self.engine, single=True) as tx:
             return tx.run(sql.RENEW_LEASE, params).rowcount == 1
 
     def release_lease(self, lease: Lease) -> None:
         """Give the lease up (a no-op when someone else holds it now)."""
-        with transaction(self.engine) as tx:
+        with transaction(self.engine, single=True) as tx:
             tx.run(sql.RELEASE_LEASE, _lease_params(lease))
 
     # inbox -------------------------------------------------------------------
@@ -258,7 +259,7 @@ class Store:
             conversation_id, message, reply_address, kind, external_id
         )
         try:
-            with transaction(self.engine) as tx:
+            with transaction(self.engine, single=True) as tx:
                 return tx.run(sql.RECORD, params).inserted_id
         except sa.exc.IntegrityError as exc:
             if external_id is None:
@@ -306,14 +307,42 @@ class Store:
             return None
         return found
 
-    # the two transactions of a turn ------------------------------------------
+    # the two steps of a turn -------------------------------------------------
 
     def claim(self, conversation_id: int, owner: str, seconds: float) -> Claim | None:
-        """One transaction: take the lease and the oldest pending message.
+        """Take the lease, then the oldest pending message.
 
         None when another worker holds the lease, or nothing is pending (then the
         lease is not kept). The message's run is counted in its `attempts`.
+
+        On SQLite one transaction. On PostgreSQL two statements, each committed
+        on its own: two round trips instead of four (BEGIN, COMMIT). The lease,
+        committed first, keeps every other worker off the conversation while the
+        message is taken; a worker that stops between the two leaves a lease that
+        expires, as one that stops during the turn does, and its message pending.
         """
+        if self.engine.dialect.name != "postgresql":
+            return self._claim_in_one(conversation_id, owner, seconds)
+        with transaction(self.engine, single=True) as tx:
+            lease, found = self._take_lease(tx, conversation_id, owner, seconds)
+        if lease is None or found is None:
+            return None
+        try:
+            with transaction(self.engine, single=True) as tx:
+                next_row = tx.run(sql.COUNT_NEXT_PENDING, {"cid": conversation_id})
+                counted = next_row.first()
+        except Exception:
+            with contextlib.suppress(Exception):  # else it expires
+                self.release_lease(lease)
+            raise
+        if counted is None:
+            self.release_lease(lease)
+            return None
+        return self._claimed(lease, found, counted)
+
+    def _claim_in_one(
+        self, conversation_id: int, owner: str, seconds: float
+    ) -> Claim | None:
         with transaction(self.engine) as tx:
             lease, found = self._take_lease(tx, conversation_id, owner, seconds)
             if lease is None or found is None:
@@ -322,6 +351,10 @@ class Store:
             if counted is None:
                 tx.run(sql.RELEASE_LEASE, _lease_params(lease))
                 return None
+        return self._claimed(lease, found, counted)
+
+    def _claimed(self, lease: Lease, found: Any, counted: Any) -> Claim:
+        conversation_id = lease.conversation_id
         stored = ConversationRow(
             conversation_id, found.channel, found.talker, dict(found.state or {})
         )
@@ -334,18 +367,37 @@ class Store:
         Raises LeaseLost (and commits nothing) when the lease is no longer held.
         """
         with transaction(self.engine) as tx:
-            outbox_id = self._commit(tx, lease, done, release=True)
-            more = tx.run(sql.ANY_PENDING, {"cid": lease.conversation_id}).first()
-        return Finished(outbox_id, more is not None)
+            outbox_id, more = self._commit(tx, lease, done, release=True)
+        return Finished(outbox_id, more)
 
     def _commit(
         self, tx: Transaction, lease: Lease, done: Done, release: bool
-    ) -> int | None:
+    ) -> tuple[int | None, bool]:
+        """The turn's statements: the outbox row's id, and whether more messages
+        are pending. On PostgreSQL they travel together, in one round trip with
+        the BEGIN (`Transaction.batch`): a lost lease is seen once they have run,
+        and LeaseLost rolls all of them back."""
+        with tx.batch():
+            state, outbox = self._turn_statements(tx, lease, done, release)
+        if state.rowcount != 1:
+            raise LeaseLost(f"conversation {lease.conversation_id}")
+        if outbox is None:  # no replies
+            pending = tx.run(sql.ANY_PENDING, {"cid": lease.conversation_id})
+            return None, pending.first() is not None
+        if tx.dialect.name == "postgresql":
+            added = outbox.first()
+            return int(added.id), bool(added.more)
+        outbox_id = outbox.inserted_id
+        pending = tx.run(sql.ANY_PENDING, {"cid": lease.conversation_id})
+        return outbox_id, pending.first() is not None
+
+    def _turn_statements(
+        self, tx: Transaction, lease: Lease, done: Done, release: bool
+    ) -> tuple[Result, Result | None]:
         now = self.clock()
         params = {**_lease_params(lease), "now": now, "new_state": done.state}
         commit = sql.COMMIT_STATE_AND_RELEASE if release else sql.COMMIT_STATE
-        if tx.run(commit, params).rowcount != 1:
-            raise LeaseLost(f"conversation {lease.conversation_id}")
+        state = tx.run(commit, params)
         done_params = {"iid": done.inbox_id, "now": now}
         if done.decision is None:
             tx.run(sql.INBOX_DONE, done_params)
@@ -355,7 +407,7 @@ class Store:
             tx.run(sql.INBOX_DONE, done_params)
             tx.run(sql.RECORD_DECISION, _decision_values(done, now))
         if not done.replies:
-            return None
+            return state, None
         replies = {
             "conversation_id": lease.conversation_id,
             "inbox_id": done.inbox_id,
@@ -368,7 +420,10 @@ class Store:
             "created_at": now,
             "updated_at": now,
         }
-        return tx.run(sql.ADD_REPLIES, replies).inserted_id
+        if tx.dialect.name == "postgresql":  # one statement fewer
+            replies["cid"] = lease.conversation_id
+            return state, tx.run(sql.ADD_REPLIES_SEE_MORE, replies)
+        return state, tx.run(sql.ADD_REPLIES, replies)
 
     def stalled_conversations(self, older_than: float) -> list[int]:
         """Conversations with messages pending longer than `older_than` seconds
@@ -446,7 +501,7 @@ class Store:
 
     def pending_outbox(self, conversation_id: int) -> list[OutboxRow]:
         """Undelivered replies of a conversation, oldest first."""
-        with transaction(self.engine, write=False) as tx:
+        with transaction(self.engine, write=False, single=True) as tx:
             found = tx.run(sql.PENDING_OUTBOX, {"cid": conversation_id}).all()
         return [outbox_row(r) for r in found]
 
@@ -465,7 +520,7 @@ class Store:
     def mark_sent(self, outbox_id: int) -> bool:
         """Mark a row delivered; False when it was not pending (already sent)."""
         params = {"oid": outbox_id, "now": self.clock()}
-        with transaction(self.engine) as tx:
+        with transaction(self.engine, single=True) as tx:
             return tx.run(sql.MARK_SENT, params).rowcount == 1
 
     def mark_attempt(self, outbox_id: int, error: str) -> None:

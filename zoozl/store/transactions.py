@@ -7,9 +7,15 @@ committed: 87 µs through SQLAlchemy, 21 µs on the sqlite3 connection), and a
 message takes nine statements in four transactions; on PostgreSQL SQLAlchemy's
 share of the worker's and the web process's CPU was a third. So each statement is
 compiled to its SQL text once per dialect, with its parameter order and which
-parameters and columns hold JSON, and runs on the pooled DB-API connection
-(checked out with SQLAlchemy's pre-ping). On SQLite writers still queue on the
-engine's writer lock (`SQLiteLock` below, set up by `zoozl.store.database`).
+parameters and columns hold JSON, and runs on the pooled DB-API connection. On
+SQLite writers still queue on the engine's writer lock (`SQLiteLock` below, set
+up by `zoozl.store.database`).
+
+On PostgreSQL a message cost 24 round trips to the database across the web
+process and the worker, and the backends' CPU was a fifth of scaled mode's:
+the message path pings no connection before using it (a dead one is found by
+its first statement and replaced, `Transaction`), and a transaction of one
+statement runs in autocommit, without BEGIN and COMMIT (`single`).
 Errors are raised as SQLAlchemy would raise them (IntegrityError, ...).
 """
 
@@ -125,7 +131,11 @@ class Result:
 
     def __init__(self, statement: Statement, compiled: Compiled, cursor: Any) -> None:
         self._statement, self._compiled, self._cursor = statement, compiled, cursor
-        self.rowcount: int = cursor.rowcount
+
+    @property
+    def rowcount(self) -> int:
+        """Rows changed (read after a pipelined batch has run: `Transaction.batch`)."""
+        return int(self._cursor.rowcount)
 
     @property
     def inserted_id(self) -> int:
@@ -145,19 +155,162 @@ class Result:
 
 
 class Transaction:
-    """One open transaction on a driver connection: run statements in it."""
+    """One open transaction on a driver connection: run statements in it.
 
-    def __init__(self, driver: Any, dialect: Any) -> None:
-        self.driver, self.dialect = driver, dialect
+    On PostgreSQL a pooled connection that died (the database restarted, a
+    backend was terminated) is found by the transaction's first statement rather
+    than by a ping before every checkout: the pool is then invalidated, as
+    SQLAlchemy does on a disconnect, and that statement runs once more on a new
+    connection. That is safe: in a transaction, nothing of it was committed on
+    the dead connection. A single statement in autocommit may have committed
+    before the connection died; those of the message path give the same rows
+    when run again (an update to the same values, a unique key, a read) or, for
+    an inbox row without a client id, what the client's resend of a message it
+    saw no ack for gives. After that first statement a lost connection is raised.
+
+    On PostgreSQL the connection runs in autocommit and a transaction of several
+    statements sends its BEGIN itself, with its first statement: in a `batch`
+    they then travel in one round trip.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        single: bool = False,
+        autocommit: bool = False,
+        retry_dead: bool = False,
+    ) -> None:
+        self.engine, self.dialect = engine, engine.dialect
+        self.single, self.autocommit = single, autocommit
+        self._ran = False
+        # In autocommit, a transaction of several statements sends its BEGIN.
+        self._begins = autocommit and not single
+        self._begun = False
+        #: The statements of a pipelined batch: (result, SQL, parameters).
+        self._batch: list[tuple[Result, str, Any]] | None = None
+        self._fresh = False  # the batch is the transaction's first contact
+        self._lost: Exception | None = None  # its connection was found dead
+        self.fairy: Any = _checkout(engine)
+        self.driver: Any = self.fairy.driver_connection
+        # Whether a dead connection may still be replaced: until a statement ran.
+        self._replaceable = retry_dead
+        if autocommit:
+            self.driver.autocommit = True
 
     def run(self, statement: Statement, params: Mapping[str, Any]) -> Result:
+        if self.single and self._ran:  # on its own, a second one is not atomic
+            raise RuntimeError("a second statement in a single-statement transaction")
+        self._ran = True
         compiled = statement.compiled(self.dialect)
         values = compiled.values(params)
+        if self._batch is not None and self._lost is not None:
+            return self._queued(statement, compiled, values, None)  # run later
+        while True:
+            try:
+                self._begin()
+                cursor = self.driver.execute(compiled.text, values)
+                break
+            except self.dialect.loaded_dbapi.Error as exc:
+                if self._batch is not None and self._fresh and self._dead(exc):
+                    self._lost = exc  # the whole batch runs again (`batch`)
+                    return self._queued(statement, compiled, values, None)
+                again = self._replaceable and self._batch is None
+                if not again or not self._dead(exc):
+                    raise _wrapped(self.dialect, compiled.text, values, exc) from exc
+                self._replaceable = False  # once: a new connection is alive
+                self._replace(exc)
+        self._replaceable = False
+        return self._queued(statement, compiled, values, cursor)
+
+    def _queued(
+        self, statement: Statement, compiled: Compiled, values: Any, cursor: Any
+    ) -> Result:
+        result = Result(statement, compiled, cursor)
+        if self._batch is not None:
+            self._batch.append((result, compiled.text, values))
+        return result
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """On PostgreSQL the statements run in the block travel together (psycopg's
+        pipeline mode): one round trip for them and the BEGIN; read their results
+        after the block. A batch that is the transaction's first contact with a
+        dead connection runs again on a new one, as a first statement does."""
+        if self.dialect.name != "postgresql" or self._batch is not None:
+            yield
+            return
+        self._fresh, self._batch, self._lost = self._replaceable, [], None
+        queued = False  # every statement of the block was queued
         try:
-            cursor = self.driver.execute(compiled.text, values)
-        except self.dialect.loaded_dbapi.Error as exc:
-            raise _wrapped(self.dialect, compiled.text, values, exc) from exc
-        return Result(statement, compiled, cursor)
+            try:
+                with self.driver.pipeline():  # leaving it sends and reads all
+                    yield
+                    queued = True
+            except self.dialect.loaded_dbapi.Error as exc:
+                if not (queued and self._fresh and self._dead(exc)):
+                    raise _wrapped(self.dialect, None, None, exc) from exc
+                self._lost = self._lost or exc
+            if self._lost is not None:
+                self._rerun(self._lost)
+        finally:
+            self._batch, self._lost = None, None
+
+    def _rerun(self, exc: Exception) -> None:
+        """The batch again on a new connection (nothing of it was committed)."""
+        self._replace(exc)
+        try:
+            with self.driver.pipeline():
+                self._begin()
+                for result, text, values in self._batch or ():
+                    result._cursor = self.driver.execute(text, values)
+        except self.dialect.loaded_dbapi.Error as again:
+            raise _wrapped(self.dialect, None, None, again) from again
+
+    def _begin(self) -> None:
+        if self._begins and not self._begun:
+            self.driver.execute("BEGIN")
+            self._begun = True
+
+    def _dead(self, exc: Any) -> bool:
+        return bool(self.dialect.is_disconnect(exc, self.driver, None))
+
+    def _replace(self, exc: Exception) -> None:
+        """Drop the pool's connections (this one is dead, so are those as old as
+        it: SQLAlchemy's own reaction to a disconnect); check out a new one."""
+        self.engine.pool._invalidate(self.fairy, exc)
+        self.fairy.close()
+        self.fairy = self.driver = None
+        self._begun = False
+        self.fairy = _checkout(self.engine)  # raises when the database is down
+        self.driver = self.fairy.driver_connection
+        if self.autocommit:
+            self.driver.autocommit = True
+
+    def close(self) -> None:
+        """Return the connection to the pool (in its own transaction mode)."""
+        if self.fairy is None:  # its replacement could not be checked out
+            return
+        if self.autocommit and self.fairy.is_valid:  # not if rolling back failed
+            try:
+                self.driver.autocommit = False
+            except Exception as exc:  # broken meanwhile: not pooled again
+                self.fairy.invalidate(exc)
+        self.fairy.close()
+
+
+#: Set while the message path checks a connection out: no ping then (see
+#: `Transaction`); SQLAlchemy's own use of the pool pings (`zoozl.store.database`).
+unpinged = threading.local()
+
+
+def _checkout(engine: sa.Engine) -> Any:
+    unpinged.on = True
+    try:
+        return engine.raw_connection()
+    except engine.dialect.loaded_dbapi.Error as exc:  # wrapped like connect()
+        raise _wrapped(engine.dialect, None, None, exc) from exc
+    finally:
+        unpinged.on = False
 
 
 def _wrapped(
@@ -172,38 +325,41 @@ def _wrapped(
 
 
 @contextlib.contextmanager
-def transaction(engine: sa.Engine, write: bool = True) -> Iterator[Transaction]:
+def transaction(
+    engine: sa.Engine, write: bool = True, single: bool = False
+) -> Iterator[Transaction]:
     """A transaction of the message path (`write=False`: it only reads).
 
-    On SQLite a writer (and, in memory, every transaction) holds the engine's
-    writer lock and begins IMMEDIATE; WAL readers begin plainly and never wait.
+    `single`: it runs one statement, which on PostgreSQL then runs on its own
+    (no BEGIN and COMMIT, two round trips fewer; one statement is atomic by
+    itself). On SQLite a writer (and, in memory, every transaction)
+    holds the engine's writer lock and begins IMMEDIATE; WAL readers begin
+    plainly and never wait.
     """
     dialect = engine.dialect
     lock = sqlite_lock(engine)
     writer = lock.writer if lock is not None and (write or lock.memory) else None
+    postgres = lock is None
+    tx = Transaction(engine, single, autocommit=postgres, retry_dead=postgres)
     try:
-        fairy = engine.raw_connection()
-    except dialect.loaded_dbapi.Error as exc:  # cannot connect: wrapped like connect()
-        raise _wrapped(dialect, None, None, exc) from exc
-    try:
-        driver = fairy.driver_connection
         if writer is not None:
             writer.acquire()
         try:
             if lock is not None:  # sqlite3 runs with isolation_level None
                 begin = "BEGIN IMMEDIATE" if writer is not None else "BEGIN"
-                _execute(dialect, driver, begin)
+                _execute(dialect, tx.driver, begin)
             try:
-                yield Transaction(driver, dialect)
-                _commit(dialect, driver)
+                yield tx
+                _commit(dialect, tx.driver)
             except BaseException as exc:
-                _roll_back(fairy, driver, exc)
+                if tx.fairy is not None:
+                    _roll_back(tx.fairy, tx.driver, exc)
                 raise
         finally:
             if writer is not None:
                 writer.release()
     finally:
-        fairy.close()
+        tx.close()
 
 
 def _execute(dialect: Any, driver: Any, text: str) -> None:
