@@ -88,7 +88,7 @@ class Cluster:
         wait_until(up, START_TIMEOUT, "gunicorn /healthz on the web host", 0.1)
         return self.web
 
-    def start_worker(self, host: str, concurrency: int = 2) -> Proc:
+    def start_worker(self, host: str, concurrency: int | None = None) -> Proc:
         argv = [*worker_argv(concurrency), "-n", f"{host}@%h"]
         worker = self.procs.start(
             host, hosts.in_host(host, argv), process_env(self.conf)
@@ -147,10 +147,11 @@ def cluster(
     log_dir: Path,
     broker: str,
     workers: tuple[str, ...] = WORKER_HOSTS,
-    concurrency: int = 2,
+    concurrency: int | None = None,
     **config: Any,
 ) -> Iterator[tuple[Cluster, Db]]:
-    """Web on `web`, one Celery worker (of `concurrency` processes) per worker host."""
+    """Web on `web`, one Celery worker (of `concurrency` processes or threads, the
+    pool's Procfile figure unless given) per worker host."""
     with contextlib.ExitStack() as stack:
         store_url = stack.enter_context(_database(data))
         broker_url = stack.enter_context(_broker(data, broker))
