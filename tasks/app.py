@@ -9,7 +9,8 @@
   signal handlers: the parent process loads the plugins and the model once
   (ONNX on one thread; the torch reference limited to one thread) before it forks
   the pool, so the children share the weights; each child drops inherited
-  connections; the parent runs the sweep and the heartbeat.
+  connections; the parent runs the sweep, the heartbeat and the watchdog
+  (tasks/watchdog.py: a worker that takes no task while its queue holds work exits).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from tasks.contract import DELIVER, PROCESS, QUEUE, ReplyBus
 from tasks.delivery import MAX_RETRIES
 from tasks.heartbeat import Heartbeat
 from tasks.sweep import Sweeper
+from tasks.watchdog import QueueProbe, Watchdog, exit_stalled
 from zoozl.config import Config, load_config_from_env
 from zoozl.errors import ConfigError
 from zoozl.ops.logs import formatter, quiet_libraries
@@ -189,7 +191,7 @@ class _Worker:
         self.config = config
         self.app = build_worker_app(config)
         self.runtime: Runtime = self.app.zoozl  # type: ignore[attr-defined]
-        self.periodic: list[Sweeper | Heartbeat] = []
+        self.periodic: list[Sweeper | Heartbeat | Watchdog] = []
 
     def connect(self) -> None:
         """Hook the handlers below to Celery's worker signals (this process only)."""
@@ -236,12 +238,22 @@ class _Worker:
         _one_torch_thread()
         self.runtime.after_fork()
 
-    def start_periodic(self, **_: Any) -> None:
+    def start_periodic(self, sender: Any = None, **_: Any) -> None:
         """Parent process: the sweep re-rings work a lost task left behind; the
-        heartbeat tells /readyz that a worker can answer."""
+        heartbeat tells /readyz that a worker can answer; the watchdog ends a
+        worker whose consumer stopped taking tasks (`sender`: the consumer)."""
         self.periodic.append(Sweeper(self.runtime.dispatch, self.runtime.store))
         if self.config.broker_url.startswith(("redis://", "rediss://")):
             self.periodic.append(Heartbeat(self.config.broker_url, self.runtime.owner))
+        if sender is not None:
+            watchdog = Watchdog(
+                QueueProbe(self.app),
+                sender.pool.num_processes,
+                self.config.worker_stall_seconds,
+                exit_stalled,
+            )
+            signals.task_received.connect(watchdog.received, weak=False)
+            self.periodic.append(watchdog)
         for thread in self.periodic:
             thread.start()
 
