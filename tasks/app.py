@@ -93,6 +93,13 @@ def create_celery(config: Config) -> Celery:
         broker_connection_max_retries=None,
         broker_channel_error_retry=True,
         worker_cancel_long_running_tasks_on_connection_loss=False,
+        # Off: after a connection loss with tasks in flight Celery lowers the
+        # prefetch count, then raises it by a basic.qos round trip from the
+        # thread that finished a task. In the threads pool that is a pool
+        # thread reading the consumer's connection beside the consumer's own
+        # thread (py-amqp is not thread-safe): both wait for ever and the
+        # worker takes no more tasks (tests/e2e/test_threads_pool.py).
+        worker_enable_prefetch_count_reduction=False,
         # Hard stop of a stuck plugin in prefork workers, well past its own limit.
         task_time_limit=config.plugin_timeout * 3 + 30,
         # Redis: kombu's transport with the restart fix of tasks/broker.py.
@@ -246,10 +253,12 @@ class _Worker:
         if self.config.broker_url.startswith(("redis://", "rediss://")):
             self.periodic.append(Heartbeat(self.config.broker_url, self.runtime.owner))
         if sender is not None:
+            stall_after = self.config.worker_stall_seconds
             watchdog = Watchdog(
                 QueueProbe(self.app),
                 sender.pool.num_processes,
-                self.config.worker_stall_seconds,
+                stall_after,
+                self.app.conf.task_time_limit + stall_after,
                 exit_stalled,
             )
             signals.task_received.connect(watchdog.received, weak=False)
