@@ -5,15 +5,17 @@ Celery's consumer can stop consuming after a broker reconnect and never say so
 threads idle, the queue fills. Nothing is lost (the inbox holds every message and
 the sweep rings it again), but every ring lands in a queue nobody reads.
 
-`Watchdog` looks every few seconds. When this worker has a free slot (fewer
-requests reserved than its pool runs at once) and the queue holds ready messages,
-and that stays so for `stall_after` seconds without this worker receiving a
-single task, its consumer has stopped: it calls `on_stall`, which logs and ends
-the process with `EXIT_STALLED`, so that its supervisor (systemd's
-`Restart=always`) starts a fresh one. A healthy consumer with a free slot is
-handed a ready message at once, so the rule needs no guess about load; the
-window only has to outlast Celery's own reconnect backoff (at most 30 s).
-Tasks it held are re-run (`acks_late`), as after a SIGKILL.
+`Watchdog` looks every few seconds. Progress is a task received or a task
+finished (the set of requests the worker holds changed). When the queue holds
+ready messages and this worker made no progress for `stall_after` seconds while
+it had a free slot, its consumer has stopped: a healthy consumer with a free slot
+is handed a ready message at once, so the rule needs no guess about load, and
+the window only has to outlast Celery's reconnect backoff (at most 30 s). With
+every slot taken it waits `busy_after` seconds, longer than any task may run
+(`task_time_limit`), before it concludes the same (threads that hang on the
+broker's connection look busy). Then it calls `on_stall`, which logs and ends the
+process with `EXIT_STALLED`, so that its supervisor (systemd's `Restart=always`)
+starts a fresh one. Tasks it held are re-run (`acks_late`), as after a SIGKILL.
 """
 
 from __future__ import annotations
@@ -70,15 +72,17 @@ class QueueProbe:
 
 
 class Watchdog(Periodic):
-    """Calls `on_stall` when work waits in the queue, this worker has room for it,
-    and no task reached it for `stall_after` seconds."""
+    """Calls `on_stall` when work waits in the queue and this worker made no
+    progress (received no task, finished none) for `stall_after` seconds with a
+    free slot, or for `busy_after` seconds with every slot taken."""
 
     def __init__(
         self,
         ready: Callable[[], int | None],
         capacity: int,
         stall_after: float,
-        on_stall: Callable[[float, int], None],
+        busy_after: float,
+        on_stall: Callable[[str], None],
         interval: float | None = None,
     ) -> None:
         # Several looks per window: a short window (tests) is looked at often.
@@ -87,8 +91,10 @@ class Watchdog(Periodic):
         self.ready = ready
         self.capacity = capacity
         self.stall_after = stall_after
+        self.busy_after = busy_after
         self.on_stall = on_stall
-        self.last_received = time.monotonic()
+        self.progress = time.monotonic()
+        self.held: frozenset[str] = frozenset()
         self.waiting_since: float | None = None
 
     def stop(self) -> None:
@@ -99,38 +105,43 @@ class Watchdog(Periodic):
 
     def received(self, **_: object) -> None:
         """Celery's `task_received` signal: the consumer handed this worker a task."""
-        self.last_received = time.monotonic()
+        self.progress = time.monotonic()
 
     def tick(self) -> None:
         now = time.monotonic()
+        held = frozenset(request.id for request in state.reserved_requests)
+        if held != self.held:  # a task came or went
+            self.held, self.progress = held, now
         ready = self._waiting_work()
         if not ready:
             self.waiting_since = None
-        elif self.waiting_since is None or self.last_received >= self.waiting_since:
+        elif self.waiting_since is None or self.progress >= self.waiting_since:
             self.waiting_since = now  # work waits from now on
-        elif now - self.waiting_since >= self.stall_after:
-            self.on_stall(now - self.last_received, ready)
+        else:
+            full = len(held) >= self.capacity
+            if now - self.waiting_since >= (
+                self.busy_after if full else self.stall_after
+            ):
+                self.on_stall(
+                    f"no task received or finished for {now - self.progress:.0f} s "
+                    f"while the queue {QUEUE!r} held {ready} ready messages and "
+                    f"{len(held)} of this worker's {self.capacity} slots were taken"
+                )
 
     def _waiting_work(self) -> int:
-        """Ready messages while this worker has a free slot and runs; else 0."""
+        """Ready messages in the queue while this worker runs; else 0."""
         if state.should_stop is not None or state.should_terminate is not None:
             return 0  # shutting down: the consumer stopped on purpose
-        if len(state.reserved_requests) >= self.capacity:
-            return 0  # busy: a full worker takes nothing, rightly
         return self.ready() or 0
 
 
-def exit_stalled(seconds: float, ready: int) -> None:
+def exit_stalled(why: str) -> None:
     """Log why, then end the process at once (a warm shutdown would wait on the
     consumer that no longer works)."""
     log.critical(
-        "watchdog: no task received for %.0f s while the queue %r held %d ready "
-        "messages and this worker had a free slot: its consumer has stopped; "
-        "exiting with status %d for the supervisor to start a fresh worker "
-        "(the tasks it held are re-run)",
-        seconds,
-        QUEUE,
-        ready,
+        "watchdog: %s: its consumer has stopped; exiting with status %d for the "
+        "supervisor to start a fresh worker (the tasks it held are re-run)",
+        why,
         EXIT_STALLED,
     )
     for name in (None, "celery"):
