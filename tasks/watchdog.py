@@ -29,6 +29,8 @@ from collections.abc import Callable
 from celery import Celery
 from celery.worker import state
 from kombu.connection import Connection
+from kombu.exceptions import ChannelError
+from kombu.transport.virtual import Channel as VirtualChannel
 
 from tasks.contract import QUEUE
 from tasks.periodic import Periodic
@@ -51,11 +53,16 @@ class QueueProbe:
 
     def __call__(self) -> int | None:
         """Ready messages in the queue; None when the broker does not answer."""
+        channel = None
         try:
             if self._connection is None:
                 self._connection = self.app.connection_for_read()
             channel = self._connection.default_channel
             _, ready, _ = channel.queue_declare(queue=self.queue, passive=True)
+        except ChannelError:  # no such queue (Redis: an empty one): nothing waits
+            if not isinstance(channel, VirtualChannel):
+                self.close()  # RabbitMQ closed the channel
+            return 0
         except Exception as exc:  # kombu raises many kinds; unknown is not stalled
             log.debug("watchdog: the queue's depth is unknown (%s)", exc)
             self.close()
