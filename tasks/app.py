@@ -6,10 +6,12 @@
   tasks registered and the worker's `Runtime` attached as `app.zoozl`.
 - `app`: what `celery -A tasks.app worker` runs (scaled mode), built from
   $ZOOZL_CONF on first access, never at import. Building it connects the worker's
-  signal handlers: the parent process loads the plugins and the model once
-  (ONNX on one thread; the torch reference limited to one thread) before it forks
-  the pool, so the children share the weights; each child drops inherited
-  connections; the parent runs the sweep, the heartbeat and the watchdog
+  signal handlers: the worker process loads the plugins and the model once
+  (ONNX on one thread per run; the torch reference limited to one thread) before
+  its pool starts. The Procfile's pool is threads: one process, one model, one
+  embedding cache, and the texts its threads wait with encoded in one run. With
+  `--pool prefork` the children share the weights and each drops inherited
+  connections. The worker process runs the sweep, the heartbeat and the watchdog
   (tasks/watchdog.py: a worker that takes no task while its queue holds work exits).
 """
 
@@ -100,7 +102,8 @@ def create_celery(config: Config) -> Celery:
         # thread (py-amqp is not thread-safe): both wait for ever and the
         # worker takes no more tasks (tests/e2e/test_threads_pool.py).
         worker_enable_prefetch_count_reduction=False,
-        # Hard stop of a stuck plugin in prefork workers, well past its own limit.
+        # Hard stop of a stuck plugin in prefork workers, well past its own limit
+        # (the threads pool has no hard stop: the plugin's own limit holds there).
         task_time_limit=config.plugin_timeout * 3 + 30,
         # Redis: kombu's transport with the restart fix of tasks/broker.py.
         **broker_settings(config.broker_url),

@@ -507,11 +507,12 @@ def web_argv() -> list[str]:
     ]
 
 
-#: Celery pools the workers of the tests may run, each with its Procfile concurrency.
+#: Celery pools the tests' workers may run, each with its concurrency: the
+#: Procfile's 8 threads, or the 2 prefork processes the Procfile ran before.
 POOLS = {"prefork": 2, "threads": 8}
 #: The pool of the tests' workers: the Procfile's, unless $ZOOZL_TEST_POOL names
 #: the other (to run the fault tests on both).
-TEST_POOL = os.environ.get("ZOOZL_TEST_POOL", "prefork")
+TEST_POOL = os.environ.get("ZOOZL_TEST_POOL", "threads")
 
 
 def worker_argv(concurrency: int | None = None, pool: str = TEST_POOL) -> list[str]:
