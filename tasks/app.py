@@ -6,10 +6,13 @@
   tasks registered and the worker's `Runtime` attached as `app.zoozl`.
 - `app`: what `celery -A tasks.app worker` runs (scaled mode), built from
   $ZOOZL_CONF on first access, never at import. Building it connects the worker's
-  signal handlers: the parent process loads the plugins and the model once
-  (ONNX on one thread; the torch reference limited to one thread) before it forks
-  the pool, so the children share the weights; each child drops inherited
-  connections; the parent runs the sweep and the heartbeat.
+  signal handlers: the worker process loads the plugins and the model once
+  (ONNX on one thread per run; the torch reference limited to one thread) before
+  its pool starts. The Procfile's pool is threads: one process, one model, one
+  embedding cache, and the texts its threads wait with encoded in one run. With
+  `--pool prefork` the children share the weights and each drops inherited
+  connections. The worker process runs the sweep, the heartbeat and the watchdog
+  (tasks/watchdog.py: a worker that takes no task while its queue holds work exits).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from tasks.contract import DELIVER, PROCESS, QUEUE, ReplyBus
 from tasks.delivery import MAX_RETRIES
 from tasks.heartbeat import Heartbeat
 from tasks.sweep import Sweeper
+from tasks.watchdog import QueueProbe, Watchdog, exit_stalled
 from zoozl.config import Config, load_config_from_env
 from zoozl.errors import ConfigError
 from zoozl.ops.logs import formatter, quiet_libraries
@@ -91,7 +95,15 @@ def create_celery(config: Config) -> Celery:
         broker_connection_max_retries=None,
         broker_channel_error_retry=True,
         worker_cancel_long_running_tasks_on_connection_loss=False,
-        # Hard stop of a stuck plugin in prefork workers, well past its own limit.
+        # Off: after a connection loss with tasks in flight Celery lowers the
+        # prefetch count, then raises it by a basic.qos round trip from the
+        # thread that finished a task. In the threads pool that is a pool
+        # thread reading the consumer's connection beside the consumer's own
+        # thread (py-amqp is not thread-safe): both wait for ever and the
+        # worker takes no more tasks (tests/e2e/test_threads_pool.py).
+        worker_enable_prefetch_count_reduction=False,
+        # Hard stop of a stuck plugin in prefork workers, well past its own limit
+        # (the threads pool has no hard stop: the plugin's own limit holds there).
         task_time_limit=config.plugin_timeout * 3 + 30,
         # Redis: kombu's transport with the restart fix of tasks/broker.py.
         **broker_settings(config.broker_url),
@@ -126,6 +138,7 @@ class CeleryDispatch:
 
     def __init__(self, app: Celery) -> None:
         self.app = app
+        self._probe: QueueProbe | None = None  # made on first use, by the sweep
 
     def process(self, conversation_id: int) -> bool:
         return self._send(PROCESS, conversation_id)
@@ -135,15 +148,9 @@ class CeleryDispatch:
 
     def queued(self) -> int | None:
         """Tasks in the queue (Redis: its list's length; RabbitMQ: ready ones)."""
-        queue = self.app.conf.task_default_queue
-        try:
-            with self.app.connection_for_write() as conn:
-                conn.ensure_connection(max_retries=1)  # no wait on a broker outage
-                declared = conn.default_channel.queue_declare(queue, passive=True)
-        except Exception as exc:  # the broker is down: the sweep rings as usual
-            log.debug("queue length unknown: %s", exc)
-            return None
-        return int(declared.message_count)
+        if self._probe is None:
+            self._probe = QueueProbe(self.app, self.app.conf.task_default_queue)
+        return self._probe()
 
     def _send(self, task: str, row_id: int, delay: float = 0.0) -> bool:
         try:
@@ -203,7 +210,7 @@ class _Worker:
         self.config = config
         self.app = build_worker_app(config)
         self.runtime: Runtime = self.app.zoozl  # type: ignore[attr-defined]
-        self.periodic: list[Sweeper | Heartbeat] = []
+        self.periodic: list[Sweeper | Heartbeat | Watchdog] = []
 
     def connect(self) -> None:
         """Hook the handlers below to Celery's worker signals (this process only)."""
@@ -250,13 +257,25 @@ class _Worker:
         _one_torch_thread()
         self.runtime.after_fork()
 
-    def start_periodic(self, **_: Any) -> None:
+    def start_periodic(self, sender: Any = None, **_: Any) -> None:
         """Parent process: the sweep re-rings work a lost task left behind; the
-        heartbeat tells /readyz that a worker can answer."""
+        heartbeat tells /readyz that a worker can answer; the watchdog ends a
+        worker whose consumer stopped taking tasks (`sender`: the consumer)."""
         runtime = self.runtime
         self.periodic.append(Sweeper(runtime.dispatch, runtime.store, runtime.notifier))
         if self.config.broker_url.startswith(("redis://", "rediss://")):
             self.periodic.append(Heartbeat(self.config.broker_url, self.runtime.owner))
+        if sender is not None:
+            stall_after = self.config.worker_stall_seconds
+            watchdog = Watchdog(
+                QueueProbe(self.app),
+                sender.pool.num_processes,
+                stall_after,
+                self.app.conf.task_time_limit + stall_after,
+                exit_stalled,
+            )
+            signals.task_received.connect(watchdog.received, weak=False)
+            self.periodic.append(watchdog)
         for thread in self.periodic:
             thread.start()
 

@@ -5,7 +5,8 @@ and `worker2`, a fresh database and broker namespace on the data host.
 down afterwards); `cluster()` runs one deployment on it: a fresh PostgreSQL
 database, a Redis database number or a RabbitMQ virtual host of its own, and the
 Procfile's `web` and `worker` commands, each inside its host's namespace and
-bound to its address. Tests and the benchmark share both.
+bound to its address, a worker that its watchdog ended started again (as systemd
+does). Tests and the benchmark share both.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import itertools
 import secrets
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,7 @@ from typing import Any
 import psycopg
 import redis
 
+from tasks.watchdog import EXIT_STALLED
 from testbed import hosts
 from testbed.datahost import DataHost
 from testbed.procs import (
@@ -43,6 +46,8 @@ from zoozl.store import Store
 
 PORT = 8080
 WORKER_HOSTS = ("worker1", "worker2")
+#: Seconds between the supervisor's looks at the workers.
+SUPERVISE_INTERVAL = 0.5
 _redis_dbs = itertools.count(1)
 
 
@@ -70,6 +75,9 @@ class Cluster:
     broker: str
     web: Proc | None = None
     workers: dict[str, Proc] = field(default_factory=dict)
+    #: Every worker process started, restarted ones included.
+    started: list[Proc] = field(default_factory=list)
+    concurrency: int | None = None
 
     @property
     def ws_url(self) -> str:
@@ -88,20 +96,45 @@ class Cluster:
         wait_until(up, START_TIMEOUT, "gunicorn /healthz on the web host", 0.1)
         return self.web
 
-    def start_worker(self, host: str, concurrency: int = 2) -> Proc:
+    def start_worker(self, host: str, concurrency: int | None = None) -> Proc:
         argv = [*worker_argv(concurrency), "-n", f"{host}@%h"]
         worker = self.procs.start(
             host, hosts.in_host(host, argv), process_env(self.conf)
         )
         self.workers[host] = worker
+        self.started.append(worker)
         worker.wait_for_log(" ready.", START_TIMEOUT)
         return worker
 
     def fenced(self) -> int:
         """Turns whose commit was refused because the worker had lost the lease."""
-        return sum(
-            w.log().count("lease lost, not committed") for w in self.workers.values()
-        )
+        return sum(w.log().count("lease lost, not committed") for w in self.started)
+
+    def restarted(self) -> int:
+        """Workers the supervisor started again after their watchdog ended them."""
+        return len(self.started) - len(self.workers)
+
+    @contextlib.contextmanager
+    def supervised(self) -> Iterator[None]:
+        """What `Restart=always` of zoozl-worker.service does, for the workers'
+        watchdog: a worker that exits with `EXIT_STALLED` is started again on
+        its host. Any other exit is left alone (a test sees it)."""
+        stop = threading.Event()
+
+        def watch() -> None:
+            while not stop.wait(SUPERVISE_INTERVAL):
+                for host, worker in list(self.workers.items()):
+                    if worker.poll() == EXIT_STALLED:
+                        print(f"testbed: {host}'s worker stalled; started again")
+                        self.start_worker(host, self.concurrency)
+
+        thread = threading.Thread(target=watch, name="supervisor", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(START_TIMEOUT)
 
 
 @contextlib.contextmanager
@@ -147,10 +180,11 @@ def cluster(
     log_dir: Path,
     broker: str,
     workers: tuple[str, ...] = WORKER_HOSTS,
-    concurrency: int = 2,
+    concurrency: int | None = None,
     **config: Any,
 ) -> Iterator[tuple[Cluster, Db]]:
-    """Web on `web`, one Celery worker (of `concurrency` processes) per worker host."""
+    """Web on `web`, one Celery worker (of `concurrency` processes or threads, the
+    pool's Procfile figure unless given) per worker host."""
     with contextlib.ExitStack() as stack:
         store_url = stack.enter_context(_database(data))
         broker_url = stack.enter_context(_broker(data, broker))
@@ -158,10 +192,11 @@ def cluster(
         values = base_config(PORT, store_url, broker_url, **config)
         values["host"] = hosts.address("web")
         conf = write_config(log_dir / "zoozl.toml", values)
-        setup = Cluster(procs, data, conf, store_url, broker)
+        setup = Cluster(procs, data, conf, store_url, broker, concurrency=concurrency)
         db = Db(store_url)
         stack.callback(db.close)
         setup.start_web()
         for host in workers:
             setup.start_worker(host, concurrency)
+        stack.enter_context(setup.supervised())
         yield setup, db

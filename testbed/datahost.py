@@ -168,6 +168,9 @@ class DataHost:
             "rabbitmq", hosts.in_host("data", ["rabbitmq-server"]), self.rabbit_env()
         )
         wait_until(self._rabbit_up, START_TIMEOUT, "the data host's RabbitMQ", 0.3)
+        # Its listener answers before the node has booted: `add_vhost` in that
+        # moment fails ("requires the 'rabbit' app to be running").
+        self.rabbitmqctl("await_startup", "--timeout", "45")
 
     def stop_rabbit(self) -> None:
         """`rabbitmqctl stop`: the node stops as in a service restart."""

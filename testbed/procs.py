@@ -6,7 +6,8 @@ a test fails. Every wait is bounded.
 
 - `RedisServer`: a private ``redis-server`` on a free port, stopped and started
   again by pid on the same port.
-- `Scaled`: gunicorn web and Celery prefork workers (the Procfile commands).
+- `Scaled`: gunicorn web and Celery workers (the Procfile commands; the pool is
+  `TEST_POOL`).
 - `embedded`: ``python -m zoozl --conf FILE``.
 - `honcho`: ``honcho start`` with the real Procfile.
 - `Db`: reads the store (inbox, outbox, leases) to check what was committed.
@@ -506,8 +507,21 @@ def web_argv() -> list[str]:
     ]
 
 
-def worker_argv(concurrency: int = 2) -> list[str]:
-    """The Procfile's `worker` command with `concurrency` pool processes."""
+#: Celery pools the tests' workers may run, each with its concurrency: the
+#: Procfile's 8 threads, or the 2 prefork processes the Procfile ran before.
+POOLS = {"prefork": 2, "threads": 8}
+#: The pool of the tests' workers: the Procfile's, unless $ZOOZL_TEST_POOL names
+#: the other (to run the fault tests on both).
+TEST_POOL = os.environ.get("ZOOZL_TEST_POOL", "threads")
+
+
+def worker_argv(concurrency: int | None = None, pool: str = TEST_POOL) -> list[str]:
+    """The Procfile's `worker` command on `pool`, `concurrency` processes or threads
+    (that pool's Procfile figure unless given)."""
+    if pool not in POOLS:
+        raise ValueError(f"no Celery pool {pool!r} (one of {sorted(POOLS)})")
+    if concurrency is None:
+        concurrency = POOLS[pool]
     return [
         str(BIN / "celery"),
         "-A",
@@ -516,7 +530,7 @@ def worker_argv(concurrency: int = 2) -> list[str]:
         "--loglevel",
         "INFO",
         "--pool",
-        "prefork",
+        pool,
         "--concurrency",
         str(concurrency),
         "-Q",
@@ -554,7 +568,7 @@ class Scaled:
         wait_until(up, START_TIMEOUT, "gunicorn /healthz", 0.1)
         return self.web
 
-    def start_worker(self, concurrency: int = 2) -> Proc:
+    def start_worker(self, concurrency: int | None = None) -> Proc:
         name = f"worker{len(self.workers) + 1}"
         argv = [*worker_argv(concurrency), "-n", f"{name}.{os.getpid()}@%h"]
         worker = self.procs.start(name, argv, process_env(self.conf))

@@ -112,6 +112,9 @@ class Config:
     worker_threads: int = 4
     lease_seconds: float = 30.0
     plugin_timeout: float = 20.0
+    # scaled mode: a Celery worker that takes no task this long while its queue
+    # holds work and it has room exits for its supervisor to restart it
+    worker_stall_seconds: float = 60.0
     # routing
     embedder: str = "minilm"
     model_cache_dir: str = ""  # empty: default_model_cache_dir()
@@ -229,6 +232,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "max_message_chars": _ANY_INT,
     "lease_seconds": (int, float),
     "plugin_timeout": (int, float),
+    "worker_stall_seconds": (int, float),
     "route_threshold": (int, float),
     "route_margin": (int, float),
     "route_request_gate": (int, float),
@@ -243,6 +247,7 @@ _POSITIVE = (
     "max_message_chars",
     "lease_seconds",
     "plugin_timeout",
+    "worker_stall_seconds",
     "auth_max_age_seconds",
     "handshake_timeout",
     "max_handshakes",
@@ -395,6 +400,7 @@ def config_from_dict(data: Mapping[str, Any]) -> Config:
     floats = (
         "lease_seconds",
         "plugin_timeout",
+        "worker_stall_seconds",
         "auth_max_age_seconds",
         "auth_leeway_seconds",
         "handshake_timeout",

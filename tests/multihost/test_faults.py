@@ -78,7 +78,8 @@ def under_load(
         seen = load.finish(BOUND, recovered)
         print(
             f"fault figures, {name}, {broker}: {seen.line()}; fenced commits "
-            f"{setup.fenced()}; reconnects {sum(t.reconnects for t in load.talkers)}"
+            f"{setup.fenced()}; reconnects {sum(t.reconnects for t in load.talkers)}; "
+            f"workers restarted by their watchdog {setup.restarted()}"
         )
         check_clients(load.talkers, seen)
         check_store(db, load.talkers)
