@@ -130,17 +130,8 @@ def test_a_postgresql_connection_killed_under_the_pool_is_replaced(
     cid = store.conversation_for("web", "alice")
     store.record(cid, Message("one"), {})
 
-    def kill_pooled_connections() -> None:
-        admin = make_engine(url)
-        with admin.connect() as conn:
-            conn.exec_driver_sql(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                f"WHERE application_name = '{name}'"
-            )
-        admin.dispose()
-
-    kill_pooled_connections()
-    store.record(cid, Message("two"), {})  # the pre-ping found a dead one
+    terminate(url, name)
+    store.record(cid, Message("two"), {})  # found dead by its statement, rerun
     suicide = Statement(
         sa.select(sa.func.pg_terminate_backend(sa.func.pg_backend_pid()))
     )
