@@ -203,8 +203,7 @@ class WebsocketNotifier:
         reply was committed; the one holding a session sends it. The row
         counts the notices in `attempts`, so the sweep stops after a few.
         """
-        self.bus.broadcast(web_topic("*"), notice(row.conversation_id, row.id))
-        self.store.count_notice(row.id)
+        self.renotify([(row.id, row.conversation_id)])
 
     def renotify(self, rows: Sequence[tuple[int, int]]) -> None:
         """`send` for many (row id, conversation id), one notice per conversation

@@ -529,10 +529,6 @@ class Store:
             outbox_id, True, attempts=outbox.c.attempts + 1, last_error=error[:2000]
         )
 
-    def count_notice(self, outbox_id: int) -> None:
-        """Count a repeated "replies are ready" notice of a websocket row."""
-        self._update_outbox(outbox_id, True, attempts=outbox.c.attempts + 1)
-
     def mark_failed(self, outbox_id: int, error: str) -> None:
         """Give a row up for good (permanent error or attempts exhausted)."""
         self._update_outbox(
@@ -564,7 +560,8 @@ class Store:
             return [(int(r.id), int(r.conversation_id)) for r in conn.execute(query)]
 
     def count_notices(self, outbox_ids: Sequence[int]) -> None:
-        """`count_notice` of many rows, in one transaction."""
+        """Count a repeated "replies are ready" notice of each of these websocket
+        rows still pending, in one transaction."""
         o = outbox.c
         ids = list(outbox_ids)
         with self.engine.begin() as conn:
