@@ -166,9 +166,6 @@ def header(candidate: str = "int8") -> str:
     return f"{'set':9s} {'kind':14s} {'fp32':>18s}  {candidate:>18s}  {'points':>6s}"
 
 
-HEADER = header()
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `int8` command's options."""
     parser.add_argument(
