@@ -4,10 +4,11 @@ and the pool that runs these calls off the web server's event loop."""
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import logging
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+import queue
+import threading
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from tasks.contract import Dispatch
@@ -46,20 +47,88 @@ class Blocking:
     """`await blocking(fn, *args, **kw)`: `fn` on one of a few threads.
 
     The sockets never wait for the store on the event loop, and the thread
-    count does not grow with the number of open sockets.
+    count does not grow with the number of open sockets. A call is one queue
+    put and one `call_soon_threadsafe` with its result: not `run_in_executor`,
+    whose concurrent future, its lock and condition and the chaining to an
+    asyncio future cost the loop a third of its time in a reconnect storm
+    (four calls per connect; py-spy, issue 22).
     """
 
     def __init__(self, threads: int = STORE_THREADS) -> None:
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="zoozl-store")
+        self._size = threads
+        self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
 
-    async def __call__(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    def __call__(self, fn: Callable[..., T], *args: Any, **kw: Any) -> Awaitable[T]:
+        if not self._threads:
+            self._start()
         loop = asyncio.get_running_loop()
-        call = functools.partial(fn, *args, **kw)
-        return await loop.run_in_executor(self._pool, call)
+        future: asyncio.Future[T] = loop.create_future()
+        self._calls.put((loop, future, fn, args, kw))
+        return future
+
+    def _start(self) -> None:
+        # On first use, not in __init__: a gunicorn worker builds the app in
+        # the master with --preload, and threads do not survive a fork.
+        with self._lock:
+            while len(self._threads) < self._size:
+                name = f"zoozl-store_{len(self._threads)}"
+                thread = threading.Thread(target=self._serve, name=name, daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def _serve(self) -> None:
+        while (call := self._calls.get()) is not None:
+            self._run(*call)
+            del call  # nothing of a call outlives it while the thread waits
+
+    def _run(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[Any],
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kw: dict[str, Any],
+    ) -> None:
+        if future.cancelled():  # its awaiter is gone (read off the loop: a hint)
+            return
+        try:
+            result = fn(*args, **kw)
+        except BaseException as exc:  # the awaiter raises it
+            self._settle(loop, _fail, future, exc)
+        else:
+            self._settle(loop, _succeed, future, result)
+
+    @staticmethod
+    def _settle(loop: asyncio.AbstractEventLoop, settle: Any, *args: Any) -> None:
+        # RuntimeError: the loop closed (the web process is stopping).
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, *args)
 
     def close(self) -> None:
-        """Let the threads end once their calls are done."""
-        self._pool.shutdown(wait=False)
+        """Let the threads end once the calls queued before are done."""
+        for _ in self._threads:
+            self._calls.put(None)
+
+
+_Call = tuple[
+    asyncio.AbstractEventLoop,
+    "asyncio.Future[Any]",
+    Callable[..., Any],
+    tuple[Any, ...],
+    dict[str, Any],
+]
+
+
+def _succeed(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.cancelled():
+        future.set_result(result)
+
+
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
+    if not future.cancelled():
+        future.set_exception(exc)
 
 
 class Acceptor:
@@ -109,13 +178,16 @@ class Acceptor:
         talker: str,
         reply_address: dict[str, Any],
         new: bool = False,
-    ) -> int:
+    ) -> tuple[int, bool]:
         """A session opened: the talker's conversation id, greeted (a greet
-        recorded and rung) until the talker has said something (PROTOCOL §2).
+        recorded) until the talker has said something (PROTOCOL §2); and
+        whether its greeting still waits for `ring`.
 
-        One call, so that a session's set-up is one trip to the store's pool;
-        a `new` talker (issued by this ingress just now) has nothing to look
-        up: one transaction creates the conversation and its greeting.
+        One call, so that a session's set-up is one trip to the store's pool.
+        A `new` talker (issued by this ingress just now) has nothing to look
+        up: one transaction creates the conversation and its greeting, which
+        the session rings once its socket is registered (so the notice of the
+        greeting finds it) with nothing to send before: no outbox read.
         """
         if new:
             created = self._store.new_conversation(
@@ -123,12 +195,15 @@ class Acceptor:
             )
             self.outage.answered()
             if created is not None:
-                self._dispatch.process(created)
-                return created
+                return created, True
         conversation_id = self.conversation(channel, talker)
         if not self.has_messages(conversation_id, kind="message"):
             self.accept(conversation_id, Message(), reply_address, kind="greet")
-        return conversation_id
+        return conversation_id, False
+
+    def ring(self, conversation_id: int) -> bool:
+        """Ring a conversation's pending message (False: the sweep will)."""
+        return self._dispatch.process(conversation_id)
 
     def has_messages(self, conversation_id: int, kind: str | None = None) -> bool:
         """Whether anything (of `kind`, e.g. "message") was recorded for it."""

@@ -237,13 +237,16 @@ class ChatSession:
         self.user = talker if self.config.auth_required else display_id(talker)
         # Greeted again until the talker says something (§2): a reload before
         # typing does not leave a blank page.
-        conversation_id = await self.blocking(
+        conversation_id, unrung = await self.blocking(
             self.acceptor.opened, websocket.NAME, talker, self.reply_address, new
         )
         self.sessions.add(conversation_id, self.ws)
         OPEN_WEBSOCKETS.inc()
         try:
-            await self.sessions.flush(conversation_id)
+            if unrung:  # a new conversation: nothing to send before its greeting
+                await self.blocking(self.acceptor.ring, conversation_id)
+            else:
+                await self.sessions.flush(conversation_id)
             ready()
             while True:
                 await self.handle(conversation_id, await self.ws.receive())

@@ -152,7 +152,7 @@ def slow_set_up(monkeypatch: Any, seconds: float = 1.0) -> None:
     a new talker's too."""
     opened = Acceptor.opened
 
-    def slow(self: Acceptor, *args: Any) -> int:
+    def slow(self: Acceptor, *args: Any) -> tuple[int, bool]:
         time.sleep(seconds)
         return opened(self, *args)
 
