@@ -59,8 +59,11 @@ class Blocking:
         self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._closed = False
 
     def __call__(self, fn: Callable[..., T], *args: Any, **kw: Any) -> Awaitable[T]:
+        if self._closed:  # as an executor after shutdown: no call left waiting
+            raise RuntimeError("the store pool is closed")
         if not self._threads:
             self._start()
         loop = asyncio.get_running_loop()
@@ -108,6 +111,7 @@ class Blocking:
 
     def close(self) -> None:
         """Let the threads end once the calls queued before are done."""
+        self._closed = True
         for _ in self._threads:
             self._calls.put(None)
 

@@ -81,3 +81,5 @@ def test_close_ends_the_threads():
     for thread in threads:
         thread.join(10)
     assert threads and not any(thread.is_alive() for thread in threads)
+    with pytest.raises(RuntimeError, match="closed"):
+        asyncio.run(main())
