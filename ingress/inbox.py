@@ -72,8 +72,8 @@ class Blocking:
         return future
 
     def _start(self) -> None:
-        # On first use, not in __init__: a gunicorn worker builds the app in
-        # the master with --preload, and threads do not survive a fork.
+        # On first use, not in __init__: threads do not survive a fork, and an
+        # app built before one (gunicorn's --preload) would have none.
         with self._lock:
             while len(self._threads) < self._size:
                 name = f"zoozl-store_{len(self._threads)}"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from ingress.inbox import Acceptor
+from ingress.websocket.sockets import Sessions
 from tests.ingress.wsserver import ASK, GREETING, serving
 from zoozl.plugins.greeter import AGAIN
 
@@ -46,9 +48,6 @@ def test_a_new_talkers_greeting_is_rung_once_its_socket_is_registered(
 ):
     # Nothing is read from the outbox before a new talker's greeting: the
     # greeting's notice must find the socket, so the ring follows the register.
-    from ingress.inbox import Acceptor
-    from ingress.websocket.sockets import Sessions
-
     events = []
     add, ring, flush = Sessions.add, Acceptor.ring, Sessions.flush
 
