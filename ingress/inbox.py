@@ -48,10 +48,10 @@ class Blocking:
 
     The sockets never wait for the store on the event loop, and the thread
     count does not grow with the number of open sockets. A call is one queue
-    put and one `call_soon_threadsafe` with its result: not `run_in_executor`,
-    whose concurrent future, its lock and condition and the chaining to an
-    asyncio future cost the loop a third of its time in a reconnect storm
-    (four calls per connect; py-spy, issue 22).
+    put and one `call_soon_threadsafe` with its result, not `run_in_executor`
+    (a concurrent future with its lock and condition, chained to an asyncio
+    future): a storm of 10,000 connects, four calls each, took 22-24 s with
+    that and 18.4-18.8 s with this (benchmarks/RESULTS.md, "Open sockets").
     """
 
     def __init__(self, threads: int = STORE_THREADS) -> None:
