@@ -99,21 +99,24 @@ class Blocking:
         try:
             result = fn(*args, **kw)
         except BaseException as exc:  # the awaiter raises it
-            self._settle(loop, _fail, future, exc)
+            on_loop(loop, _fail, future, exc)
         else:
-            self._settle(loop, _succeed, future, result)
-
-    @staticmethod
-    def _settle(loop: asyncio.AbstractEventLoop, settle: Any, *args: Any) -> None:
-        # RuntimeError: the loop closed (the web process is stopping).
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(settle, *args)
+            on_loop(loop, _succeed, future, result)
 
     def close(self) -> None:
         """Let the threads end once the calls queued before are done."""
         self._closed = True
         for _ in self._threads:
             self._calls.put(None)
+
+
+def on_loop(
+    loop: asyncio.AbstractEventLoop, call: Callable[..., Any], *args: Any
+) -> None:
+    """Run `call(*args)` on `loop` from another thread; nothing once it closed
+    (the web process is stopping)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(call, *args)
 
 
 _Call = tuple[

@@ -20,7 +20,7 @@ from uvicorn.protocols.websockets.wsproto_impl import FrameTooLargeError, WSProt
 from wsproto.connection import ConnectionState
 from wsproto.events import BytesMessage, CloseConnection, TextMessage
 
-from ingress.inbox import Blocking
+from ingress.inbox import Blocking, on_loop
 from zoozl.channels import websocket
 from zoozl.ops.metrics import DELIVERY_FAILURES, REPLIES
 from zoozl.store import OutboxRow, Store
@@ -195,12 +195,8 @@ class Sessions:
         self._on_loop(self._flush_all_soon)
 
     def _on_loop(self, call: Callable[..., None], *args: Any) -> None:
-        loop = self.loop
-        if loop is None or loop.is_closed():
-            return  # no socket was ever opened here
-        # RuntimeError: the loop closed meanwhile (the web process is stopping).
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(call, *args)
+        if self.loop is not None:  # None: no socket was ever opened here
+            on_loop(self.loop, call, *args)
 
     def _flush_all_soon(self) -> None:
         for conversation_id in list(self._sockets):
