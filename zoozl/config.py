@@ -39,7 +39,14 @@ DEFAULT_FALLBACK_TEXT = "Sorry, I did not understand that."
 #: Seconds POST /api/messages waits for the replies before answering 202.
 API_WAIT_SECONDS = 10.0
 #: The embedders the `embedder` key may name (zoozl/embedding/factory.py builds them).
-EMBEDDER_NAMES = ("minilm", "minilm-int8", "minilm-mixed", "minilm-torch", "char")
+EMBEDDER_NAMES = (
+    "minilm",
+    "minilm-drafted",
+    "minilm-int8",
+    "minilm-mixed",
+    "minilm-torch",
+    "char",
+)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("text", "json")
 

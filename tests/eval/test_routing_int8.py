@@ -13,6 +13,7 @@ from eval.routing.__main__ import main, parser
 from eval.routing.catalog import PluginSet
 from eval.routing.int8 import (
     CANDIDATES,
+    EXTRA_POOLS,
     KINDS,
     REQUIRED_SETS,
     SetScore,
@@ -200,3 +201,23 @@ def test_the_mixed_candidate_is_judged_on_sets_4_to_15_under_its_name(
     assert lines[-1].endswith("(the rule needs all of 4 to 15)")
     with pytest.raises(SystemExit):
         main(["int8", "--set", "13"])  # int8's rule is sets 4 to 12
+
+
+def test_the_draft_is_judged_on_sets_4_to_18_and_on_the_unread_ones_pooled() -> None:
+    sets = CANDIDATES["drafted"]
+    assert sets == tuple(range(4, 19))
+    pools = EXTRA_POOLS["drafted"]
+    assert pools == {"sets 16 to 18": (16, 17, 18)}
+    fifteen = [tally(n, 400, 300, 300) for n in sets]
+    assert verdict(fifteen[:-1], sets, pools).missing == (18,)
+    assert verdict(fifteen, sets, pools).passed is True
+    # Four messages lost on each of 16 to 18: 1 point each (allowed), 0.27
+    # pooled over all fifteen (allowed), but 1 point pooled over 16 to 18.
+    unread = [*fifteen[:12], *(tally(n, 400, 300, 296) for n in (16, 17, 18))]
+    found = verdict(unread, sets, pools)
+    assert found.passed is False
+    assert found.reasons == (
+        "with examples: pooled over sets 16 to 18 1.00 points below fp32 "
+        "(0.5 allowed, 0.50 over)",
+    )
+    assert verdict(unread, sets).passed is True  # without the pool it would pass

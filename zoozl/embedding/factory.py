@@ -18,6 +18,7 @@ def make_embedder(name: str, cache_dir: Path | None = None) -> Embedder:
     default the user's cache), "minilm-int8" the same quantised (faster, but
     it failed the accuracy rule of eval/routing/sets/INT8_RULE.md),
     "minilm-mixed" int8 but for the feed-forward outputs (INT8_MIXED_RULE.md),
+    "minilm-drafted" fp32 with int8 as the router's draft (zoozl.embedding.drafted),
     "minilm-torch" the sentence-transformers reference, "char" a character
     counter for fast tests. Any other name is the path of a local
     sentence-transformers folder, served like "minilm" (ModelFolderError when it
@@ -25,6 +26,11 @@ def make_embedder(name: str, cache_dir: Path | None = None) -> Embedder:
     """
     if name == "char":
         return CharEmbedder()
+    if name == "minilm-drafted":
+        from zoozl.embedding.drafted import Drafted
+
+        full = make_embedder("minilm", cache_dir)
+        return Drafted(full, make_embedder("minilm-int8", cache_dir))
     if name in ONNX_NAMES:
         from zoozl.embedding.onnx import OnnxMiniLMEmbedder
 

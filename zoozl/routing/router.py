@@ -38,8 +38,17 @@ The author's labelled messages (`route_labels`, labelled with
 again is answered as labelled, as a typed alias is (the engine asks `labelled`
 before the rule).
 
-The message is encoded once; aliases, examples, labelled sentences and chatter
-once, when the router is built. (The engine remembers the decision of each text
+The draft. With a `Drafted` embedder (zoozl.embedding.drafted: fp32 MiniLM with
+int8 MiniLM beside it), the rule first runs on the int8 vector of the message,
+which costs about half as much to encode. If every comparison the rule made is
+far from its boundary (`Router.sure`), that decision stands; otherwise the
+message is encoded by the full model and the rule runs again on that vector.
+int8 alone changed about 2 % of decisions and lost accuracy
+(eval/routing/sets/INT8_RULE.md); the changed decisions sit near a boundary.
+
+The message is encoded once (twice when the draft is not sure); aliases,
+examples, labelled sentences and chatter once, by the full model, when the
+router is built. (The engine remembers the decision of each text
 it has routed; a `CachedEmbedder` given here also remembers vectors, for
 evaluation runs.)
 """
@@ -87,6 +96,19 @@ Labelled = tuple[str, str | None]
 # How each default of the rule was chosen, and what was tried and dropped, is in
 # eval/routing/README.md, with the blind sets it was measured on.
 
+# The draft is sure of a decision when each comparison the rule made clears its
+# boundary by at least these distances (`Router.sure`): logits of the classifier
+# (its plugin against no plugin, and against the next plugin), of the request
+# probe against the gate, and cosines of the similarity rule. Chosen on read
+# blind sets 4 to 15 (8,770 decisions, both kinds): at these distances every
+# decision int8 changed was sent to the full model, 22 % of messages with
+# examples and 49 % with aliases only; judged on unread sets under
+# eval/routing/sets/DRAFT_RULE.md.
+DRAFT_CLASS_LOGIT = 1.0
+DRAFT_RIVAL_LOGIT = 0.5
+DRAFT_PROBE_LOGIT = 0.25
+DRAFT_COSINE = 0.05
+
 
 # the request probe ------------------------------------------------------------
 #
@@ -133,6 +155,11 @@ class RequestProbe:
         return float(
             _sigmoid(np.asarray(vector, dtype=np.float64) @ self.weights + self.bias)
         )
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-12), 1.0 - 1e-12)
+    return math.log(p / (1.0 - p))
 
 
 def _sigmoid(z: np.ndarray | float) -> np.ndarray:
@@ -245,6 +272,7 @@ class Router:
         self.background_margin = background_margin
         self.request_gate = request_gate
         self.embedder = embedder
+        self.draft: Embedder | None = getattr(embedder, "draft", None)
         self.aliases = tuple(alias for alias, _ in aliases)
         self.labels = {normalise_text(text): key for text, key in labelled}
         self.labelled_none = tuple(t for t, k in labelled if k is None)
@@ -277,6 +305,8 @@ class Router:
         self.classifier = (
             self._classifier(taught_vectors) if classifier and taught else None
         )
+        if self.draft is not None:  # load the draft model now, not on a message
+            self.draft.encode(self._texts[:1] or ("hello",))
 
     @classmethod
     def of_plugins(
@@ -389,13 +419,60 @@ class Router:
         score; None without any plugin."""
         if not self.plugins:
             return None
-        message, vector = self._encoded(text)
+        message = self.compared(text)
+        if self.draft is not None:
+            drafted = self.draft.encode([message])[0]
+            found, similar = self._best(message, drafted)
+            if self.sure(found, similar, drafted):
+                return found
+        return self._best(message, self.embedder.encode([message])[0])[0]
+
+    def _best(self, message: str, vector: np.ndarray) -> tuple[Route, Route]:
+        """The route the rule judges, and the similarity rule's route."""
         similar = self._similar(message, vector)
         if self.classifier is None:
-            return similar
+            return similar, similar
         if similar.plugin not in self._taught_keys and similar.passes(*self.rule):
-            return similar
-        return self._classified(vector, similar)
+            return similar, similar
+        return self._classified(vector, similar), similar
+
+    def sure(self, found: Route, similar: Route, vector: np.ndarray) -> bool:
+        """Whether every comparison that decided `found` (the route of this
+        message vector; `similar` the similarity rule's) clears its boundary by
+        the draft's distances (DRAFT_*): a vector a little off, as int8's are,
+        would be decided the same way."""
+        asked = True
+        if similar.plugin not in self._taught_keys or not found.classified:
+            cleared, asked = self._similarity_clears(similar)
+            if not cleared:
+                return False
+        if found.classified:
+            assert self.classifier is not None
+            logits = self.classifier.logits(vector)
+            plugins = np.sort(logits[:-1])
+            lead = float(plugins[-1] - logits[-1])  # its plugin over no plugin
+            if abs(lead) < DRAFT_CLASS_LOGIT:
+                return False
+            rival = plugins[-1] - plugins[-2] if len(plugins) > 1 else math.inf
+            if lead > 0 and rival < DRAFT_RIVAL_LOGIT:
+                return False
+            asked = lead > 0
+        if asked and self.request_gate > 0.0:
+            gate = _logit(self.request_gate)
+            return abs(_logit(found.addressed) - gate) >= DRAFT_PROBE_LOGIT
+        return True
+
+    def _similarity_clears(self, similar: Route) -> tuple[bool, bool]:
+        """Whether the similarity rule's threshold, margin and background are
+        each cleared by DRAFT_COSINE (either way), and whether all three pass."""
+        gaps = [
+            similar.score - self.threshold,
+            similar.margin - self.margin,
+            similar.score + self.background_margin - similar.background,
+        ]
+        finite = [gap for gap in gaps if math.isfinite(gap)]
+        cleared = all(abs(gap) >= DRAFT_COSINE for gap in finite)
+        return cleared, all(gap >= 0 for gap in finite)
 
     def chances(self, text: str) -> list[tuple[str | None, float]]:
         """The classifier's probability of each plugin and of no plugin (None),
