@@ -18,6 +18,7 @@ from eval.routing.bundled import routing_aliases
 from eval.routing.catalog import BLIND_SETS, PLUGIN_BLIND_SETS, SETS, load_rows
 from zoozl.config import config_from_dict, default_model_cache_dir
 from zoozl.embedding.base import CachedEmbedder
+from zoozl.embedding.drafted import Drafted
 from zoozl.embedding.factory import make_embedder
 from zoozl.embedding.files import (
     model_dir,
@@ -61,8 +62,10 @@ def test_the_cache_dir_is_the_users_unless_configured(tmp_path: Path) -> None:
     configured = config_from_dict({"model_cache_dir": str(tmp_path / "models")})
     assert configured.model_cache_path == tmp_path / "models"
     embedder = make_embedder("minilm", configured.model_cache_path)
-    assert isinstance(embedder, OnnxMiniLMEmbedder)
-    assert embedder.cache_dir == tmp_path / "models"
+    assert isinstance(embedder, Drafted)
+    for model in (embedder.full, embedder.draft):
+        assert isinstance(model, OnnxMiniLMEmbedder)
+        assert model.cache_dir == tmp_path / "models"
 
 
 def test_tests_never_use_the_real_home_cache(model_cache_dir: Path) -> None:
@@ -317,3 +320,33 @@ def test_the_mixed_variant_keeps_the_feed_forward_outputs_fp32_and_stays_closer(
     # Measured on the development sets: mean cosine 0.9947 against int8's 0.9903.
     assert near.mean() > far.mean()
     assert near.min() > 0.95
+
+
+@pytest.mark.model
+def test_int8_is_quantised_from_the_cached_fp32_file(
+    exported_model: object,
+    model_cache_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import shutil
+
+    from zoozl.embedding import export
+
+    fp32 = model_file(model_cache_dir, weights_digest(model_dir()))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    shutil.copy(fp32, cache / fp32.name)
+
+    def no_torch(source: Path, out: Path) -> None:
+        raise AssertionError("fp32 exported again")
+
+    monkeypatch.setattr(export, "export_fp32", no_torch)
+    made = export.export_model(cache, "int8")
+    assert made == model_file(cache, weights_digest(model_dir()), "int8")
+    assert 0 < made.stat().st_size < fp32.stat().st_size / 3
+    # Without the cached file the fresh export is asked for.
+    (cache / fp32.name).unlink()
+    made.unlink()
+    with pytest.raises(AssertionError, match="fp32 exported again"):
+        export.export_model(cache, "int8")

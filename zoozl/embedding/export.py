@@ -32,20 +32,28 @@ def export_model(
     folder = source_folder(source)
     target = folder.exported(cache_dir, variant)
     model = folder.transformer
-    return write_atomically(target, lambda out: _produce(model, out, variant))
+    cached = folder.exported(cache_dir, "fp32")
+    return write_atomically(target, lambda out: _produce(model, out, variant, cached))
 
 
-def _produce(source: Path, out: Path, variant: str) -> None:
+def _produce(source: Path, out: Path, variant: str, cached: Path) -> None:
+    """Export variant of source to out; a quantised variant starts from the
+    cached fp32 file of the same weights when there is one (the served
+    "minilm" exports fp32, then int8 for its draft), else from a fresh export."""
     if variant == "fp32":
         export_fp32(source, out)
         return
+    quantise = quantise_mixed if variant == "mixed" else quantise_int8
+    if cached.is_file():
+        try:
+            quantise(cached, out)
+            return
+        except Exception as exc:  # any failure: export fp32 afresh
+            log.warning("cannot quantise %s (%s); exporting fp32 afresh", cached, exc)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as work:
         fp32 = Path(work) / "fp32.onnx"
         export_fp32(source, fp32)
-        if variant == "mixed":
-            quantise_mixed(fp32, out)
-        else:
-            quantise_int8(fp32, out)
+        quantise(fp32, out)
 
 
 def export_fp32(source: Path, out: Path) -> None:

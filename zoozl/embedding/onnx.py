@@ -3,6 +3,7 @@ onnxruntime and tokenizers, without torch."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import subprocess
@@ -40,6 +41,7 @@ EXPORT_TIMEOUT = 600.0
 class _Loaded:
     session: Any  # onnxruntime.InferenceSession
     tokenizer: Any  # tokenizers.Tokenizer
+    tokenize_lock: threading.Lock  # shared by every user of that tokenizer
     inputs: frozenset[str]
     pooling: str
 
@@ -75,9 +77,6 @@ class OnnxMiniLMEmbedder:
         lanes = len(os.sched_getaffinity(0))
         limit = BATCH_SIZES.get(variant, 1)  # an unknown variant fails at load
         self.together = Together(self._encode_all, limit, lanes)
-        # A tokenizers.Tokenizer is one Rust object behind a borrow flag: two
-        # threads inside encode_batch at once can fail with "Already borrowed".
-        self._tokenize_lock = threading.Lock()
 
     def load(self) -> None:
         """Find (or export) the model file and open it, once, thread-safely."""
@@ -98,7 +97,8 @@ class OnnxMiniLMEmbedder:
             session = self._session(path)
         self.path = path
         inputs = frozenset(i.name for i in session.get_inputs())
-        return _Loaded(session, _tokenizer(folder), inputs, folder.pooling)
+        tokenizer, tokenize_lock = _tokenizer(folder)
+        return _Loaded(session, tokenizer, tokenize_lock, inputs, folder.pooling)
 
     def _session(self, path: Path) -> Any:
         import onnxruntime
@@ -142,7 +142,7 @@ class OnnxMiniLMEmbedder:
         return np.concatenate(parts)
 
     def _encode_batch(self, loaded: _Loaded, texts: Sequence[str]) -> np.ndarray:
-        with self._tokenize_lock:
+        with loaded.tokenize_lock:
             encodings = loaded.tokenizer.encode_batch(list(texts))
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         feed = {
@@ -193,9 +193,14 @@ def sentence_vectors(
     return unit
 
 
-def _tokenizer(folder: ModelFolder) -> Any:
-    """The model's fast tokenizer: truncated where sentence-transformers truncates
-    (MiniLM: 256 tokens), padded per batch with its pad token."""
+@functools.cache
+def _tokenizer(folder: ModelFolder) -> tuple[Any, threading.Lock]:
+    """The fast tokenizer of a model folder, truncated where sentence-transformers
+    truncates (MiniLM: 256 tokens), padded per batch with its pad token; one per
+    folder and process (the served MiniLM's fp32 and int8 files share it: 8 MB
+    each), with the lock its users take: a tokenizers.Tokenizer is one Rust
+    object behind a borrow flag, and two threads inside encode_batch at once can
+    fail with "Already borrowed"."""
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(str(folder.transformer / "tokenizer.json"))
@@ -203,7 +208,7 @@ def _tokenizer(folder: ModelFolder) -> Any:
     # tokenizer.json pads every text to 128; per batch (longest) is what we want.
     pad_id = tokenizer.token_to_id(folder.pad_token)
     tokenizer.enable_padding(pad_id=pad_id or 0, pad_token=folder.pad_token)
-    return tokenizer
+    return tokenizer, threading.Lock()
 
 
 def run_export(
