@@ -41,7 +41,7 @@ API_WAIT_SECONDS = 10.0
 #: The embedders the `embedder` key may name (zoozl/embedding/factory.py builds them).
 EMBEDDER_NAMES = (
     "minilm",
-    "minilm-drafted",
+    "minilm-fp32",
     "minilm-int8",
     "minilm-mixed",
     "minilm-torch",

@@ -39,7 +39,8 @@ from eval.routing.catalog import (
     load_rows,
     near_misses_of,
 )
-from zoozl.embedding.base import CachedEmbedder, Embedder
+from zoozl.embedding.base import Embedder
+from zoozl.embedding.drafted import cached
 from zoozl.embedding.factory import make_embedder
 from zoozl.routing.normalise import normalise_text
 from zoozl.routing.router import Labelled, Router
@@ -202,7 +203,7 @@ def chosen_sets(
 def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """The `curve` command."""
     sets = chosen_sets(parser, args)
-    embedder = CachedEmbedder(make_embedder(args.embedder), maxsize=100_000)
+    embedder = cached(make_embedder(args.embedder), maxsize=100_000)
     pooled = Curve()
     for found in sets:
         one = curve(found, embedder)

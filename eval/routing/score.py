@@ -35,7 +35,7 @@ from pathlib import Path
 from eval.routing.baseline import Baseline
 from eval.routing.blind import blind_router
 from eval.routing.catalog import NUMBERED_SETS, PluginSet, load_rows
-from zoozl.embedding.base import CachedEmbedder
+from zoozl.embedding.drafted import cached
 from zoozl.embedding.factory import make_embedder
 from zoozl.routing.router import Router
 
@@ -89,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--embedder",
         action="append",
-        choices=("minilm", "minilm-torch", "minilm-int8", "char"),
+        choices=("minilm", "minilm-fp32", "minilm-torch", "minilm-int8", "char"),
         help=f"score on this embedder (repeatable; default: {', '.join(EMBEDDERS)})",
     )
     parser.add_argument(
@@ -212,18 +212,18 @@ def score_set(
     print(f"{found.name}: {len(rows)} messages ({nulls} null) of {messages}, {plugins}")
     for name in embedders:
         first = name == embedders[0]
-        cached = CachedEmbedder(make_embedder(name))
+        vectors = cached(make_embedder(name))
         for variant, examples, near_misses in VARIANTS:
-            router = blind_router(found.plugins, cached, examples, near_misses)
+            router = blind_router(found.plugins, vectors, examples, near_misses)
             line = f"{name}, {variant}"
             score(line, routed(router, rows, {}), rows, misses and first)
             if kinds and first:
                 for kind, count in miss_kinds(router, rows).most_common():
                     print(f"    {count:3d} {kind}")
-            start = blind_router(found.plugins, cached, examples, near_misses, False)
+            start = blind_router(found.plugins, vectors, examples, near_misses, False)
             before = score(f"{line}, {STARTING}", routed(start, rows, {}), rows)
             if baseline and variant == VARIANTS[0][0]:
-                fitted = Baseline(found.plugins, cached)
+                fitted = Baseline(found.plugins, vectors)
                 texts = [str(row["text"]) for row in rows]
                 score(f"{line}, {BASELINE}", fitted.routed(texts), rows)
             if thresholds and first and variant == VARIANTS[0][0]:

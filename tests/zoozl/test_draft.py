@@ -12,8 +12,8 @@ import pytest
 
 from tests.zoozl.routers import CountingEmbedder
 from zoozl.config import ROUTE_REQUEST_GATE
-from zoozl.embedding.base import CharEmbedder, normalise_rows
-from zoozl.embedding.drafted import Drafted
+from zoozl.embedding.base import CachedEmbedder, CharEmbedder, normalise_rows
+from zoozl.embedding.drafted import Drafted, cached
 from zoozl.embedding.factory import make_embedder
 from zoozl.embedding.onnx import OnnxMiniLMEmbedder
 from zoozl.routing.router import (
@@ -179,11 +179,50 @@ def test_a_draft_must_be_as_wide_as_the_model() -> None:
 
 
 @pytest.mark.model
-def test_minilm_drafted_is_fp32_with_int8_as_its_draft(model_cache_dir: Path) -> None:
-    drafted = make_embedder("minilm-drafted", model_cache_dir)
+def test_the_served_minilm_routes_with_its_int8_draft(model_cache_dir: Path) -> None:
+    drafted = make_embedder("minilm", model_cache_dir)
     assert isinstance(drafted, Drafted)
     assert isinstance(drafted.full, OnnxMiniLMEmbedder)
     assert isinstance(drafted.draft, OnnxMiniLMEmbedder)
     assert (drafted.full.variant, drafted.draft.variant) == ("fp32", "int8")
     text = ["remind me to call mum at six"]
     assert np.array_equal(drafted.encode(text), drafted.full.encode(text))
+    drafted.draft.encode(text)
+    # One tokenizer (and its lock) for both files of the same model.
+    full_loaded, draft_loaded = drafted.full._loaded, drafted.draft._loaded
+    assert full_loaded is not None and draft_loaded is not None
+    assert full_loaded.tokenizer is draft_loaded.tokenizer
+    assert full_loaded.tokenize_lock is draft_loaded.tokenize_lock
+    # The router routes on the draft: a message far from every boundary is
+    # never encoded by the full model.
+    full = CountingEmbedder(drafted.full)  # type: ignore[arg-type]
+    router = Router(
+        [("set a timer", "timer"), ("weather forecast", "weather")],
+        Drafted(full, drafted.draft),
+        examples=[("timer for ten minutes", "timer"), ("will it rain", "weather")],
+    )
+    built = len(full.encoded)
+    decided = [router.route(t) for t in ("set a timer for five minutes", "hmm")]
+    asked = full.encoded[built:]
+    assert len(asked) < 2
+    plain = Router(
+        [("set a timer", "timer"), ("weather forecast", "weather")],
+        drafted.full,
+        examples=[("timer for ten minutes", "timer"), ("will it rain", "weather")],
+    )
+    expected = [plain.route(t) for t in ("set a timer for five minutes", "hmm")]
+    assert [r.plugin if r else None for r in decided] == [
+        r.plugin if r else None for r in expected
+    ]
+
+
+def test_an_evaluation_cache_keeps_the_draft() -> None:
+    plain = cached(CharEmbedder())
+    assert isinstance(plain, CachedEmbedder)
+    both = cached(Drafted(CharEmbedder(), Nudged(0.02)))
+    assert isinstance(both, Drafted)
+    assert isinstance(both.full, CachedEmbedder)
+    assert isinstance(both.draft, CachedEmbedder)
+    text = ["set a timer"]
+    assert np.array_equal(both.draft.encode(text), Nudged(0.02).encode(text))
+    assert np.array_equal(both.encode(text), CharEmbedder().encode(text))

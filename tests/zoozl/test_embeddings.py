@@ -12,6 +12,7 @@ import pytest
 
 from tests.zoozl.routers import CountingEmbedder
 from zoozl.embedding.base import CachedEmbedder, CharEmbedder
+from zoozl.embedding.drafted import Drafted
 from zoozl.embedding.factory import make_embedder
 from zoozl.embedding.onnx import OnnxMiniLMEmbedder
 from zoozl.embedding.torch import MiniLMEmbedder, _embedding_dimension
@@ -100,7 +101,12 @@ def test_embedding_dimension_prefers_the_new_name() -> None:
 def test_make_embedder_by_name() -> None:
     assert isinstance(make_embedder("char"), CharEmbedder)
     # Lazy: no model loads, nothing is exported yet.
-    assert isinstance(make_embedder("minilm"), OnnxMiniLMEmbedder)
+    assert isinstance(make_embedder("minilm-fp32"), OnnxMiniLMEmbedder)
+    served = make_embedder("minilm")  # fp32 with int8 as the router's draft
+    assert isinstance(served, Drafted)
+    assert isinstance(served.full, OnnxMiniLMEmbedder)
+    assert isinstance(served.draft, OnnxMiniLMEmbedder)
+    assert (served.full.variant, served.draft.variant) == ("fp32", "int8")
     assert isinstance(make_embedder("minilm-torch"), MiniLMEmbedder)
     with pytest.raises(ValueError, match="unknown embedder 'nope'"):
         make_embedder("nope")

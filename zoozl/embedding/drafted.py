@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from zoozl.embedding.base import Embedder
+from zoozl.embedding.base import DEFAULT_CACHE_SIZE, CachedEmbedder, Embedder
 
 
 class Drafted:
@@ -32,3 +32,14 @@ class Drafted:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """The full model's vectors."""
         return self.full.encode(texts)
+
+
+def cached(embedder: Embedder, maxsize: int = DEFAULT_CACHE_SIZE) -> Embedder:
+    """The embedder behind an LRU cache of vectors (for evaluation runs); a
+    drafted one keeps its draft, each model behind a cache of its own."""
+    if isinstance(embedder, Drafted):
+        return Drafted(
+            CachedEmbedder(embedder.full, maxsize),
+            CachedEmbedder(embedder.draft, maxsize),
+        )
+    return CachedEmbedder(embedder, maxsize)

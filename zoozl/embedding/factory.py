@@ -8,28 +8,29 @@ from zoozl.config import EMBEDDER_NAMES, default_model_cache_dir, is_model_path
 from zoozl.embedding.base import CharEmbedder, Embedder
 
 #: The names of the packaged MiniLM's ONNX files, by variant.
-ONNX_NAMES = {"minilm": "fp32", "minilm-int8": "int8", "minilm-mixed": "mixed"}
+ONNX_NAMES = {"minilm-fp32": "fp32", "minilm-int8": "int8", "minilm-mixed": "mixed"}
 
 
 def make_embedder(name: str, cache_dir: Path | None = None) -> Embedder:
     """Build the embedder a config names; nothing heavy loads until first encode.
 
-    "minilm" is the serving embedder (ONNX fp32, its file in cache_dir, by
-    default the user's cache), "minilm-int8" the same quantised (faster, but
-    it failed the accuracy rule of eval/routing/sets/INT8_RULE.md),
-    "minilm-mixed" int8 but for the feed-forward outputs (INT8_MIXED_RULE.md),
-    "minilm-drafted" fp32 with int8 as the router's draft (zoozl.embedding.drafted),
-    "minilm-torch" the sentence-transformers reference, "char" a character
+    "minilm" is the serving embedder: ONNX fp32 MiniLM (its file in cache_dir,
+    by default the user's cache) with int8 MiniLM as the router's draft
+    (zoozl.embedding.drafted; eval/routing/sets/DRAFT_RULE.md: the same
+    decisions on every blind set); "minilm-fp32" fp32 alone; "minilm-int8" int8
+    alone (faster, but it failed the accuracy rule of INT8_RULE.md);
+    "minilm-mixed" int8 but for the feed-forward outputs (INT8_MIXED_RULE.md);
+    "minilm-torch" the sentence-transformers reference; "char" a character
     counter for fast tests. Any other name is the path of a local
-    sentence-transformers folder, served like "minilm" (ModelFolderError when it
-    is not one).
+    sentence-transformers folder, served in fp32 like "minilm-fp32"
+    (ModelFolderError when it is not one).
     """
     if name == "char":
         return CharEmbedder()
-    if name == "minilm-drafted":
+    if name == "minilm":
         from zoozl.embedding.drafted import Drafted
 
-        full = make_embedder("minilm", cache_dir)
+        full = make_embedder("minilm-fp32", cache_dir)
         return Drafted(full, make_embedder("minilm-int8", cache_dir))
     if name in ONNX_NAMES:
         from zoozl.embedding.onnx import OnnxMiniLMEmbedder
