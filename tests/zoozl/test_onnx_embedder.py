@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import subprocess
@@ -24,6 +25,7 @@ from zoozl.embedding.files import (
     model_dir,
     model_file,
     weights_digest,
+    weights_files,
     write_atomically,
 )
 from zoozl.embedding.onnx import OnnxMiniLMEmbedder
@@ -110,6 +112,34 @@ def test_the_export_command_writes_the_model_named_by_the_weights(
     assert path.is_file()
     assert f"exported {path} in " in exported_model.stdout
     assert not [p for p in model_cache_dir.iterdir() if p.name.startswith(".")]
+    # The graph, and beside it its weights, named by their hash, to be mapped.
+    [weights] = weights_files(path)
+    with weights.open("rb") as data:
+        digest = hashlib.file_digest(data, "sha256").hexdigest()
+    assert weights.name == f"{path.name}.{digest[:16]}.data"
+    assert path.stat().st_size < 1_000_000 < 80_000_000 < weights.stat().st_size
+
+
+@pytest.mark.model
+def test_a_missing_weights_file_is_exported_again_with_a_warning(
+    exported_model: object,
+    model_cache_dir: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    good = model_file(model_cache_dir, weights_digest(model_dir()))
+    graph = model_file(tmp_path, weights_digest(model_dir()))
+    graph.write_bytes(good.read_bytes())  # the graph without its weights
+    embedder = OnnxMiniLMEmbedder(tmp_path)
+    with caplog.at_level(logging.INFO, logger="zoozl.embedding.onnx"):
+        vectors = embedder.encode(["play a game"])
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "unusable" in warnings[0].getMessage()
+    assert [w.name for w in weights_files(graph)] == [
+        w.name for w in weights_files(good)
+    ]
+    served = OnnxMiniLMEmbedder(model_cache_dir).encode(["play a game"])
+    assert np.allclose(vectors, served)
 
 
 @pytest.fixture(scope="module")
@@ -284,7 +314,9 @@ def test_the_int8_variant_is_exported_apart_and_stays_close(
     cosines = (int8.encode(texts) * onnx_embedder.encode(texts)).sum(axis=1)
     assert int8.path == model_file(model_cache_dir, weights_digest(model_dir()), "int8")
     assert int8.path != onnx_embedder.path
-    assert int8.path.stat().st_size < onnx_embedder.path.stat().st_size / 3
+    [weights] = weights_files(onnx_embedder.path)
+    assert int8.path.stat().st_size < weights.stat().st_size / 3
+    assert weights_files(int8.path) == []  # int8 is one file
     # Measured: 0.990 on average, 0.958 at worst (routing: 96-98% the same).
     assert cosines.mean() > 0.98
     assert cosines.min() > 0.9
@@ -334,9 +366,11 @@ def test_int8_is_quantised_from_the_cached_fp32_file(
     from zoozl.embedding import export
 
     fp32 = model_file(model_cache_dir, weights_digest(model_dir()))
+    [weights] = weights_files(fp32)
     cache = tmp_path / "cache"
     cache.mkdir()
     shutil.copy(fp32, cache / fp32.name)
+    shutil.copy(weights, cache / weights.name)
 
     def no_torch(source: Path, out: Path) -> None:
         raise AssertionError("fp32 exported again")
@@ -344,7 +378,7 @@ def test_int8_is_quantised_from_the_cached_fp32_file(
     monkeypatch.setattr(export, "export_fp32", no_torch)
     made = export.export_model(cache, "int8")
     assert made == model_file(cache, weights_digest(model_dir()), "int8")
-    assert 0 < made.stat().st_size < fp32.stat().st_size / 3
+    assert 0 < made.stat().st_size < weights.stat().st_size / 3
     # Without the cached file the fresh export is asked for.
     (cache / fp32.name).unlink()
     made.unlink()

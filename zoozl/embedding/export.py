@@ -8,8 +8,11 @@ a child process, so a serving process never imports torch.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -32,17 +35,56 @@ def export_model(
     folder = source_folder(source)
     target = folder.exported(cache_dir, variant)
     model = folder.transformer
-    cached = folder.exported(cache_dir, "fp32")
-    return write_atomically(target, lambda out: _produce(model, out, variant, cached))
-
-
-def _produce(source: Path, out: Path, variant: str, cached: Path) -> None:
-    """Export variant of source to out; a quantised variant starts from the
-    cached fp32 file of the same weights when there is one (the served
-    "minilm" exports fp32, then int8 for its draft), else from a fresh export."""
     if variant == "fp32":
-        export_fp32(source, out)
-        return
+        return _export_split(model, target)
+    cached = folder.exported(cache_dir, "fp32")
+    return write_atomically(target, lambda out: _quantised(model, out, variant, cached))
+
+
+def _export_split(source: Path, target: Path) -> Path:
+    """fp32 as a graph file and a weights file beside it (files.weights_files):
+    onnxruntime maps the weights rather than copying them, so the rows of the
+    word-embedding table (47 MB of MiniLM's 90) that no message uses are never
+    read into memory. The weights file is named by its hash and renamed into
+    place before the graph, which is written last and atomically: a graph in
+    the cache always names whole weights written for it."""
+    import onnx
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as work:
+        whole = Path(work) / "whole.onnx"
+        export_fp32(source, whole)
+        graph = Path(work) / "graph.onnx"
+        onnx.save_model(
+            onnx.load(str(whole)),
+            str(graph),
+            save_as_external_data=True,
+            location="weights",
+            size_threshold=1024,
+        )
+        staged = Path(work) / "weights"
+        if staged.exists():  # else every tensor is under 1 KiB: nothing to map
+            with staged.open("rb") as data:
+                digest = hashlib.file_digest(data, "sha256").hexdigest()[:16]
+            name = f"{target.name}.{digest}.data"
+            split = onnx.load(str(graph), load_external_data=False)
+            for tensor in split.graph.initializer:
+                for entry in tensor.external_data:
+                    if entry.key == "location":
+                        entry.value = name
+            onnx.save_model(split, str(graph))
+            os.replace(staged, target.parent / name)
+
+        def copy(out: Path) -> None:
+            shutil.copyfile(graph, out)
+
+        return write_atomically(target, copy)
+
+
+def _quantised(source: Path, out: Path, variant: str, cached: Path) -> None:
+    """Quantise to out; from the cached fp32 file of the same weights when there
+    is one (the served "minilm" exports fp32, then int8 for its draft), else
+    from a fresh export."""
     quantise = quantise_mixed if variant == "mixed" else quantise_int8
     if cached.is_file():
         try:

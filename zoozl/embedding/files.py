@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 #: Bump when the export or the quantisation changes: old files are then not used.
-RECIPE = 1
+#: 2: fp32's weights in a file of their own beside its graph (export.py).
+RECIPE = 2
 #: "fp32": the plain export, the same vectors as torch (cosine 1.0000), served by
 #: default. "int8": dynamic per-channel quantisation, 4x smaller and its run
 #: a third to 0.4 of fp32's, but it failed the accuracy rule of issue 21
@@ -55,6 +56,12 @@ def model_file(
         raise ValueError(f"unknown model variant {variant!r}; choose one of {VARIANTS}")
     stem = name or MINILM_NAME
     return cache_dir / f"{stem}-{variant}-r{RECIPE}-{digest[:16]}.onnx"
+
+
+def weights_files(path: Path) -> list[Path]:
+    """The weights files beside an exported graph, named by its name and their
+    hash (fp32's, which onnxruntime maps: export.py; none for int8)."""
+    return sorted(path.parent.glob(f"{path.name}.*.data"))
 
 
 def write_atomically(target: Path, produce: Callable[[Path], None]) -> Path:
