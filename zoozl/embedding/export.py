@@ -152,7 +152,8 @@ def quantise_int8(fp32: Path, out: Path) -> None:
     the torch reference 0.81 at worst over the corpus, against 0.96 per channel.
     Even per channel it routes worse: 0.82 points of accuracy lost pooled over
     blind sets 4 to 12, more than 1 on three sets (eval/routing/sets/
-    INT8_RULE.md, issue 21): opt-in only.
+    INT8_RULE.md, issue 21): alone only when asked; by default it is the
+    router's draft beside fp32 (DRAFT_RULE.md).
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 

@@ -13,11 +13,13 @@ from pathlib import Path
 #: Bump when the export or the quantisation changes: old files are then not used.
 #: 2: fp32's weights in a file of their own beside its graph (export.py).
 RECIPE = 2
-#: "fp32": the plain export, the same vectors as torch (cosine 1.0000), served by
-#: default. "int8": dynamic per-channel quantisation, 4x smaller and its run
-#: a third to 0.4 of fp32's, but it failed the accuracy rule of issue 21
+#: "fp32": the plain export, the same vectors as torch (cosine 1.0000).
+#: "int8": dynamic per-channel quantisation, 4x smaller and its run a third to
+#: half of fp32's; alone it failed the accuracy rule of issue 21
 #: (eval/routing/sets/INT8_RULE.md: 0.82 points lost pooled over blind sets 4
-#: to 12 with examples, 2.04 on set 9), so it is opt-in (`embedder = "minilm-int8"`).
+#: to 12 with examples, 2.04 on set 9), so it serves alone only when asked
+#: (`embedder = "minilm-int8"`); the default "minilm" serves fp32 with int8 as
+#: the router's draft (zoozl.embedding.drafted, DRAFT_RULE.md).
 #: "mixed": the same quantisation of the MatMuls only, the feed-forward output
 #: projections kept fp32 (`embedder = "minilm-mixed"`): half int8's distance
 #: from fp32 (mean cosine 0.9947 against 0.9903), its run about 0.6 of fp32's
