@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.zoozl.routers import CountingEmbedder
 from zoozl.config import ROUTE_REQUEST_GATE
@@ -57,6 +58,14 @@ class Nudged:
         return normalise_rows(self.inner.encode(texts) + self.offset)
 
 
+def drafts() -> tuple[float, float]:
+    """zoozl_route_drafts_total: decided by the draft, by the full model."""
+    return tuple(  # type: ignore[return-value]
+        REGISTRY.get_sample_value("zoozl_route_drafts_total", {"decided": d}) or 0.0
+        for d in ("draft", "full")
+    )
+
+
 def router_of(embedder: object, **rule: float) -> Router:
     """The similarity rule on ALIASES (no gate, no background unless asked)."""
     settings = {"threshold": 0.5, "margin": 0.1, "request_gate": 0.0, **rule}
@@ -70,10 +79,12 @@ def test_a_sure_draft_decides_and_the_full_model_is_not_asked() -> None:
     built = len(full.encoded)
     # The full model would send this to the weather; the draft poses as
     # "set a timer" (cosine 1, every boundary cleared), so its decision stands.
+    before = drafts()
     route = router.route("weather forecast")
     assert route is not None and route.plugin == "timer"
     assert len(full.encoded) == built
     assert draft.calls >= 2  # loaded at build, then the message
+    assert drafts() == (before[0] + 1, before[1])  # counted as the draft's
 
 
 def test_a_draft_near_a_boundary_hands_the_message_to_the_full_model() -> None:
@@ -83,7 +94,9 @@ def test_a_draft_near_a_boundary_hands_the_message_to_the_full_model() -> None:
     draft = Posing("set a timer")
     router = router_of(Drafted(full, draft), threshold=threshold)
     built = len(full.encoded)
+    before = drafts()
     route = router.route("weather forecast")
+    assert drafts() == (before[0], before[1] + 1)  # counted as the full model's
     # The draft's score is within DRAFT_COSINE of the threshold: not sure.
     assert full.encoded[built:] == [router.compared("weather forecast")]
     assert route == router_of(CharEmbedder(), threshold=threshold).route(

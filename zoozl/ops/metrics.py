@@ -59,6 +59,14 @@ DELIVERY_FAILURES = Counter(
 )
 for _channel in CHANNELS:  # failure counts shown from the start, at 0
     DELIVERY_FAILURES.labels(_channel)
+ROUTE_DRAFTS = Counter(
+    "zoozl_route_drafts",
+    "New texts routed with the int8 draft, by what decided: the draft, or the"
+    " full model when the draft was not sure",
+    ["decided"],
+)
+for _decided in ("draft", "full"):  # shown from the start, at 0
+    ROUTE_DRAFTS.labels(_decided)
 OPEN_WEBSOCKETS = Gauge(
     "zoozl_open_websockets",
     "Websocket chat sessions open now",

@@ -73,6 +73,7 @@ from zoozl.config import (
     Config,
 )
 from zoozl.embedding.base import Embedder
+from zoozl.ops.metrics import ROUTE_DRAFTS
 from zoozl.routing.background import CHATTER, REQUESTS, STATEMENTS
 from zoozl.routing.classifier import Classifier
 from zoozl.routing.normalise import (
@@ -423,7 +424,9 @@ class Router:
         if self.draft is not None:
             drafted = self.draft.encode([message])[0]
             found, similar = self._best(message, drafted)
-            if self.sure(found, similar, drafted):
+            sure = self.sure(found, similar, drafted)
+            ROUTE_DRAFTS.labels("draft" if sure else "full").inc()
+            if sure:
                 return found
         return self._best(message, self.embedder.encode([message])[0])[0]
 
