@@ -19,9 +19,10 @@ feed-forward output projections), under `sets/INT8_MIXED_RULE.md`: the same
 allowances, on sets 4 to 15. The candidate's figures are printed in the column
 headed by its name; the tallies call it "int8" either way.
 
-`--candidate drafted` judges `minilm-drafted` (fp32 with int8 as the router's
-draft, zoozl.embedding.drafted) under `sets/DRAFT_RULE.md`: the same allowances
-on sets 4 to 18, and pooled over the unread sets 16 to 18 as well.
+`--candidate drafted` judges fp32 with int8 as the router's draft
+(zoozl.embedding.drafted; judged as `minilm-drafted`, since it passed the
+serving `minilm`) under `sets/DRAFT_RULE.md`: the same allowances on sets 4 to
+18, and pooled over the unread sets 16 to 18 as well.
 """
 
 from __future__ import annotations
