@@ -70,6 +70,9 @@ ROUTE_REQUEST_GATE = 0.25
 ROUTE_CLASSIFIER_C = 30.0
 #: The share of messages assumed to be for no plugin when its bias is calibrated.
 ROUTE_NULL_SHARE = 0.25
+#: Length of a message's word vector beside its unit embedding (zoozl.routing.words):
+#: how much its words weigh against its meaning.
+ROUTE_WORDS_WEIGHT = 0.7
 
 
 @dataclasses.dataclass(frozen=True)

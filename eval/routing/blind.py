@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from eval.routing.catalog import entries, near_misses_of
+from zoozl.config import ROUTE_WORDS_WEIGHT
 from zoozl.embedding.base import Embedder
 from zoozl.routing.router import Router
 
@@ -15,10 +16,13 @@ def blind_router(
     examples: bool,
     near_misses: bool = True,
     classifier: bool = True,
+    words: bool = True,
 ) -> Router:
     """The router of the plugins of a JSON file, keyed by their JSON keys; with
     examples, their near misses too (unless near_misses is False); without the
-    classifier (classifier False), the starting router: the similarity rule."""
+    classifier (classifier False), the starting router: the similarity rule;
+    without words (words False), the classifier reads the embedding alone, as
+    it did before zoozl.routing.words."""
     plugins = entries(plugins_file)
     misses = near_misses_of(plugins_file, plugins) if examples and near_misses else {}
     return Router(
@@ -29,6 +33,7 @@ def blind_router(
         else (),
         near_misses=[(n, key) for key, texts in misses.items() for n in texts],
         classifier=classifier,
+        words_weight=ROUTE_WORDS_WEIGHT if words else 0.0,
     )
 
 

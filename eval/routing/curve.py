@@ -7,7 +7,8 @@ fewer; the draws are nested: the 5 are among the 10), with nulls in the set's
 own proportion (k x plugins x nulls / requests, rounded); they are given to the
 router as labelled sentences (`Router(..., labelled=...)`), beside the plugins'
 aliases, examples and near misses, and the router is scored on the other fifth.
-Beside it, the same for the starting router (the similarity rule alone, the
+Beside it, the same for the router whose classifier reads no words (the
+router before zoozl.routing.words), the starting router (the similarity rule alone, the
 labelled sentences joining examples and near misses), and the ceiling: a
 logistic regression trained on all four fifths plus the aliases and examples
 (scikit-learn, C = 30, as `python -m eval.routing ceiling` trains it). Printed
@@ -39,6 +40,7 @@ from eval.routing.catalog import (
     load_rows,
     near_misses_of,
 )
+from zoozl.config import ROUTE_WORDS_WEIGHT
 from zoozl.embedding.base import Embedder
 from zoozl.embedding.drafted import cached
 from zoozl.embedding.factory import make_embedder
@@ -49,8 +51,14 @@ KS = (0, 5, 10, 20)
 FOLDS = 5
 CEILING_C = 30.0
 ROUTER, STARTING, CEILING = "router", "starting router", "ceiling"
+#: The router with a classifier that reads the embedding alone (before
+#: zoozl.routing.words, as at 37ff164).
+NO_WORDS = "without words"
 NONE = "(none)"
 Rows = Sequence[dict[str, str | None]]
+#: Each router of the curve: its name, whether it learns (has the classifier),
+#: whether its classifier reads words.
+RUNS = ((ROUTER, True, True), (NO_WORDS, True, False), (STARTING, False, True))
 
 
 @dataclass
@@ -98,9 +106,14 @@ def draw(
 
 
 def router_of(
-    plugins_file: Path, embedder: Embedder, labelled: Sequence[Labelled], learn: bool
+    plugins_file: Path,
+    embedder: Embedder,
+    labelled: Sequence[Labelled],
+    learn: bool,
+    words: bool = True,
 ) -> Router:
-    """The router of a plugins file with examples, near misses and labels."""
+    """The router of a plugins file with examples, near misses and labels;
+    learn False: the starting router; words False: no words in its classifier."""
     plugins = entries(plugins_file)
     misses = near_misses_of(plugins_file, plugins)
     return Router(
@@ -110,6 +123,7 @@ def router_of(
         near_misses=[(n, key) for key, texts in misses.items() for n in texts],
         labelled=labelled,
         classifier=learn,
+        words_weight=ROUTE_WORDS_WEIGHT if words else 0.0,
     )
 
 
@@ -155,8 +169,8 @@ def curve(found: PluginSet, embedder: Embedder, ks: Sequence[int] = KS) -> Curve
         for k in ks:
             picked = draw(labels, train, k, fold)
             labelled = [(str(rows[i]["text"]), labels[i]) for i in picked]
-            for name, learn in ((ROUTER, True), (STARTING, False)):
-                router = router_of(found.plugins, embedder, labelled, learn)
+            for name, learn, words in RUNS:
+                router = router_of(found.plugins, embedder, labelled, learn, words)
                 for i in test:
                     route = router.route(str(rows[i]["text"]))
                     got = route.plugin if route is not None else None
@@ -168,7 +182,7 @@ def report(name: str, found: Curve, ks: Sequence[int] = KS) -> list[str]:
     """Lines of one set's (or the pool's) curve and its targets."""
     header = " ".join(f"k={k:<3d}" for k in ks)
     lines = [f"{name}: {found.messages} messages;  {header}"]
-    for router in (ROUTER, STARTING):
+    for router, _, _ in RUNS:
         figures = " ".join(f"{found.accuracy(router, k):.3f}" for k in ks)
         lines.append(f"    {router:16s} {figures}")
     ceiling = found.accuracy(CEILING)

@@ -3,7 +3,8 @@
 Every variant, on the torch reference embedder (`minilm-torch`) and on the
 serving one (`minilm`, ONNX fp32), or those --embedder names: the plugins with
 their examples and near misses, with examples and no near misses, and with
-aliases only. Each variant is scored with this router, then with the starting
+aliases only. Each variant is scored with this router, then (with examples)
+without the words its classifier reads (the router of 37ff164), then with the starting
 router (the similarity rule alone: the router of commit eabaaa5, the `layout`
 head issue 20 started from, decision for decision on sets 4 to 9), and, with
 examples and near misses, with the logistic-regression baseline
@@ -43,6 +44,9 @@ from zoozl.routing.router import Router
 EMBEDDERS = ("minilm-torch", "minilm")
 #: The router scored beside this one: the similarity rule alone.
 STARTING = "starting router"
+#: And, with examples, this router's classifier without the message's words
+#: (zoozl.routing.words): the router of 37ff164, before them.
+NO_WORDS = "router without words"
 BASELINE = "logistic regression"
 #: (name, with examples, with near misses): near misses only go with examples.
 VARIANTS = (
@@ -222,6 +226,11 @@ def score_set(
                     print(f"    {count:3d} {kind}")
             start = blind_router(found.plugins, vectors, examples, near_misses, False)
             before = score(f"{line}, {STARTING}", routed(start, rows, {}), rows)
+            if examples:
+                bare = blind_router(
+                    found.plugins, vectors, examples, near_misses, words=False
+                )
+                score(f"{line}, {NO_WORDS}", routed(bare, rows, {}), rows)
             if baseline and variant == VARIANTS[0][0]:
                 fitted = Baseline(found.plugins, vectors)
                 texts = [str(row["text"]) for row in rows]

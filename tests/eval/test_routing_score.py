@@ -16,7 +16,7 @@ from eval.routing.catalog import (
     entries,
     near_misses_of,
 )
-from eval.routing.score import BASELINE, STARTING, VARIANTS, score_set
+from eval.routing.score import BASELINE, NO_WORDS, STARTING, VARIANTS, score_set
 
 PLUGINS = [
     {
@@ -58,12 +58,13 @@ def test_every_blind_set_has_its_messages_plugins_and_rule() -> None:
 
 def test_the_held_out_sets_are_named_but_not_among_the_read_ones() -> None:
     # Only existence is checked: nothing here opens their messages.
-    assert sorted(HELD_OUT_SETS) == list(range(10, 19))
+    assert sorted(HELD_OUT_SETS) == list(range(10, 22))
     assert not set(HELD_OUT_SETS) & set(PLUGIN_SETS)
     for number, found in HELD_OUT_SETS.items():
         assert found.name == f"blind{number}"
         assert found.messages.is_file() and found.plugins.is_file()
         rule = "10-12" if number <= 12 else "13-15" if number <= 15 else None
+        rule = "19-21" if number >= 19 else rule
         name = f"routing_blind{rule}_RULE.md" if rule else "DRAFT_RULE.md"
         assert found.rule.name == name
         assert found.rule.is_file()
@@ -83,8 +84,13 @@ def test_a_set_given_as_files_is_scored_in_every_variant(
     assert [line.split(": overall ")[0] for line in overall] == [
         names[0],
         f"{names[0]}, {STARTING}",
+        f"{names[0]}, {NO_WORDS}",
         f"{names[0]}, {BASELINE}",
-        *(n for name in names[1:] for n in (name, f"{name}, {STARTING}")),
+        names[1],
+        f"{names[1]}, {STARTING}",
+        f"{names[1]}, {NO_WORDS}",
+        names[2],  # aliases only: no classifier, so no router without words
+        f"{names[2]}, {STARTING}",
     ]
     assert all("/3 = " in line for line in overall)
     assert all(

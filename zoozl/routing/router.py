@@ -23,6 +23,8 @@ The decision rule, in order (its defaults are in zoozl/config.py):
    sentences of each plugin, and, for "no plugin", on the plugins' near misses,
    the sentences labelled for no plugin, the chatter and the probe's statements;
    the bias of "no plugin" is calibrated on the same sentences by cross-validation.
+   Beside the embedding it reads the message's words (`zoozl.routing.words`:
+   tf-idf over those sentences), which keep the rare names a bot's trade uses.
    A route the similarity rule passes to a plugin that is not taught stands;
    otherwise the classifier's best plugin is routed if it beats "no plugin" and
    the probe reaches the request gate. With no taught
@@ -70,6 +72,7 @@ from zoozl.config import (
     ROUTE_NULL_SHARE,
     ROUTE_REQUEST_GATE,
     ROUTE_THRESHOLD,
+    ROUTE_WORDS_WEIGHT,
     Config,
 )
 from zoozl.embedding.base import Embedder
@@ -82,6 +85,7 @@ from zoozl.routing.normalise import (
     names,
     normalise_text,
 )
+from zoozl.routing.words import WordFeatures
 
 if TYPE_CHECKING:
     from zoozl.conversation.loader import LoadedPlugin
@@ -257,6 +261,7 @@ class Router:
         near_misses: Sequence[tuple[str, str]] = (),
         labelled: Sequence[Labelled] = (),
         classifier: bool = True,
+        words_weight: float = ROUTE_WORDS_WEIGHT,
     ) -> None:
         """Encode every sentence once; train the probe (gate > 0) and, if a
         plugin is taught (has examples or labelled sentences) and classifier is
@@ -265,9 +270,11 @@ class Router:
         aliases, examples and near_misses are (text, plugin key) pairs; labelled
         are the author's labelled messages (text, plugin key or None for no
         plugin), and each key must be a plugin's. classifier=False keeps the
-        similarity rule alone.
+        similarity rule alone. words_weight is how much the message's words weigh
+        in the classifier (zoozl.routing.words; 0: its embedding alone).
         """
         self.threshold = threshold
+        self.words_weight = words_weight
         self.margin = margin
         self.named_bonus = named_bonus
         self.background_margin = background_margin
@@ -303,6 +310,7 @@ class Router:
         )
         self.vocabulary = alias_vocabulary(self._texts)
         self.keys = tuple(dict.fromkeys(self.plugins))
+        self.words: WordFeatures | None = None
         self.classifier = (
             self._classifier(taught_vectors) if classifier and taught else None
         )
@@ -363,10 +371,18 @@ class Router:
         none (all of its sentences, if there are neither) calibrate its bias."""
         held = (*self._near_misses(), *self.labelled_none)
         talk = (*held, *self.background, *STATEMENTS)
+        taught = (*self.examples.items(), *self.taught.items())
+        texts = [
+            *self._texts,
+            *(normalise_text(t) for p in taught_vectors for t in _of(taught, p)),
+            *(normalise_text(t) for t in talk),
+        ]
+        if self.words_weight > 0.0:
+            self.words = WordFeatures(texts, self.words_weight)
         vectors = [
             self._alias_vectors,
             *taught_vectors.values(),
-            self.embedder.encode([normalise_text(t) for t in talk]),
+            self.embedder.encode(texts[-len(talk) :] if talk else []),
         ]
         owners = [
             *self.plugins[: len(self.aliases)],
@@ -379,9 +395,19 @@ class Router:
         held_none[len(owners) : len(owners) + len(held)] = True
         if not held:
             held_none = labels == none
+        features = np.vstack(vectors)
+        if self.words is not None:
+            features = np.hstack([features, self.words.matrix(texts)])
         return Classifier(
-            np.vstack(vectors), labels, held_none, ROUTE_CLASSIFIER_C, ROUTE_NULL_SHARE
+            features, labels, held_none, ROUTE_CLASSIFIER_C, ROUTE_NULL_SHARE
         )
+
+    def features(self, message: str, vector: np.ndarray) -> np.ndarray:
+        """What the classifier reads of a compared message: its vector, then
+        its words (zoozl.routing.words)."""
+        if self.words is None:
+            return vector
+        return np.concatenate([vector, self.words(message)])
 
     def typed(self, text: str) -> str | None:
         """The plugin whose alias the message is, typed exactly (case and
@@ -424,7 +450,7 @@ class Router:
         if self.draft is not None:
             drafted = self.draft.encode([message])[0]
             found, similar = self._best(message, drafted)
-            sure = self.sure(found, similar, drafted)
+            sure = self.sure(found, similar, self.features(message, drafted))
             ROUTE_DRAFTS.labels("draft" if sure else "full").inc()
             if sure:
                 return found
@@ -437,11 +463,12 @@ class Router:
             return similar, similar
         if similar.plugin not in self._taught_keys and similar.passes(*self.rule):
             return similar, similar
-        return self._classified(vector, similar), similar
+        return self._classified(self.features(message, vector), similar), similar
 
-    def sure(self, found: Route, similar: Route, vector: np.ndarray) -> bool:
-        """Whether every comparison that decided `found` (the route of this
-        message vector; `similar` the similarity rule's) clears its boundary by
+    def sure(self, found: Route, similar: Route, features: np.ndarray) -> bool:
+        """Whether every comparison that decided `found` (the route of a
+        message whose classifier features are given: `features`; `similar` the
+        similarity rule's route) clears its boundary by
         the draft's distances (DRAFT_*): a vector a little off, as int8's are,
         would be decided the same way."""
         asked = True
@@ -451,7 +478,7 @@ class Router:
                 return False
         if found.classified:
             assert self.classifier is not None
-            logits = self.classifier.logits(vector)
+            logits = self.classifier.logits(features)
             plugins = np.sort(logits[:-1])
             lead = float(plugins[-1] - logits[-1])  # its plugin over no plugin
             if abs(lead) < DRAFT_CLASS_LOGIT:
@@ -482,7 +509,7 @@ class Router:
         most probable first; empty without a classifier."""
         if self.classifier is None:
             return []
-        logits = self.classifier.logits(self._encoded(text)[1])
+        logits = self.classifier.logits(self.features(*self._encoded(text)))
         odds = np.exp(logits - logits.max())
         keys: list[str | None] = [*self.keys, None]
         ranked = sorted(zip(keys, odds / odds.sum(), strict=True), key=lambda c: -c[1])
@@ -536,10 +563,10 @@ class Router:
             example=winner >= len(self.aliases),
         )
 
-    def _classified(self, vector: np.ndarray, similar: Route) -> Route:
-        """The classifier's most probable plugin for a message vector."""
+    def _classified(self, features: np.ndarray, similar: Route) -> Route:
+        """The classifier's most probable plugin for a message's features."""
         assert self.classifier is not None
-        logits = self.classifier.logits(vector)
+        logits = self.classifier.logits(features)
         odds = np.exp(logits - logits.max())
         chances = odds / odds.sum()
         top = int(np.argmax(chances[:-1]))
@@ -574,6 +601,11 @@ def _by_plugin(examples: Sequence[tuple[str, str]]) -> dict[str, tuple[str, ...]
     for example, plugin in examples:
         grouped[plugin] = (*grouped.get(plugin, ()), example)
     return grouped
+
+
+def _of(grouped: Sequence[tuple[str, tuple[str, ...]]], plugin: str) -> list[str]:
+    """The sentences of one plugin in (plugin, sentences) groups, in order."""
+    return [text for key, texts in grouped if key == plugin for text in texts]
 
 
 def _centroids(example_vectors: list[np.ndarray]) -> list[np.ndarray]:
