@@ -9,7 +9,14 @@ import pytest
 
 from zoozl.config import ROUTE_WORDS_WEIGHT
 from zoozl.embedding.base import CharEmbedder
-from zoozl.routing.classifier import FOLDS, calibrate, fit, folds
+from zoozl.routing.classifier import (
+    FOLDS,
+    Classifier,
+    calibrate,
+    fit,
+    folds,
+    row_space,
+)
 from zoozl.routing.router import CLASSIFIER, EXAMPLES, Route, Router
 
 A, B = "a:A", "b:B"
@@ -162,3 +169,26 @@ def test_a_classifier_route_is_stopped_by_no_plugin_then_by_the_gate() -> None:
     assert route.stopped_by(0.99, 0.99, 0.0, 0.25) == "request gate"
     assert Route(CLASSIFIER, A, 0.4, 0.5, none=0.5).stopped_by(0.0, 0.0) == "classifier"
     assert Route(CLASSIFIER, A, 0.6, 0.3, none=0.3).margin == pytest.approx(0.3)
+
+
+def test_with_more_features_than_sentences_the_fit_is_the_same_in_their_span(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 36 sentences of 8 dimensions, padded with 100 sparse word-like columns.
+    x, labels = blobs()
+    rng = np.random.default_rng(1)
+    words = (rng.random((36, 100)) < 0.05) * 0.7
+    wide = np.hstack([x, words])
+    held = labels == 2
+    basis = row_space(wide)
+    assert basis is not None and basis.shape == (108, 36)
+    assert np.allclose(basis.T @ basis, np.eye(36))
+    assert row_space(x) is None  # fewer features than sentences: as it was
+    spanned = Classifier(wide, labels, held, 30.0, 0.25)
+    monkeypatch.setattr("zoozl.routing.classifier.row_space", lambda x: None)
+    direct = Classifier(wide, labels, held, 30.0, 0.25)
+    assert spanned.weights.shape == direct.weights.shape == (3, 108)
+    assert spanned.bias == direct.bias
+    probe = np.vstack([wide, rng.normal(size=(20, 108))])
+    near = [np.abs(spanned.logits(v) - direct.logits(v)).max() for v in probe]
+    assert max(near) < 1e-2 * np.abs(direct.weights).max()

@@ -60,9 +60,13 @@ class Classifier:
         self.classes = int(self.labels.max()) + 1
         self.c = c
         with threadpool_limits(1, user_api="blas"):
-            self.weights, self.intercepts = fit(x, self.labels, self.classes, c)
-            start = np.concatenate([self.weights.ravel(), self.intercepts])
+            basis = row_space(x)
+            if basis is not None:  # more features than sentences: fit there
+                x = x @ basis
+            weights, self.intercepts = fit(x, self.labels, self.classes, c)
+            start = np.concatenate([weights.ravel(), self.intercepts])
             held_out = out_of_fold(x, self.labels, self.classes, c, start)
+        self.weights = weights if basis is None else weights @ basis.T
         self.bias = calibrate(held_out, self.labels, held_none, null_share)
         self.intercepts[-1] += self.bias
 
@@ -71,6 +75,24 @@ class Classifier:
         scores: np.ndarray = self.weights @ np.asarray(vector, np.float64)
         scores += self.intercepts
         return scores
+
+
+def row_space(x: np.ndarray) -> np.ndarray | None:
+    """An orthonormal basis (columns) of the space the rows of x span, when it
+    has fewer dimensions than x has columns; else None.
+
+    The L2-regularised weights lie in that space (each gradient step is a sum of
+    rows of x plus the weights themselves, from zero), and L-BFGS moves the same
+    way in any orthonormal basis of it, so fitting the rows' coordinates there
+    gives the same weights, expressed in fewer numbers: with the words of
+    zoozl.routing.words a bot's classifier has some 2,600 features but only
+    some 400 sentences, and its 26 fits cost a sixth as much.
+    """
+    rows, columns = x.shape
+    if columns <= rows:
+        return None
+    basis, _ = np.linalg.qr(x.T)
+    return basis
 
 
 def fit(
