@@ -199,6 +199,12 @@ def test_a_route_of_the_classifier_shows_its_probabilities() -> None:
     assert line.startswith("classifier: a:A 0.")
     assert "no plugin" in line and "(no plugin's bias " in line
     assert "margin" not in out.getvalue()
+    [words] = [line for line in lines if line.startswith("words ")]
+    assert words.startswith("words for a:A against no plugin: ")
+    assert "'aaaa' +" in words  # the alias's word is for A
+    out = io.StringIO()
+    explain(router, "help", "zzz aa", out)  # no word of the bot's sentences
+    assert "words: none the bot's sentences use" in out.getvalue().splitlines()
     assert lines[-1].startswith(
         "routed to a:A by the classifier, nearest example 'aaaa aaa' ("
     )

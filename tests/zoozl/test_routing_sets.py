@@ -70,13 +70,17 @@ from zoozl.routing.router import Router
 # 263, 264, 237 and 232, unchanged. The starting router (the similarity rule
 # alone, Router(classifier=False)) must score exactly as it did: the held-out
 # sets 10 to 12 are scored beside it.
+# With the words beside the embedding in the classifier (zoozl/routing/words.py,
+# chosen under these floors on the read sets 4 to 18, routing_blind19-21_RULE.md):
+# 272, 312, 319, 310, 276, 320; aliases only unchanged; the bundled examples'
+# sealed 184 (was 185), sealed3 178.
 BLIND_SET_FLOORS = {
-    BLIND4_SET.name: (304, {"examples": 262, "aliases only": 237}),
-    BLIND5_SET.name: (356, {"examples": 308, "aliases only": 251}),
-    BLIND6_SET.name: (372, {"examples": 311, "aliases only": 262}),
-    BLIND7_SET.name: (363, {"examples": 307, "aliases only": 263}),
-    BLIND8_SET.name: (321, {"examples": 274, "aliases only": 236}),
-    BLIND9_SET.name: (392, {"examples": 315, "aliases only": 231}),
+    BLIND4_SET.name: (304, {"examples": 271, "aliases only": 237}),
+    BLIND5_SET.name: (356, {"examples": 311, "aliases only": 251}),
+    BLIND6_SET.name: (372, {"examples": 318, "aliases only": 262}),
+    BLIND7_SET.name: (363, {"examples": 309, "aliases only": 263}),
+    BLIND8_SET.name: (321, {"examples": 275, "aliases only": 236}),
+    BLIND9_SET.name: (392, {"examples": 319, "aliases only": 231}),
 }
 STARTING_ROUTER_HITS = {
     BLIND4_SET.name: (260, 238),

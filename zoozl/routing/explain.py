@@ -53,6 +53,7 @@ def explain(router: Router, fallback: str, text: str, out: TextIO) -> None:
         return
     if best.classified:
         print(_classifier_line(router, text, best), file=out)
+        print(_words_line(router, text, best.plugin), file=out)
     else:
         print(
             f"margin {best.margin:+.3f} (needs {router.margin:.3f}); closest chatter "
@@ -99,6 +100,22 @@ def _classifier_line(router: Router, text: str, best: Route) -> str:
         f"classifier: {shown} (no plugin's bias {bias:+.2f}); asks the bot "
         f"something: {best.addressed:.2f} (needs {router.request_gate:.2f})"
     )
+
+
+def _words_line(router: Router, text: str, plugin: str, shown: int = 3) -> str:
+    """The message's words (zoozl.routing.words) that moved the classifier most
+    for the plugin against no plugin, by how much they moved its logit."""
+    if router.words is None or router.classifier is None:
+        return "words: not read (the classifier reads the embedding alone)"
+    found = router.words(router.compared(text))
+    if not found.any():
+        return "words: none the bot's sentences use"
+    weights = router.classifier.weights[:, -len(router.words) :]
+    lead = (weights[router.keys.index(plugin)] - weights[-1]) * found
+    names = {i: word for word, i in router.words.index.items()}
+    order = sorted(found.nonzero()[0], key=lambda i: -abs(lead[i]))[:shown]
+    listed = ", ".join(f"{names[i]!r} {lead[i]:+.2f}" for i in order)
+    return f"words for {plugin} against no plugin: {listed}"
 
 
 def _plugin_lines(router: Router, text: str) -> list[str]:
