@@ -113,7 +113,7 @@ def _words_line(router: Router, text: str, plugin: str, shown: int = 3) -> str:
     weights = router.classifier.weights[:, -len(router.words) :]
     lead = (weights[router.keys.index(plugin)] - weights[-1]) * found
     names = {i: word for word, i in router.words.index.items()}
-    order = sorted(found.nonzero()[0], key=lambda i: -abs(lead[i]))[:shown]
+    order = sorted(map(int, found.nonzero()[0]), key=lambda i: -abs(lead[i]))[:shown]
     listed = ", ".join(f"{names[i]!r} {lead[i]:+.2f}" for i in order)
     return f"words for {plugin} against no plugin: {listed}"
 
