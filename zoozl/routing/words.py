@@ -4,12 +4,12 @@ word pairs over the bot's own sentences, beside its embedding.
 A sentence embedding blurs the rare words that name a business's things (a
 "P60", an "MOT", a "courtesy car"); the words themselves keep them. Each word,
 and each pair of adjacent words, of the sentences the classifier is trained on
-is a feature, weighted by its
-inverse document frequency over those sentences (scikit-learn's smoothed idf,
-sublinear term frequency), and a message's word vector is scaled to the length
-WEIGHT so that it weighs against the unit-length embedding by that ratio.
-Words the bot never saw are left out. How the weight was chosen:
-eval/routing/README.md (issue 20).
+is a feature, weighted by its inverse document frequency over those sentences
+(scikit-learn's smoothed idf, sublinear term frequency), and a message's word
+vector is scaled to the length `ROUTE_WORDS_WEIGHT` (zoozl.config) so that it
+weighs against the unit-length embedding by that ratio. Words the bot never
+saw are left out. How the weight was chosen, and what it gained on bots nobody
+had read: eval/routing/README.md (issue 20).
 """
 
 from __future__ import annotations
