@@ -8,8 +8,9 @@ own proportion (k x plugins x nulls / requests, rounded); they are given to the
 router as labelled sentences (`Router(..., labelled=...)`), beside the plugins'
 aliases, examples and near misses, and the router is scored on the other fifth.
 Beside it, the same for the router whose classifier reads no words (the
-router before zoozl.routing.words), the starting router (the similarity rule alone, the
-labelled sentences joining examples and near misses), and the ceiling: a
+router before zoozl.routing.words), for the starting router (the similarity
+rule alone, the labelled sentences joining examples and near misses), and the
+ceiling: a
 logistic regression trained on all four fifths plus the aliases and examples
 (scikit-learn, C = 30, as `python -m eval.routing ceiling` trains it). Printed
 per set and pooled, with issue 20's targets: at k = 20 within 2 points of the

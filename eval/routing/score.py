@@ -3,11 +3,12 @@
 Every variant, on the torch reference embedder (`minilm-torch`) and on the
 serving one (`minilm`, ONNX fp32), or those --embedder names: the plugins with
 their examples and near misses, with examples and no near misses, and with
-aliases only. Each variant is scored with this router, then (with examples)
-without the words its classifier reads (the router of 37ff164), then with the starting
+aliases only. Each variant is scored with this router, then with the starting
 router (the similarity rule alone: the router of commit eabaaa5, the `layout`
-head issue 20 started from, decision for decision on sets 4 to 9), and, with
-examples and near misses, with the logistic-regression baseline
+head issue 20 started from, decision for decision on sets 4 to 9), then, with
+examples, with this router's classifier reading no words (the router of
+37ff164, before zoozl.routing.words), and, with examples and near misses,
+with the logistic-regression baseline
 (`eval/routing/baseline.py`, needs scikit-learn). For blind set 4 also with
 per-plugin thresholds (first embedder only), as its rule committed. A message
 is right when the routed plugin is its label, or, for a null label, when nothing
