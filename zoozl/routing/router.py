@@ -296,9 +296,12 @@ class Router:
         self._texts = tuple(normalise_text(alias) for alias in self.aliases)
         self._typed = dict(zip(self._texts, self.plugins, strict=False))
         self._alias_vectors = embedder.encode(self._texts)
-        taught_vectors = {
-            plugin: embedder.encode([normalise_text(t) for t in texts])
+        taught_texts = {
+            plugin: [normalise_text(t) for t in texts]
             for plugin, texts in taught.items()
+        }
+        taught_vectors = {
+            plugin: embedder.encode(texts) for plugin, texts in taught_texts.items()
         }
         self._matrix = np.vstack(
             [self._alias_vectors, *_centroids(list(taught_vectors.values()))]
@@ -312,7 +315,9 @@ class Router:
         self.keys = tuple(dict.fromkeys(self.plugins))
         self.words: WordFeatures | None = None
         self.classifier = (
-            self._classifier(taught_vectors) if classifier and taught else None
+            self._classifier(taught_texts, taught_vectors)
+            if classifier and taught
+            else None
         )
         if self.draft is not None:  # load the draft model now, not on a message
             self.draft.encode(self._texts[:1] or ("hello",))
@@ -364,17 +369,20 @@ class Router:
     def _near_misses(self) -> tuple[str, ...]:
         return tuple(t for ts in self.near_misses.values() for t in ts)
 
-    def _classifier(self, taught_vectors: dict[str, np.ndarray]) -> Classifier:
+    def _classifier(
+        self,
+        taught_texts: dict[str, list[str]],
+        taught_vectors: dict[str, np.ndarray],
+    ) -> Classifier:
         """Trained on each plugin's aliases, examples and labelled sentences,
         and for no plugin (the last class) on near misses, sentences labelled
         for none, chatter and statements; near misses and those labelled for
         none (all of its sentences, if there are neither) calibrate its bias."""
         held = (*self._near_misses(), *self.labelled_none)
         talk = (*held, *self.background, *STATEMENTS)
-        taught = (*self.examples.items(), *self.taught.items())
         texts = [
             *self._texts,
-            *(normalise_text(t) for p in taught_vectors for t in _of(taught, p)),
+            *(t for ts in taught_texts.values() for t in ts),
             *(normalise_text(t) for t in talk),
         ]
         if self.words_weight > 0.0:
@@ -405,9 +413,7 @@ class Router:
     def features(self, message: str, vector: np.ndarray) -> np.ndarray:
         """What the classifier reads of a compared message: its vector, then
         its words (zoozl.routing.words)."""
-        if self.words is None:
-            return vector
-        return np.concatenate([vector, self.words(message)])
+        return _joined(vector, None if self.words is None else self.words(message))
 
     def typed(self, text: str) -> str | None:
         """The plugin whose alias the message is, typed exactly (case and
@@ -447,23 +453,30 @@ class Router:
         if not self.plugins:
             return None
         message = self.compared(text)
+        words = None if self.words is None else self.words(message)
         if self.draft is not None:
             drafted = self.draft.encode([message])[0]
-            found, similar = self._best(message, drafted)
-            sure = self.sure(found, similar, self.features(message, drafted))
+            features = _joined(drafted, words)
+            found, similar = self._best(message, drafted, features)
+            sure = self.sure(found, similar, features)
             ROUTE_DRAFTS.labels("draft" if sure else "full").inc()
             if sure:
                 return found
-        return self._best(message, self.embedder.encode([message])[0])[0]
+        vector = self.embedder.encode([message])[0]
+        return self._best(message, vector, _joined(vector, words))[0]
 
-    def _best(self, message: str, vector: np.ndarray) -> tuple[Route, Route]:
-        """The route the rule judges, and the similarity rule's route."""
+    def _best(
+        self, message: str, vector: np.ndarray, features: np.ndarray
+    ) -> tuple[Route, Route]:
+        """The route the rule judges, and the similarity rule's route, for a
+        compared message, its vector and what the classifier reads of it
+        (`features`)."""
         similar = self._similar(message, vector)
         if self.classifier is None:
             return similar, similar
         if similar.plugin not in self._taught_keys and similar.passes(*self.rule):
             return similar, similar
-        return self._classified(self.features(message, vector), similar), similar
+        return self._classified(features, similar), similar
 
     def sure(self, found: Route, similar: Route, features: np.ndarray) -> bool:
         """Whether every comparison that decided `found` (the route of a
@@ -603,9 +616,9 @@ def _by_plugin(examples: Sequence[tuple[str, str]]) -> dict[str, tuple[str, ...]
     return grouped
 
 
-def _of(grouped: Sequence[tuple[str, tuple[str, ...]]], plugin: str) -> list[str]:
-    """The sentences of one plugin in (plugin, sentences) groups, in order."""
-    return [text for key, texts in grouped if key == plugin for text in texts]
+def _joined(vector: np.ndarray, words: np.ndarray | None) -> np.ndarray:
+    """A message's vector, then its word vector when the classifier reads words."""
+    return vector if words is None else np.concatenate([vector, words])
 
 
 def _centroids(example_vectors: list[np.ndarray]) -> list[np.ndarray]:
