@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from eval.routing.catalog import entries, near_misses_of
 from zoozl.config import ROUTE_WORDS_WEIGHT
 from zoozl.embedding.base import Embedder
-from zoozl.routing.router import Router
+from zoozl.routing.router import Labelled, Router
 
 
 def blind_router(
@@ -17,12 +18,14 @@ def blind_router(
     near_misses: bool = True,
     classifier: bool = True,
     words: bool = True,
+    labelled: Sequence[Labelled] = (),
 ) -> Router:
     """The router of the plugins of a JSON file, keyed by their JSON keys; with
     examples, their near misses too (unless near_misses is False); without the
     classifier (classifier False), the starting router: the similarity rule;
     without words (words False), the classifier reads the embedding alone, as
-    it did before zoozl.routing.words."""
+    it did before zoozl.routing.words; labelled: the author's labelled messages
+    (`Router(labelled=...)`)."""
     plugins = entries(plugins_file)
     misses = near_misses_of(plugins_file, plugins) if examples and near_misses else {}
     return Router(
@@ -32,6 +35,7 @@ def blind_router(
         if examples
         else (),
         near_misses=[(n, key) for key, texts in misses.items() for n in texts],
+        labelled=labelled,
         classifier=classifier,
         words_weight=ROUTE_WORDS_WEIGHT if words else 0.0,
     )

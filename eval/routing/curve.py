@@ -33,15 +33,14 @@ from pathlib import Path
 
 import numpy as np
 
+from eval.routing.blind import blind_router
 from eval.routing.catalog import (
     NUMBERED_SETS,
     PLUGIN_SETS,
     PluginSet,
     entries,
     load_rows,
-    near_misses_of,
 )
-from zoozl.config import ROUTE_WORDS_WEIGHT
 from zoozl.embedding.base import Embedder
 from zoozl.embedding.drafted import cached
 from zoozl.embedding.factory import make_embedder
@@ -115,17 +114,7 @@ def router_of(
 ) -> Router:
     """The router of a plugins file with examples, near misses and labels;
     learn False: the starting router; words False: no words in its classifier."""
-    plugins = entries(plugins_file)
-    misses = near_misses_of(plugins_file, plugins)
-    return Router(
-        [(a, p["key"]) for p in plugins for a in p["aliases"]],
-        embedder,
-        examples=[(e, p["key"]) for p in plugins for e in p["examples"]],
-        near_misses=[(n, key) for key, texts in misses.items() for n in texts],
-        labelled=labelled,
-        classifier=learn,
-        words_weight=ROUTE_WORDS_WEIGHT if words else 0.0,
-    )
+    return blind_router(plugins_file, embedder, True, True, learn, words, labelled)
 
 
 def ceiling_hits(
