@@ -56,6 +56,9 @@ WORDS_RULE = SETS / "routing_blind19-21_RULE.md"
 # Sets 22 to 24 (a parcel courier, a train and bus operator, a letting agent):
 # held out the same way, scored once under routing_blind22-24_RULE.md.
 WORDS_AGAIN_RULE = SETS / "routing_blind22-24_RULE.md"
+# Sets 25 to 27 (a veterinary practice, a cinema chain, a recruitment agency):
+# held out the same way, scored once under routing_blind25-27_RULE.md.
+LAST_DRAW_RULE = SETS / "routing_blind25-27_RULE.md"
 DEV_SETS = (ROUTING_SET, FRESH_SET)
 BLIND_SETS = (SEALED_SET, SEALED3_SET)
 
@@ -92,13 +95,14 @@ PLUGIN_SETS: dict[int, PluginSet] = {
     8: PluginSet("blind8", BLIND8_SET, BLIND8_PLUGINS_FILE),
     9: PluginSet("blind9", BLIND9_SET, BLIND9_PLUGINS_FILE),
 }
-#: The held-out sets, 10 to 24: never read by tests or benchmarks.
+#: The held-out sets, 10 to 27: never read by tests or benchmarks.
 HELD_OUT_SETS: dict[int, PluginSet] = {
     **{n: _held_out(n) for n in (10, 11, 12)},
     **{n: _held_out(n, LATER_HELD_OUT_RULE) for n in (13, 14, 15)},
     **{n: _held_out(n, DRAFT_RULE) for n in (16, 17, 18)},
     **{n: _held_out(n, WORDS_RULE) for n in (19, 20, 21)},
     **{n: _held_out(n, WORDS_AGAIN_RULE) for n in (22, 23, 24)},
+    **{n: _held_out(n, LAST_DRAW_RULE) for n in (25, 26, 27)},
 }
 #: Every set the `score` and `curve` commands take by number.
 NUMBERED_SETS: dict[int, PluginSet] = {**PLUGIN_SETS, **HELD_OUT_SETS}
