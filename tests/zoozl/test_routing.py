@@ -88,6 +88,24 @@ def test_messages_are_normalised_before_encoding() -> None:
     assert counting.encoded == ["play games"] * 3
 
 
+def test_each_sentence_a_router_is_built_on_is_encoded_once() -> None:
+    # Chatter, statements and near misses train both the request probe and the
+    # classifier: each is encoded once, not once for each.
+    counting = CountingEmbedder(CharEmbedder())
+    Router(
+        [("set a timer", "a:Timer"), ("play music", "b:Music")],
+        counting,
+        examples=[("wake me in ten minutes", "a:Timer"), ("put on jazz", "b:Music")],
+        near_misses=[("timers are so annoying", "a:Timer")],
+        background=["the weather is nice today", "i like trains"],
+        request_gate=0.25,
+    )
+    built = counting.encoded
+    assert len(built) == len(set(built))
+    shared = {"the weather is nice today", "i like trains", "timers are so annoying"}
+    assert shared <= set(built)
+
+
 def test_aliases_and_messages_are_normalised_alike() -> None:
     counting = CountingEmbedder(CharEmbedder())
     router = Router(

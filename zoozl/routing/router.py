@@ -295,19 +295,20 @@ class Router:
         self._owners = _owner_ids(self.plugins)
         self._texts = tuple(normalise_text(alias) for alias in self.aliases)
         self._typed = dict(zip(self._texts, self.plugins, strict=False))
-        self._alias_vectors = embedder.encode(self._texts)
+        self._built: dict[str, np.ndarray] = {}
+        self._alias_vectors = self._encode_built(self._texts)
         taught_texts = {
             plugin: [normalise_text(t) for t in texts]
             for plugin, texts in taught.items()
         }
         taught_vectors = {
-            plugin: embedder.encode(texts) for plugin, texts in taught_texts.items()
+            plugin: self._encode_built(texts) for plugin, texts in taught_texts.items()
         }
         self._matrix = np.vstack(
             [self._alias_vectors, *_centroids(list(taught_vectors.values()))]
         )
         self.background = tuple(normalise_text(text) for text in background)
-        self._background = self.embedder.encode(self.background)
+        self._background = self._encode_built(self.background)
         self.probe = (
             self._probe(list(taught_vectors.values())) if request_gate > 0.0 else None
         )
@@ -319,6 +320,7 @@ class Router:
             if classifier and taught
             else None
         )
+        self._built.clear()  # the vectors above are kept where they are used
         if self.draft is not None:  # load the draft model now, not on a message
             self.draft.encode(self._texts[:1] or ("hello",))
 
@@ -361,10 +363,21 @@ class Router:
         general), and their near misses and the sentences labelled for no
         plugin statements."""
         talk = (*STATEMENTS, *self._near_misses(), *self.labelled_none)
-        statements = self.embedder.encode([normalise_text(t) for t in talk])
-        requests = self.embedder.encode([normalise_text(t) for t in REQUESTS])
+        statements = self._encode_built([normalise_text(t) for t in talk])
+        requests = self._encode_built([normalise_text(t) for t in REQUESTS])
         asked = [requests, self._alias_vectors, *taught_vectors]
         return RequestProbe(statements, np.vstack(asked))
+
+    def _encode_built(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of sentences the router is built on, each text encoded once
+        while it is built: the chatter, the statements and the near misses
+        serve both the request probe and the classifier."""
+        new = [text for text in dict.fromkeys(texts) if text not in self._built]
+        if new:
+            self._built.update(zip(new, self.embedder.encode(new), strict=True))
+        if not texts:
+            return self.embedder.encode([])
+        return np.vstack([self._built[text] for text in texts])
 
     def _near_misses(self) -> tuple[str, ...]:
         return tuple(t for ts in self.near_misses.values() for t in ts)
@@ -390,7 +403,7 @@ class Router:
         vectors = [
             self._alias_vectors,
             *taught_vectors.values(),
-            self.embedder.encode(texts[-len(talk) :] if talk else []),
+            self._encode_built(texts[-len(talk) :] if talk else []),
         ]
         owners = [
             *self.plugins[: len(self.aliases)],
