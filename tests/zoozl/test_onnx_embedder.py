@@ -223,6 +223,30 @@ def test_encodes_from_many_threads_equal_one_at_a_time(
     assert len(cached) == 4
 
 
+@pytest.mark.model
+def test_texts_of_like_length_run_together_and_keep_their_order(
+    onnx_embedder: OnnxMiniLMEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run pads every text to its longest: short and long texts interleaved
+    # would each run padded to the long ones.
+    short = [f"hi {n}" for n in range(40)]
+    long = [f"please book me a table for {n} people on friday night" for n in range(40)]
+    texts = [text for pair in zip(short, long, strict=True) for text in pair]
+    alone = np.vstack([onnx_embedder.encode([text]) for text in texts])
+    runs: list[list[str]] = []
+    encode_batch = onnx_embedder._encode_batch
+
+    def recorded(loaded: object, batch: list[str]) -> np.ndarray:
+        runs.append(list(batch))
+        return encode_batch(loaded, batch)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(onnx_embedder, "_encode_batch", recorded)
+    together = onnx_embedder.encode(texts)
+    assert np.abs(together - alone).max() < 1e-5
+    assert len(runs) == 3  # batches of 32
+    assert set(runs[0]) <= set(short) and set(runs[-1]) <= set(long)
+
+
 @pytest.fixture(scope="module")
 def routers(
     onnx_embedder: OnnxMiniLMEmbedder, torch_minilm: CachedEmbedder

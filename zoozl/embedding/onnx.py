@@ -131,15 +131,23 @@ class OnnxMiniLMEmbedder:
         return self.together.encode(texts)
 
     def _encode_all(self, texts: Sequence[str]) -> np.ndarray:
-        """Every text in runs of at most the variant's batch size."""
+        """Every text in runs of at most the variant's batch size, shortest
+        first: a run pads each text to its longest, so texts of like length run
+        together (a bot's sentences, chatter among long near misses, encode in
+        less than half the time). The vectors are the same (padding is masked)."""
         loaded = self._loaded
         assert loaded is not None
         size = BATCH_SIZES[self.variant]
+        if len(texts) <= size:
+            return self._encode_batch(loaded, texts)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         parts = [
-            self._encode_batch(loaded, texts[start : start + size])
+            self._encode_batch(loaded, [texts[i] for i in order[start : start + size]])
             for start in range(0, len(texts), size)
         ]
-        return np.concatenate(parts)
+        vectors = np.empty_like(parts[0], shape=(len(texts), parts[0].shape[1]))
+        vectors[order] = np.concatenate(parts)
+        return vectors
 
     def _encode_batch(self, loaded: _Loaded, texts: Sequence[str]) -> np.ndarray:
         with loaded.tokenize_lock:

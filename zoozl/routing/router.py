@@ -295,12 +295,15 @@ class Router:
         self._owners = _owner_ids(self.plugins)
         self._texts = tuple(normalise_text(alias) for alias in self.aliases)
         self._typed = dict(zip(self._texts, self.plugins, strict=False))
-        self._built: dict[str, np.ndarray] = {}
-        self._alias_vectors = self._encode_built(self._texts)
         taught_texts = {
             plugin: [normalise_text(t) for t in texts]
             for plugin, texts in taught.items()
         }
+        self._built: dict[str, np.ndarray] = {}
+        self._encode_built(
+            self._sentences(taught_texts, background, request_gate, classifier)
+        )
+        self._alias_vectors = self._encode_built(self._texts)
         taught_vectors = {
             plugin: self._encode_built(texts) for plugin, texts in taught_texts.items()
         }
@@ -367,6 +370,27 @@ class Router:
         requests = self._encode_built([normalise_text(t) for t in REQUESTS])
         asked = [requests, self._alias_vectors, *taught_vectors]
         return RequestProbe(statements, np.vstack(asked))
+
+    def _sentences(
+        self,
+        taught_texts: dict[str, list[str]],
+        background: Sequence[str],
+        request_gate: float,
+        classifier: bool,
+    ) -> list[str]:
+        """Every sentence the router will be built on, normalised, to encode in
+        one call: its runs then group texts of like length (OnnxMiniLMEmbedder)."""
+        written = list(background)  # as written; the rest is normalised already
+        held = (*self._near_misses(), *self.labelled_none)
+        if request_gate > 0.0:
+            written += (*STATEMENTS, *held, *REQUESTS)
+        if classifier and taught_texts:
+            written += (*held, *STATEMENTS)
+        return [
+            *self._texts,
+            *(text for texts in taught_texts.values() for text in texts),
+            *(normalise_text(text) for text in written),
+        ]
 
     def _encode_built(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of sentences the router is built on, each text encoded once
