@@ -299,10 +299,9 @@ class Router:
             plugin: [normalise_text(t) for t in texts]
             for plugin, texts in taught.items()
         }
+        self.background = tuple(normalise_text(text) for text in background)
         self._built: dict[str, np.ndarray] = {}
-        self._encode_built(
-            self._sentences(taught_texts, background, request_gate, classifier)
-        )
+        self._encode_built(self._sentences(taught_texts, classifier))
         self._alias_vectors = self._encode_built(self._texts)
         taught_vectors = {
             plugin: self._encode_built(texts) for plugin, texts in taught_texts.items()
@@ -310,7 +309,6 @@ class Router:
         self._matrix = np.vstack(
             [self._alias_vectors, *_centroids(list(taught_vectors.values()))]
         )
-        self.background = tuple(normalise_text(text) for text in background)
         self._background = self._encode_built(self.background)
         self.probe = (
             self._probe(list(taught_vectors.values())) if request_gate > 0.0 else None
@@ -365,32 +363,42 @@ class Router:
         sentences are requests too (what the bot is asked for here, not only in
         general), and their near misses and the sentences labelled for no
         plugin statements."""
-        talk = (*STATEMENTS, *self._near_misses(), *self.labelled_none)
-        statements = self._encode_built([normalise_text(t) for t in talk])
-        requests = self._encode_built([normalise_text(t) for t in REQUESTS])
-        asked = [requests, self._alias_vectors, *taught_vectors]
-        return RequestProbe(statements, np.vstack(asked))
+        statements, requests = self._probe_sentences()
+        asked = [self._encode_built(requests), self._alias_vectors, *taught_vectors]
+        return RequestProbe(self._encode_built(statements), np.vstack(asked))
+
+    def _probe_sentences(self) -> tuple[list[str], list[str]]:
+        """The probe's statements and requests (beside the plugins' own), normalised."""
+        statements = [normalise_text(t) for t in (*STATEMENTS, *self._held_none())]
+        requests = [normalise_text(t) for t in REQUESTS]
+        return statements, requests
+
+    def _classifier_talk(self) -> list[str]:
+        """The classifier's sentences for no plugin, normalised: the held-out
+        ones (`_held_none`) first, then chatter and statements."""
+        talk = (*self._held_none(), *self.background, *STATEMENTS)
+        return [normalise_text(t) for t in talk]
+
+    def _held_none(self) -> tuple[str, ...]:
+        """Sentences that stand for real messages no plugin should take: the
+        near misses and the sentences labelled for no plugin."""
+        return (*self._near_misses(), *self.labelled_none)
 
     def _sentences(
-        self,
-        taught_texts: dict[str, list[str]],
-        background: Sequence[str],
-        request_gate: float,
-        classifier: bool,
+        self, taught_texts: dict[str, list[str]], classifier: bool
     ) -> list[str]:
         """Every sentence the router will be built on, normalised, to encode in
         one call: its runs then group texts of like length (OnnxMiniLMEmbedder)."""
-        written = list(background)  # as written; the rest is normalised already
-        held = (*self._near_misses(), *self.labelled_none)
-        if request_gate > 0.0:
-            written += (*STATEMENTS, *held, *REQUESTS)
-        if classifier and taught_texts:
-            written += (*held, *STATEMENTS)
-        return [
+        found = [
             *self._texts,
             *(text for texts in taught_texts.values() for text in texts),
-            *(normalise_text(text) for text in written),
+            *self.background,
         ]
+        if self.request_gate > 0.0:
+            found += [text for part in self._probe_sentences() for text in part]
+        if classifier and taught_texts:
+            found += self._classifier_talk()
+        return found
 
     def _encode_built(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of sentences the router is built on, each text encoded once
@@ -415,19 +423,19 @@ class Router:
         and for no plugin (the last class) on near misses, sentences labelled
         for none, chatter and statements; near misses and those labelled for
         none (all of its sentences, if there are neither) calibrate its bias."""
-        held = (*self._near_misses(), *self.labelled_none)
-        talk = (*held, *self.background, *STATEMENTS)
+        held = self._held_none()
+        talk = self._classifier_talk()
         texts = [
             *self._texts,
             *(t for ts in taught_texts.values() for t in ts),
-            *(normalise_text(t) for t in talk),
+            *talk,
         ]
         if self.words_weight > 0.0:
             self.words = WordFeatures(texts, self.words_weight)
         vectors = [
             self._alias_vectors,
             *taught_vectors.values(),
-            self._encode_built(texts[-len(talk) :] if talk else []),
+            self._encode_built(talk),
         ]
         owners = [
             *self.plugins[: len(self.aliases)],
