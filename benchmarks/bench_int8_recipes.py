@@ -28,6 +28,7 @@ import numpy as np
 from benchmarks.bench_onnx_run import best_ms
 from eval.routing.catalog import BLIND_SETS, DEV_SETS, load_rows
 from zoozl.config import default_model_cache_dir
+from zoozl.embedding import export
 from zoozl.embedding.onnx import OnnxMiniLMEmbedder, sentence_vectors
 
 #: Recipe name -> (op types quantised, a pattern of the MatMul nodes kept fp32).
@@ -104,9 +105,11 @@ def main() -> None:
             }
         )
     with tempfile.TemporaryDirectory(prefix="zoozl-recipes-") as scratch:
-        sessions = {"fp32": session(fp32.path)}
+        whole = Path(scratch) / "fp32.onnx"  # the lookup back inside (table.py)
+        export._rejoined(fp32.path, whole)
+        sessions = {"fp32": session(whole)}
         for name in RECIPES:
-            sessions[name] = session(quantised(fp32.path, Path(scratch), name))
+            sessions[name] = session(quantised(whole, Path(scratch), name))
         vectors: dict[str, list[np.ndarray]] = {name: [] for name in sessions}
         times: dict[str, list[float]] = {name: [] for name in sessions}
         names = list(sessions)

@@ -20,7 +20,7 @@ import pytest
 from zoozl.config import config_from_dict
 from zoozl.conversation.engine import Bot
 from zoozl.embedding.factory import make_embedder
-from zoozl.embedding.files import weights_files
+from zoozl.embedding.files import RECIPE, weights_files
 from zoozl.embedding.folders import ModelFolderError, read_folder
 from zoozl.embedding.onnx import OnnxMiniLMEmbedder
 from zoozl.errors import ConfigError
@@ -121,10 +121,12 @@ def test_the_export_is_named_by_the_weights_hash_and_made_once(
     folder: Path, cache: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
-    path = cache / f"tiny-bert-fp32-r2-{digest[:16]}.onnx"
+    path = cache / f"tiny-bert-fp32-r{RECIPE}-{digest[:16]}.onnx"
     OnnxMiniLMEmbedder(cache, source=folder).encode(["hello"])
     names = sorted(p.name for p in cache.iterdir())
-    assert names == [path.name, *(w.name for w in weights_files(path))]
+    [table] = cache.glob(f"{path.name}.*.npy")  # its word table, read by rows
+    beside = [*(w.name for w in weights_files(path)), table.name]
+    assert names == sorted([path.name, *beside])
     stamp = path.stat().st_mtime_ns
     again = OnnxMiniLMEmbedder(cache, source=folder)
     with caplog.at_level(logging.INFO, logger="zoozl.embedding.onnx"):
@@ -175,7 +177,7 @@ def test_the_export_command_exports_the_configured_folder(
     )
     assert done.returncode == 0, done.stderr
     [exported] = (tmp_path / "cache").glob("*.onnx")
-    assert exported.name.startswith("tiny-bert-fp32-r2-")
+    assert exported.name.startswith(f"tiny-bert-fp32-r{RECIPE}-")
     assert f"exported {exported} in " in done.stdout
 
 

@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -113,12 +114,22 @@ def test_the_export_command_writes_the_model_named_by_the_weights(
     assert path.is_file()
     assert f"exported {path} in " in exported_model.stdout
     assert not [p for p in model_cache_dir.iterdir() if p.name.startswith(".")]
-    # The graph, and beside it its weights, named by their hash, to be mapped.
+    # The graph, and beside it its weights, to be mapped, and its word table,
+    # to be read a row at a time, each named by its hash.
     [weights] = weights_files(path)
-    with weights.open("rb") as data:
-        digest = hashlib.file_digest(data, "sha256").hexdigest()
-    assert weights.name == f"{path.name}.{digest[:16]}.data"
-    assert path.stat().st_size < 1_000_000 < 80_000_000 < weights.stat().st_size
+    [table] = word_tables(path)
+    for beside, suffix in ((weights, "data"), (table, "npy")):
+        with beside.open("rb") as data:
+            digest = hashlib.file_digest(data, "sha256").hexdigest()
+        assert beside.name == f"{path.name}.{digest[:16]}.{suffix}"
+    assert path.stat().st_size < 1_000_000 < 40_000_000 < weights.stat().st_size
+    rows = np.load(table, mmap_mode="r")
+    assert rows.shape == (30522, 384) and rows.dtype == np.float32
+
+
+def word_tables(path: Path) -> list[Path]:
+    """The word-embedding table files beside an exported graph."""
+    return sorted(path.parent.glob(f"{path.name}.*.npy"))
 
 
 @pytest.fixture(scope="module")
@@ -154,8 +165,24 @@ def without_weights(good: Path, bad: Path) -> None:
     bad.write_bytes(good.read_bytes())
 
 
+def without_table(good: Path, bad: Path) -> None:
+    """The graph and its weights, but not the word table it names."""
+    bad.write_bytes(good.read_bytes())
+    [weights] = weights_files(good)
+    (bad.parent / weights.name).write_bytes(weights.read_bytes())
+
+
+def table_cut_short(good: Path, bad: Path) -> None:
+    """The graph and its weights, and the word table without its last row."""
+    without_table(good, bad)
+    [table] = word_tables(good)
+    (bad.parent / table.name).write_bytes(table.read_bytes()[: -384 * 4])
+
+
 @pytest.mark.model
-@pytest.mark.parametrize("damage", [cut_halfway, without_weights])
+@pytest.mark.parametrize(
+    "damage", [cut_halfway, without_weights, without_table, table_cut_short]
+)
 def test_a_corrupt_cached_file_is_exported_again_with_a_warning(
     exported_model: object,
     model_cache_dir: Path,
@@ -175,6 +202,9 @@ def test_a_corrupt_cached_file_is_exported_again_with_a_warning(
     assert "exported the MiniLM model (once) to" in caplog.text
     assert bad.read_bytes() == good.read_bytes()
     assert [w.name for w in weights_files(bad)] == [w.name for w in weights_files(good)]
+    assert [t.read_bytes() for t in word_tables(bad)] == [
+        t.read_bytes() for t in word_tables(good)
+    ]
     served = OnnxMiniLMEmbedder(model_cache_dir).encode(["play a game"])
     assert np.allclose(vectors, served)
 
@@ -332,7 +362,9 @@ def test_the_int8_variant_is_exported_apart_and_stays_close(
     assert int8.path == model_file(model_cache_dir, weights_digest(model_dir()), "int8")
     assert int8.path != onnx_embedder.path
     [weights] = weights_files(onnx_embedder.path)
-    assert int8.path.stat().st_size < weights.stat().st_size / 3
+    [table] = word_tables(onnx_embedder.path)
+    fp32_size = weights.stat().st_size + table.stat().st_size
+    assert int8.path.stat().st_size < fp32_size / 3
     assert weights_files(int8.path) == []  # int8 is one file
     # Measured: 0.990 on average, 0.958 at worst (routing: 96-98% the same).
     assert cosines.mean() > 0.98
@@ -384,10 +416,11 @@ def test_int8_is_quantised_from_the_cached_fp32_file(
 
     fp32 = model_file(model_cache_dir, weights_digest(model_dir()))
     [weights] = weights_files(fp32)
+    [table] = word_tables(fp32)
     cache = tmp_path / "cache"
     cache.mkdir()
-    shutil.copy(fp32, cache / fp32.name)
-    shutil.copy(weights, cache / weights.name)
+    for part in (fp32, weights, table):
+        shutil.copy(part, cache / part.name)
 
     def no_torch(source: Path, out: Path) -> None:
         raise AssertionError("fp32 exported again")
@@ -395,9 +428,74 @@ def test_int8_is_quantised_from_the_cached_fp32_file(
     monkeypatch.setattr(export, "export_fp32", no_torch)
     made = export.export_model(cache, "int8")
     assert made == model_file(cache, weights_digest(model_dir()), "int8")
-    assert 0 < made.stat().st_size < weights.stat().st_size / 3
+    assert 0 < made.stat().st_size < (weights.stat().st_size + table.stat().st_size) / 3
     # Without the cached file the fresh export is asked for.
     (cache / fp32.name).unlink()
     made.unlink()
     with pytest.raises(AssertionError, match="fp32 exported again"):
         export.export_model(cache, "int8")
+
+
+# The word table: out of the graph, the same vectors to the last bit.
+
+
+@pytest.mark.model
+def test_the_word_table_gives_the_vectors_of_the_graph_that_holds_it(
+    exported_model: object, model_cache_dir: Path, tmp_path: Path
+) -> None:
+    import onnxruntime
+
+    from zoozl.embedding import export
+    from zoozl.embedding.onnx import sentence_vectors
+
+    fp32 = model_file(model_cache_dir, weights_digest(model_dir()))
+    whole = tmp_path / "whole.onnx"
+    export._rejoined(fp32, whole)  # the lookup back inside, as torch exported it
+    session = onnxruntime.InferenceSession(
+        str(whole), providers=["CPUExecutionProvider"]
+    )
+    assert "word_vectors" not in {i.name for i in session.get_inputs()}
+    served = OnnxMiniLMEmbedder(model_cache_dir)
+    texts = [str(row["text"]) for row in load_rows(LABELLED_SETS[0])][:40]
+    vectors = served.encode(texts)  # one padded run
+    loaded = served._loaded
+    assert loaded is not None and loaded.table is not None
+    encodings = loaded.tokenizer.encode_batch(texts)
+    ids = np.array([e.ids for e in encodings], dtype=np.int64)
+    mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    types = np.array([e.type_ids for e in encodings], dtype=np.int64)
+    feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+    tokens = session.run(None, feed)[0]
+    assert np.array_equal(vectors, sentence_vectors(tokens, mask))
+    alone = np.vstack([served.encode([text]) for text in texts])
+    assert np.array_equal(alone, vectors)
+    # Only the rows of the tokens these texts hold were read.
+    assert loaded.table.rows_read == len(np.unique(ids))
+
+
+@pytest.mark.model
+def test_the_cached_graph_rejoined_is_the_graph_torch_exports(
+    exported_model: object, model_cache_dir: Path, tmp_path: Path
+) -> None:
+    import onnx
+    from onnx import numpy_helper
+
+    from zoozl.embedding import export
+    from zoozl.embedding.folders import source_folder
+
+    fp32 = model_file(model_cache_dir, weights_digest(model_dir()))
+    export._rejoined(fp32, tmp_path / "rejoined.onnx")
+    with warnings.catch_warnings():  # torch's about its exporters
+        warnings.simplefilter("ignore")
+        export.export_fp32(source_folder(None).transformer, tmp_path / "fresh.onnx")
+    rejoined = onnx.load(str(tmp_path / "rejoined.onnx")).graph
+    fresh = onnx.load(str(tmp_path / "fresh.onnx")).graph
+    for part in ("node", "input", "output"):
+        assert [n.SerializeToString() for n in getattr(rejoined, part)] == [
+            n.SerializeToString() for n in getattr(fresh, part)
+        ]
+    assert [t.name for t in rejoined.initializer] == [t.name for t in fresh.initializer]
+    for ours, theirs in zip(rejoined.initializer, fresh.initializer, strict=True):
+        assert np.array_equal(
+            numpy_helper.to_array(ours), numpy_helper.to_array(theirs)
+        )

@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from zoozl.embedding import table
 from zoozl.embedding.files import DEFAULT_VARIANT, write_atomically
 from zoozl.embedding.folders import source_folder
 
@@ -42,21 +43,30 @@ def export_model(
 
 
 def _export_split(source: Path, target: Path) -> Path:
-    """fp32 as a graph file and a weights file beside it (files.weights_files):
-    onnxruntime maps the weights rather than copying them, so the rows of the
-    word-embedding table (47 MB of MiniLM's 90) that no message uses are never
-    read into memory. The weights file is named by its hash and renamed into
-    place before the graph, which is written last and atomically: a graph in
-    the cache always names whole weights written for it."""
+    """fp32 as a graph file and two files beside it, each named by its hash:
+    the word-embedding table (47 MB of MiniLM's 90) as a `.npy` the serving
+    embedder reads a row at a time (zoozl.embedding.table), and the other
+    weights (files.weights_files), which onnxruntime maps rather than copies.
+    Both are renamed into place before the graph, which is written last and
+    atomically: a graph in the cache always names whole files written for it."""
+    import numpy as np
     import onnx
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as work:
         whole = Path(work) / "whole.onnx"
         export_fp32(source, whole)
+        model = onnx.load(str(whole))
+        lifted = table.lift(model)
+        if lifted is not None:
+            staged_table = Path(work) / "table.npy"
+            np.save(staged_table, lifted)
+            table_name = f"{target.name}.{_digest(staged_table)}.npy"
+            table.name_table(model, table_name)
+            os.replace(staged_table, target.parent / table_name)
         graph = Path(work) / "graph.onnx"
         onnx.save_model(
-            onnx.load(str(whole)),
+            model,
             str(graph),
             save_as_external_data=True,
             location="weights",
@@ -64,9 +74,7 @@ def _export_split(source: Path, target: Path) -> Path:
         )
         staged = Path(work) / "weights"
         if staged.exists():  # else every tensor is under 1 KiB: nothing to map
-            with staged.open("rb") as data:
-                digest = hashlib.file_digest(data, "sha256").hexdigest()[:16]
-            name = f"{target.name}.{digest}.data"
+            name = f"{target.name}.{_digest(staged)}.data"
             split = onnx.load(str(graph), load_external_data=False)
             for tensor in split.graph.initializer:
                 for entry in tensor.external_data:
@@ -81,21 +89,43 @@ def _export_split(source: Path, target: Path) -> Path:
         return write_atomically(target, copy)
 
 
+def _digest(path: Path) -> str:
+    """The first 16 hex digits of the file's SHA-256: the name of its content."""
+    with path.open("rb") as data:
+        return hashlib.file_digest(data, "sha256").hexdigest()[:16]
+
+
 def _quantised(source: Path, out: Path, variant: str, cached: Path) -> None:
     """Quantise to out; from the cached fp32 file of the same weights when there
     is one (the served "minilm" exports fp32, then int8 for its draft), else
     from a fresh export."""
     quantise = quantise_mixed if variant == "mixed" else quantise_int8
-    if cached.is_file():
-        try:
-            quantise(cached, out)
-            return
-        except Exception as exc:  # any failure: export fp32 afresh
-            log.warning("cannot quantise %s (%s); exporting fp32 afresh", cached, exc)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as work:
         fp32 = Path(work) / "fp32.onnx"
+        if cached.is_file():
+            try:
+                _rejoined(cached, fp32)
+                quantise(fp32, out)
+                return
+            except Exception as exc:  # any failure: export fp32 afresh
+                log.warning(
+                    "cannot quantise %s (%s); exporting fp32 afresh", cached, exc
+                )
         export_fp32(source, fp32)
         quantise(fp32, out)
+
+
+def _rejoined(cached: Path, out: Path) -> None:
+    """The cached fp32 graph as one file, its word-embedding lookup back in
+    place: the graph torch exported, which the quantisers expect."""
+    import numpy as np
+    import onnx
+
+    model = onnx.load(str(cached))  # with the weights beside it
+    name = table.table_file({p.key: p.value for p in model.metadata_props})
+    if name is not None:
+        table.restore(model, np.load(cached.parent / name))
+    onnx.save_model(model, str(out))
 
 
 def export_fp32(source: Path, out: Path) -> None:

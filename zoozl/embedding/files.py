@@ -12,7 +12,8 @@ from pathlib import Path
 
 #: Bump when the export or the quantisation changes: old files are then not used.
 #: 2: fp32's weights in a file of their own beside its graph (export.py).
-RECIPE = 2
+#: 3: and fp32's word-embedding table in a third, read a row at a time (table.py).
+RECIPE = 3
 #: "fp32": the plain export, the same vectors as torch (cosine 1.0000).
 #: "int8": dynamic per-channel quantisation, 4x smaller and its run a third to
 #: half of fp32's; alone it failed the accuracy rule of issue 21
@@ -62,7 +63,8 @@ def model_file(
 
 def weights_files(path: Path) -> list[Path]:
     """The weights files beside an exported graph, named by its name and their
-    hash (fp32's, which onnxruntime maps: export.py; none for int8)."""
+    hash (fp32's, which onnxruntime maps: export.py; none for int8). The word
+    table beside an fp32 graph is `<graph>.<hash>.npy` (table.py)."""
     return sorted(path.parent.glob(f"{path.name}.*.data"))
 
 

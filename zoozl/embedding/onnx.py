@@ -20,6 +20,8 @@ import numpy as np
 from zoozl.embedding.base import MINILM_DIMENSION
 from zoozl.embedding.files import DEFAULT_VARIANT
 from zoozl.embedding.folders import ModelFolder, read_folder, source_folder
+from zoozl.embedding.table import INPUT as TABLE_INPUT
+from zoozl.embedding.table import WordTable, table_file
 from zoozl.embedding.together import Together
 from zoozl.errors import ModelExportError
 
@@ -44,6 +46,7 @@ class _Loaded:
     tokenize_lock: threading.Lock  # shared by every user of that tokenizer
     inputs: frozenset[str]
     pooling: str
+    table: WordTable | None  # the word vectors, when the graph takes them
 
 
 class OnnxMiniLMEmbedder:
@@ -90,17 +93,19 @@ class OnnxMiniLMEmbedder:
         if not path.exists():
             self._export(path)
         try:
-            session = self._session(path)
+            session, words = self._session(path)
         except _bad_model_errors() as exc:
             log.warning("model file %s is unusable (%s); exporting it again", path, exc)
             self._export(path)
-            session = self._session(path)
+            session, words = self._session(path)
         self.path = path
         inputs = frozenset(i.name for i in session.get_inputs())
         tokenizer, tokenize_lock = _tokenizer(folder)
-        return _Loaded(session, tokenizer, tokenize_lock, inputs, folder.pooling)
+        return _Loaded(session, tokenizer, tokenize_lock, inputs, folder.pooling, words)
 
-    def _session(self, path: Path) -> Any:
+    def _session(self, path: Path) -> tuple[Any, WordTable | None]:
+        """The model's session, and its word-embedding table when the graph
+        takes the word vectors as an input (zoozl.embedding.table)."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -112,7 +117,14 @@ class OnnxMiniLMEmbedder:
         width = session.get_outputs()[0].shape[-1]
         if width != self.dimension:
             raise _ModelMismatch(f"its output has width {width}, not {self.dimension}")
-        return session
+        name = table_file(session.get_modelmeta().custom_metadata_map)
+        if name is None:
+            return session, None
+        [wanted] = [i for i in session.get_inputs() if i.name == TABLE_INPUT]
+        try:
+            return session, WordTable(path.parent / name, wanted.shape[-1])
+        except (OSError, ValueError) as exc:
+            raise _ModelMismatch(f"its word table: {exc}") from exc
 
     def _export(self, path: Path) -> None:
         started = time.perf_counter()
@@ -152,15 +164,27 @@ class OnnxMiniLMEmbedder:
     def _encode_batch(self, loaded: _Loaded, texts: Sequence[str]) -> np.ndarray:
         with loaded.tokenize_lock:
             encodings = loaded.tokenizer.encode_batch(list(texts))
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-        feed = {
-            "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
-            "attention_mask": mask,
-            "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
-        }
-        feed = {name: value for name, value in feed.items() if name in loaded.inputs}
+        feed, mask = feed_of(loaded, encodings)
         tokens = loaded.session.run(None, feed)[0]
         return sentence_vectors(tokens, mask, loaded.pooling)
+
+
+def feed_of(
+    loaded: _Loaded, encodings: Sequence[Any]
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The onnxruntime inputs of tokenised texts (one padded run), and their
+    attention mask: the token ids, mask and types the graph takes, and the word
+    vectors when it takes those instead of looking them up itself
+    (zoozl.embedding.table)."""
+    mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    feed = {
+        "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+        "attention_mask": mask,
+        "token_type_ids": np.array([e.type_ids for e in encodings], dtype=np.int64),
+    }
+    if loaded.table is not None:
+        feed[TABLE_INPUT] = loaded.table.vectors(feed["input_ids"])
+    return {name: value for name, value in feed.items() if name in loaded.inputs}, mask
 
 
 class _ModelMismatch(ValueError):
