@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import subprocess
@@ -179,9 +180,30 @@ def table_cut_short(good: Path, bad: Path) -> None:
     (bad.parent / table.name).write_bytes(table.read_bytes()[: -384 * 4])
 
 
+def names_a_table_it_does_not_take(good: Path, bad: Path) -> None:
+    """A graph holding its own lookup whose metadata still names a table."""
+    import onnx
+
+    from zoozl.embedding import export, table
+
+    export._rejoined(good, bad)
+    model = onnx.load(str(bad))
+    [words] = word_tables(good)
+    onnx.helper.set_model_props(model, {table.KEY: json.dumps({"file": words.name})})
+    onnx.save_model(model, str(bad))
+    (bad.parent / words.name).write_bytes(words.read_bytes())
+
+
 @pytest.mark.model
 @pytest.mark.parametrize(
-    "damage", [cut_halfway, without_weights, without_table, table_cut_short]
+    "damage",
+    [
+        cut_halfway,
+        without_weights,
+        without_table,
+        table_cut_short,
+        names_a_table_it_does_not_take,
+    ],
 )
 def test_a_corrupt_cached_file_is_exported_again_with_a_warning(
     exported_model: object,

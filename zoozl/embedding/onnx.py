@@ -120,9 +120,11 @@ class OnnxMiniLMEmbedder:
         name = table_file(session.get_modelmeta().custom_metadata_map)
         if name is None:
             return session, None
-        [wanted] = [i for i in session.get_inputs() if i.name == TABLE_INPUT]
+        widths = [i.shape[-1] for i in session.get_inputs() if i.name == TABLE_INPUT]
         try:
-            return session, WordTable(path.parent / name, wanted.shape[-1])
+            if len(widths) != 1 or not isinstance(widths[0], int):
+                raise ValueError(f"the graph takes no {TABLE_INPUT} of a fixed width")
+            return session, WordTable(path.parent / name, widths[0])
         except (OSError, ValueError) as exc:
             raise _ModelMismatch(f"its word table: {exc}") from exc
 
