@@ -1,0 +1,98 @@
+"""The embedded server's CPU per message on every-text-new traffic, by stage: the
+int8 and fp32 model runs, the router's own work, the rest of the turn, and
+everything outside the turn (websocket, store record, reply flush, hops).
+
+The server of `compare.py` (helpers bot, SQLite store, pinned to CPU 0); run the
+load on CPU 1:
+
+    taskset -c 1 .venv/bin/python -m benchmarks.bench_stage_cpu \\
+        [--sessions 1] [--messages 400] [--seen] [--draft-scale 1.0]
+
+The stages are the thread CPU inside a few wrapped functions
+(`benchmarks/stagehook/sitecustomize.py`, loaded by the server through
+PYTHONPATH); the total is the server process's CPU, as every benchmark here
+counts it. `--draft-scale 1.0` runs the draft at its first distances
+(DRAFT_RULE.md) for a before-and-after in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import measure
+from benchmarks.compare import HELPERS
+from benchmarks.corpus import Corpus, EveryTextNew
+from benchmarks.servers import new_embedded
+
+HOOK = Path(__file__).resolve().parent / "stagehook"
+
+
+def sums(path: Path) -> dict[str, dict[str, float]]:
+    """The hook's latest sums (it writes them twice a second)."""
+    time.sleep(0.7)
+    found: dict[str, dict[str, float]] = json.loads(path.read_text())
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=1)
+    parser.add_argument("--messages", type=int, default=400, help="per session")
+    parser.add_argument("--seen", action="store_true", help="texts seen before")
+    parser.add_argument("--draft-scale", help="the draft's distances, of the first")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-stages-") as tmp:
+        stage_file = Path(tmp) / "stages.json"
+        saved = dict(os.environ)
+        os.environ["ZOOZL_STAGE_FILE"] = str(stage_file)
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(HOOK), saved.get("PYTHONPATH")) if p
+        )
+        if args.draft_scale:
+            os.environ["ZOOZL_DRAFT_SCALE"] = args.draft_scale
+        try:
+            with new_embedded(Path(tmp), HELPERS, None) as server:
+                measure.warm_up(server, measure.Sizes(), 2)
+                before = sums(stage_file)
+                dialogue = Corpus() if args.seen else EveryTextNew(first=1000)
+                result = measure.timed(server, args.sessions, args.messages, dialogue)
+                after = sums(stage_file)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+    ms = {
+        key: 1000 * (after["seconds"][key] - before["seconds"].get(key, 0.0))
+        for key in after["seconds"]
+    }
+    calls = {k: after["calls"][k] - before["calls"].get(k, 0) for k in after["calls"]}
+    per = 1 / max(result.messages, 1)
+    total = 1000 * result.server_cpu * per
+    encodes = ms.get("encode int8", 0.0) + ms.get("encode fp32", 0.0)
+    rows = [
+        ("int8 runs", ms.get("encode int8", 0.0), calls.get("encode int8", 0)),
+        ("fp32 runs", ms.get("encode fp32", 0.0), calls.get("encode fp32", 0)),
+        ("the router's own work", ms.get("decide", 0.0) - encodes, None),
+        ("the rest of the turn", ms.get("turn", 0.0) - ms.get("decide", 0.0), None),
+    ]
+    kind = "texts seen before" if args.seen else "every text new"
+    print(
+        f"{kind}, {args.sessions} session(s), draft scale "
+        f"{args.draft_scale or 'as served'}: {result.messages} messages, server CPU "
+        f"{total:.2f} ms per message"
+    )
+    inside = 0.0
+    for name, spent, count in rows:
+        inside += spent * per
+        runs = f" ({count} runs, {spent / count:.2f} ms each)" if count else ""
+        print(f"  {name:28s} {spent * per:5.2f} ms{runs}")
+    print(f"  {'outside the turn':28s} {total - inside:5.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
