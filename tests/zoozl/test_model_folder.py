@@ -12,6 +12,7 @@ import logging
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +158,32 @@ def test_a_bot_routes_with_the_folder_in_one_line_of_config(
     router = bot.bot.router
     assert router.embedder.dimension == 32
     assert router.cosines("set a timer").shape == (len(router.plugins),)
+
+
+def test_an_export_removes_what_earlier_recipes_wrote_for_the_same_model(
+    folder: Path, tmp_path: Path
+) -> None:
+    from zoozl.embedding.export import export_model
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    digest = hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+    stale, kept = [], []
+    for recipe in range(1, RECIPE):
+        graph = f"tiny-bert-fp32-r{recipe}-{digest[:16]}.onnx"
+        stale += [graph, f"{graph}.0123456789abcdef.data", f"{graph}.fedcba.npy"]
+        kept.append(f"tiny-bert-int8-r{recipe}-{digest[:16]}.onnx")  # int8's own
+    kept.append(f"tiny-bert-fp32-r1-{'0' * 16}.onnx")  # other weights
+    kept.append(f"other-model-fp32-r1-{digest[:16]}.onnx")
+    for name in stale + kept:
+        (cache / name).write_bytes(b"old")
+    with warnings.catch_warnings():  # torch's about its exporters
+        warnings.simplefilter("ignore")
+        made = export_model(cache, "fp32", folder)
+    names = {p.name for p in cache.iterdir()}
+    assert made.name in names
+    assert not names & set(stale)
+    assert set(kept) <= names
 
 
 def test_the_export_command_exports_the_configured_folder(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from zoozl.embedding import table
-from zoozl.embedding.files import DEFAULT_VARIANT, write_atomically
+from zoozl.embedding.files import DEFAULT_VARIANT, older_recipes, write_atomically
 from zoozl.embedding.folders import source_folder
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,16 @@ def export_model(
     target = folder.exported(cache_dir, variant)
     model = folder.transformer
     if variant == "fp32":
-        return _export_split(model, target)
-    cached = folder.exported(cache_dir, "fp32")
-    return write_atomically(target, lambda out: _quantised(model, out, variant, cached))
+        made = _export_split(model, target)
+    else:
+        cached = folder.exported(cache_dir, "fp32")
+        made = write_atomically(
+            target, lambda out: _quantised(model, out, variant, cached)
+        )
+    for stale in older_recipes(made):  # an upgrade's leftovers: 90 MB and more
+        stale.unlink(missing_ok=True)
+        log.info("removed %s, written by an earlier export recipe", stale)
+    return made
 
 
 def _export_split(source: Path, target: Path) -> Path:

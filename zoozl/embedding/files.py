@@ -68,6 +68,21 @@ def weights_files(path: Path) -> list[Path]:
     return sorted(path.parent.glob(f"{path.name}.*.data"))
 
 
+def older_recipes(path: Path) -> list[Path]:
+    """The files an earlier recipe wrote for the model, variant and weights of
+    the exported graph `path`: its graphs and the files beside them, which no
+    one reads once `path` is written (a process still running on them keeps
+    what it has mapped or read)."""
+    current = f"-r{RECIPE}-"
+    if current not in path.name:
+        return []
+    found = []
+    for recipe in range(1, RECIPE):
+        old = path.with_name(path.name.replace(current, f"-r{recipe}-", 1))
+        found += [p for p in (old, *old.parent.glob(f"{old.name}.*")) if p.is_file()]
+    return found
+
+
 def write_atomically(target: Path, produce: Callable[[Path], None]) -> Path:
     """Let produce write a temporary file beside target, then rename it to target.
 
