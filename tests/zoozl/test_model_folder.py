@@ -21,7 +21,7 @@ import pytest
 from zoozl.config import config_from_dict
 from zoozl.conversation.engine import Bot
 from zoozl.embedding.factory import make_embedder
-from zoozl.embedding.files import RECIPE, weights_files
+from zoozl.embedding.files import RECIPE, older_recipes, weights_files
 from zoozl.embedding.folders import ModelFolderError, read_folder
 from zoozl.embedding.onnx import OnnxMiniLMEmbedder
 from zoozl.errors import ConfigError
@@ -184,6 +184,16 @@ def test_an_export_removes_what_earlier_recipes_wrote_for_the_same_model(
     assert made.name in names
     assert not names & set(stale)
     assert set(kept) <= names
+
+
+def test_the_recipe_is_read_from_the_end_of_the_name(tmp_path: Path) -> None:
+    # A model named with the marker of a recipe in it ("my-r3-model").
+    current = tmp_path / f"my-r{RECIPE}-model-fp32-r{RECIPE}-0123456789abcdef.onnx"
+    stale = tmp_path / f"my-r{RECIPE}-model-fp32-r1-0123456789abcdef.onnx"
+    other = tmp_path / f"my-r1-model-fp32-r{RECIPE}-0123456789abcdef.onnx"
+    for path in (current, stale, other):
+        path.write_bytes(b"graph")
+    assert older_recipes(current) == [stale]
 
 
 def test_the_export_command_exports_the_configured_folder(

@@ -4,6 +4,7 @@ weights' hash, written atomically."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import os
 import tempfile
@@ -73,13 +74,15 @@ def older_recipes(path: Path) -> list[Path]:
     the exported graph `path`: its graphs and the files beside them, which no
     one reads once `path` is written (a process still running on them keeps
     what it has mapped or read)."""
-    current = f"-r{RECIPE}-"
-    if current not in path.name:
+    # The recipe is the last "-r<N>-" of the name: only the digest follows it.
+    head, current, digest = path.name.rpartition(f"-r{RECIPE}-")
+    if not current:
         return []
     found = []
     for recipe in range(1, RECIPE):
-        old = path.with_name(path.name.replace(current, f"-r{recipe}-", 1))
-        found += [p for p in (old, *old.parent.glob(f"{old.name}.*")) if p.is_file()]
+        old = path.with_name(f"{head}-r{recipe}-{digest}")
+        beside = old.parent.glob(f"{glob.escape(old.name)}.*")
+        found += [p for p in (old, *beside) if p.is_file()]
     return found
 
 
