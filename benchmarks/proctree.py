@@ -30,6 +30,19 @@ def cpu_seconds(pid: int) -> float:
     return 0.0
 
 
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """utime + stime of each thread of a process, by thread id."""
+    found: dict[int, float] = {}
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                found[int(task.name)] = (
+                    int(fields[11]) + int(fields[12])
+                ) / CLOCK_TICKS
+    return found
+
+
 def tree_cpu_seconds(roots: Iterable[int]) -> float:
     """CPU seconds spent so far by the roots and their descendants."""
     return sum(cpu_seconds(pid) for pid in tree(roots))
