@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
+import sqlalchemy as sa
 
 from tests.zoozl.stores import (
     LEASE,
@@ -27,6 +29,7 @@ from zoozl.store import (
     Lease,
     Store,
 )
+from zoozl.store.schema import create_schema
 
 
 def test_conversation_for_is_idempotent(store: Store) -> None:
@@ -258,3 +261,58 @@ def test_exactly_one_of_two_simultaneous_claimers_wins(backend: Backend) -> None
             winners = [claim for claim in claims if claim is not None]
             assert len(winners) == 1, claims
             stores[0].release_lease(winners[0].lease)
+
+
+def test_a_claim_that_waited_for_the_row_takes_no_message_done_meanwhile(
+    pg_engine_url: tuple[str, str],
+) -> None:
+    """PostgreSQL takes lease and message in one statement. When it waits for the
+    conversation's row (another transaction holds it), its snapshot is older
+    than what that transaction commits: it must not take a message that was
+    done meanwhile, and must still find one recorded while it waited (a second,
+    fresh look), not leave it to the sweep."""
+    url, schema = pg_engine_url
+    backend = Backend("postgresql", url, {"options": f"-csearch_path={schema}"})
+    try:
+        store = backend.open()
+        create_schema(store.engine)
+        cid = store.conversation_for("websocket", "alice")
+        first = store.record(cid, Message("one"))
+        other = store.engine.raw_connection()  # holds the row, lease left free
+        cursor = other.cursor()
+        cursor.execute("UPDATE inbox SET state = 'done' WHERE id = %s", (first,))
+        cursor.execute(
+            "UPDATE conversations SET sweep_rings = sweep_rings + 1 WHERE id = %s",
+            (cid,),
+        )
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(store.claim, cid, "b", LEASE)
+            try:
+                _wait_for_lock(store, waiting)
+                second = store.record(cid, Message("two"))  # after its snapshot
+                other.commit()
+            finally:
+                other.rollback()  # (committed: nothing) the claim goes on
+                other.close()
+            claim = waiting.result(timeout=10)
+        assert claim is not None
+        assert claim.row.id == second
+        assert [r.attempts for r in inbox_rows(store, cid)] == [0, 1]
+    finally:
+        backend.close()
+
+
+def _wait_for_lock(store: Store, waiting: Future[Claim | None]) -> None:
+    """Until a backend waits for a row lock (the claim behind the turn)."""
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        " AND query LIKE 'WITH lease%' AND datname = current_database()"
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        assert not waiting.done(), "the claim did not wait for the turn's lock"
+        with store.engine.connect() as conn:
+            if conn.execute(query).scalar():
+                return
+        time.sleep(0.02)
+    raise AssertionError("the claim never waited for the turn's lock")

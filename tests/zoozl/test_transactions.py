@@ -192,12 +192,12 @@ def round_trips(store: Store, tmp_path: Path) -> Iterator[list[list[str]]]:
             trips[-1].append(text.strip().strip('"').split()[0])
 
 
-def test_on_postgresql_a_message_costs_seven_round_trips(
+def test_on_postgresql_a_message_costs_six_round_trips(
     pg_engine_url: tuple[str, str], tmp_path: Path
 ) -> None:
-    """Record, pending replies and "sent" are one statement each, the claim two
-    (no BEGIN, COMMIT or ping); finish sends its BEGIN with its three statements,
-    then COMMIT."""
+    """Record, claim, pending replies and "sent" are one statement each (no
+    BEGIN, COMMIT or ping; the claim takes lease and message in one); finish
+    sends its BEGIN with its three statements, then COMMIT."""
     url, schema = pg_engine_url
     with one_connection(url, schema) as store:
         cid = store.conversation_for("web", "alice")
@@ -216,7 +216,7 @@ def test_on_postgresql_a_message_costs_seven_round_trips(
             assert store.mark_sent(row.id)
     assert sent == {
         "record": [["INSERT"]],
-        "claim": [["UPDATE"], ["UPDATE"]],
+        "claim": [["WITH"]],
         "finish": [["BEGIN", "UPDATE", "UPDATE", "INSERT"], ["COMMIT"]],
         "pending": [["SELECT"]],
         "sent": [["UPDATE"]],

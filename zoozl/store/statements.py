@@ -87,6 +87,36 @@ COUNT_NEXT_PENDING = Statement(
     .returning(*inbox.c)
 )
 
+_LEASE = TAKE_LEASE.statement.cte("lease")
+_TAKEN = (
+    inbox.update()
+    .where(
+        _i.id == _NEXT_PENDING_ID.scalar_subquery(),
+        # Checked again on the row's newest version when the statement waited
+        # for a turn that committed meanwhile: a message it just handled is
+        # not taken twice.
+        _i.state == PENDING,
+        sa.exists(sa.select(_LEASE.c.lease_token)),
+    )
+    .values(attempts=_i.attempts + 1)
+    .returning(*inbox.c)
+    .cte("taken")
+)
+
+#: PostgreSQL: TAKE_LEASE and COUNT_NEXT_PENDING in one statement (one round
+#: trip): the lease's columns as lease_*, the message's columns, None when no
+#: message was taken (a second look with a fresh snapshot is the caller's).
+#: No row: the lease is held. Params: cid, now, owner, expires.
+CLAIM_NEXT = Statement(
+    sa.select(
+        _LEASE.c.lease_token,
+        _LEASE.c.channel.label("lease_channel"),
+        _LEASE.c.talker.label("lease_talker"),
+        _LEASE.c.state.label("lease_state"),
+        *_TAKEN.c,
+    ).select_from(_LEASE.outerjoin(_TAKEN, sa.true()))
+)
+
 #: Any pending message of a conversation. Params: cid.
 ANY_PENDING = Statement(_NEXT_PENDING_ID)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -106,6 +106,14 @@ def new_id(result: sa.CursorResult[Any]) -> int:
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+class _Leased(NamedTuple):
+    """The conversation's columns that taking its lease returns."""
+
+    channel: str
+    talker: str
+    state: dict[str, Any] | None
 
 
 def inbox_row(row: sa.Row[Any]) -> InboxRow:
@@ -315,18 +323,27 @@ class Store:
         None when another worker holds the lease, or nothing is pending (then the
         lease is not kept). The message's run is counted in its `attempts`.
 
-        On SQLite one transaction. On PostgreSQL two statements, each committed
-        on its own: two round trips instead of four (BEGIN, COMMIT). The lease,
-        committed first, keeps every other worker off the conversation while the
-        message is taken; a worker that stops between the two leaves a lease that
-        expires, as one that stops during the turn does, and its message pending.
+        On SQLite one transaction. On PostgreSQL one statement (`CLAIM_NEXT`, one
+        round trip) takes both; when it took the lease but no message, a second
+        one looks again: the first statement's snapshot may predate a turn that
+        committed while it waited for the lease, and a message recorded after
+        that turn's look for more would then wait for the sweep. That second
+        statement is committed on its own, after the lease: a worker that
+        stops between the two leaves a lease that expires, as one that stops
+        during the turn does, and its message pending.
         """
         if self.engine.dialect.name != "postgresql":
             return self._claim_in_one(conversation_id, owner, seconds)
+        now = self.clock()
+        params = {"cid": conversation_id, "owner": owner, "now": now}
         with transaction(self.engine, single=True) as tx:
-            lease, found = self._take_lease(tx, conversation_id, owner, seconds)
-        if lease is None or found is None:
+            row = tx.run(sql.CLAIM_NEXT, {**params, "expires": now + seconds}).first()
+        if row is None:  # another worker holds the lease
             return None
+        lease = Lease(conversation_id, owner, int(row.lease_token))
+        found = _Leased(row.lease_channel, row.lease_talker, row.lease_state)
+        if row.id is not None:
+            return self._claimed(lease, found, row)
         try:
             with transaction(self.engine, single=True) as tx:
                 next_row = tx.run(sql.COUNT_NEXT_PENDING, {"cid": conversation_id})
