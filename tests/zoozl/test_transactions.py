@@ -192,12 +192,12 @@ def round_trips(store: Store, tmp_path: Path) -> Iterator[list[list[str]]]:
             trips[-1].append(text.strip().strip('"').split()[0])
 
 
-def test_on_postgresql_a_message_costs_six_round_trips(
+def test_on_postgresql_a_message_costs_five_round_trips(
     pg_engine_url: tuple[str, str], tmp_path: Path
 ) -> None:
-    """Record, claim, pending replies and "sent" are one statement each (no
-    BEGIN, COMMIT or ping; the claim takes lease and message in one); finish
-    sends its BEGIN with its three statements, then COMMIT."""
+    """Record, claim, finish, pending replies and "sent" are one statement each,
+    with no BEGIN, COMMIT or ping (the claim takes lease and message in one; the
+    finish commits state, message, decision and replies in one)."""
     url, schema = pg_engine_url
     with one_connection(url, schema) as store:
         cid = store.conversation_for("web", "alice")
@@ -217,7 +217,7 @@ def test_on_postgresql_a_message_costs_six_round_trips(
     assert sent == {
         "record": [["INSERT"]],
         "claim": [["WITH"]],
-        "finish": [["BEGIN", "UPDATE", "UPDATE", "INSERT"], ["COMMIT"]],
+        "finish": [["WITH"]],
         "pending": [["SELECT"]],
         "sent": [["UPDATE"]],
     }

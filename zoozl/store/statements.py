@@ -8,6 +8,8 @@ compiled once too (`zoozl.store.transactions`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from zoozl.store.rows import DONE, PENDING, SENT
@@ -208,3 +210,75 @@ ANY_RECORDED_OF_KIND = Statement(
     .where(_i.conversation_id == _p("cid"), _i.kind == _p("kind"))
     .limit(1)
 )
+
+
+def _finish_turn(decided: bool, replied: bool) -> Statement:
+    """PostgreSQL: a whole turn in one statement (one round trip, no BEGIN or
+    COMMIT): the state committed and the lease released while held, then, only
+    if it was, the message done, its decision and its replies added.
+
+    Returns one row: `held` (0: the lease was lost and nothing changed),
+    `outbox_id` (None without replies) and `more` (another message pending; the
+    statement's snapshot still has this one pending, so it is left out).
+    Params: cid, owner, token, now, new_state, iid; the decision's (rule,
+    plugin, candidate, score, margin) when `decided`; the replies' (ADD_REPLIES
+    keys) when `replied`.
+    """
+    # Built afresh: a statement derived from one that `Statement` has read
+    # keeps the columns it returned then (none).
+    held = (
+        conversations.update()
+        .where(_HELD)
+        .values(state=_p("new_state", _c.state), updated_at=_p("now"))
+        .values(lease_owner=None, lease_expires=None)
+        .returning(_c.id)
+        .cte("held")
+    )
+    is_held = sa.exists(sa.select(held.c.id))
+    done = (
+        inbox.update()
+        .where(_i.id == _p("iid"), is_held)
+        .values(state=DONE, processed_at=_p("now"))
+        .cte("done")
+    )
+    ctes: list[sa.CTE] = [done]
+    # INSERT ... SELECT of parameters: each cast to its column's type (a None
+    # in a select list would be text).
+    if decided:
+        columns = [c for c in decisions.c if c.key in _DECISION]
+        values = [sa.cast(_p(_DECISION[c.key].key, c), c.type) for c in columns]
+        ctes.append(
+            decisions.insert()
+            .from_select(columns, sa.select(*values).where(is_held))
+            .cte("recorded")
+        )
+    outbox_id: sa.ColumnElement[Any] = sa.null()
+    if replied:
+        columns = [outbox.c[key] for key in ADD_REPLIES.keys]
+        values = [sa.cast(_p(c.key, c), c.type) for c in columns]
+        added = (
+            outbox.insert()
+            .from_select(columns, sa.select(*values).where(is_held))
+            .returning(_o.id)
+            .cte("added")
+        )
+        outbox_id = sa.select(added.c.id).scalar_subquery()
+    others = _NEXT_PENDING_ID.where(_i.id != _p("iid"))
+    return Statement(
+        sa.select(
+            sa.select(sa.func.count())
+            .select_from(held)
+            .scalar_subquery()
+            .label("held"),
+            outbox_id.label("outbox_id"),
+            sa.exists(others).label("more"),
+        ).add_cte(*ctes)
+    )
+
+
+#: `_finish_turn` by (decided, replied).
+FINISH_TURN = {
+    (decided, replied): _finish_turn(decided, replied)
+    for decided in (False, True)
+    for replied in (False, True)
+}

@@ -382,10 +382,50 @@ class Store:
         look for more.
 
         Raises LeaseLost (and commits nothing) when the lease is no longer held.
+        On PostgreSQL it is one statement (`FINISH_TURN`): one round trip, no
+        BEGIN or COMMIT.
         """
+        if self.engine.dialect.name == "postgresql":
+            return self._finish_in_one(lease, done)
         with transaction(self.engine) as tx:
             outbox_id, more = self._commit(tx, lease, done, release=True)
         return Finished(outbox_id, more)
+
+    def _finish_in_one(self, lease: Lease, done: Done) -> Finished:
+        now = self.clock()
+        params = {
+            **_lease_params(lease),
+            "now": now,
+            "new_state": done.state,
+            "iid": done.inbox_id,
+        }
+        if done.decision is not None:
+            params.update(_decision_values(done, now))
+        if done.replies:
+            params.update(self._replies_values(lease, done, now))
+        statement = sql.FINISH_TURN[done.decision is not None, bool(done.replies)]
+        with transaction(self.engine, single=True) as tx:
+            row = tx.run(statement, params).first()
+        if not row.held:
+            raise LeaseLost(f"conversation {lease.conversation_id}")
+        outbox_id = None if row.outbox_id is None else int(row.outbox_id)
+        return Finished(outbox_id, bool(row.more))
+
+    @staticmethod
+    def _replies_values(lease: Lease, done: Done, now: float) -> dict[str, Any]:
+        """The outbox row of a turn's replies (ADD_REPLIES' keys)."""
+        return {
+            "conversation_id": lease.conversation_id,
+            "inbox_id": done.inbox_id,
+            "channel": done.channel,
+            "reply_address": done.reply_address,
+            "replies": [m.to_dict() for m in done.replies],
+            "state": PENDING,
+            "attempts": 0,
+            "progress": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
 
     def _commit(
         self, tx: Transaction, lease: Lease, done: Done, release: bool
@@ -425,18 +465,7 @@ class Store:
             tx.run(sql.RECORD_DECISION, _decision_values(done, now))
         if not done.replies:
             return state, None
-        replies = {
-            "conversation_id": lease.conversation_id,
-            "inbox_id": done.inbox_id,
-            "channel": done.channel,
-            "reply_address": done.reply_address,
-            "replies": [m.to_dict() for m in done.replies],
-            "state": PENDING,
-            "attempts": 0,
-            "progress": 0,
-            "created_at": now,
-            "updated_at": now,
-        }
+        replies = self._replies_values(lease, done, now)
         if tx.dialect.name == "postgresql":  # one statement fewer
             replies["cid"] = lease.conversation_id
             return state, tx.run(sql.ADD_REPLIES_SEE_MORE, replies)
