@@ -253,9 +253,9 @@ def terminate(url: str, application: str) -> None:
 def test_dead_pooled_connections_are_replaced_by_a_turns_first_statement(
     pg_engine_url: tuple[str, str],
 ) -> None:
-    """A database restart kills every pooled connection: claim and finish (several
-    statements each), the single-statement record and a SQLAlchemy read all find
-    new connections, without a ping before each checkout of the message path."""
+    """A database restart kills every pooled connection: claim, finish and record
+    (one statement each) and a SQLAlchemy read all find new connections, without
+    a ping before each checkout of the message path."""
     url, schema = pg_engine_url
     name = "zoozl-dead-pool"
     options = {"options": f"-csearch_path={schema}", "application_name": name}

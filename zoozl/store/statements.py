@@ -60,19 +60,21 @@ RENEW_LEASE = Statement(
     conversations.update().where(_HELD).values(lease_expires=_p("expires"))
 )
 
-_COMMIT_STATE = (
-    conversations.update()
-    .where(_HELD)
-    .values(state=_p("new_state", _c.state), updated_at=_p("now"))
-)
 
-#: Params: cid, owner, token, now, new_state.
-COMMIT_STATE = Statement(_COMMIT_STATE)
+def _commit_state_and_release() -> sa.Update:
+    """A new statement each time: once `Statement` has read one's columns, a
+    statement derived from it keeps them (none), RETURNING added or not."""
+    return (
+        conversations.update()
+        .where(_HELD)
+        .values(state=_p("new_state", _c.state), updated_at=_p("now"))
+        .values(lease_owner=None, lease_expires=None)
+    )
 
-#: COMMIT_STATE that also gives the lease up. Params: as COMMIT_STATE.
-COMMIT_STATE_AND_RELEASE = Statement(
-    _COMMIT_STATE.values(lease_owner=None, lease_expires=None)
-)
+
+#: The turn's state, and the lease given up. Params: cid, owner, token, now,
+#: new_state.
+COMMIT_STATE_AND_RELEASE = Statement(_commit_state_and_release())
 
 _NEXT_PENDING_ID = (
     sa.select(_i.id)
@@ -147,16 +149,6 @@ ADD_REPLIES = Statement(
     ),
 )
 
-#: ADD_REPLIES that also says whether more messages of the conversation are
-#: pending (ANY_PENDING, in the same round trip: PostgreSQL). Params: cid and
-#: the keys of ADD_REPLIES.
-ADD_REPLIES_SEE_MORE = Statement(
-    outbox.insert().returning(
-        _o.id, sa.exists(_NEXT_PENDING_ID.with_only_columns(_i.id)).label("more")
-    ),
-    keys=ADD_REPLIES.keys,
-)
-
 _DECISION = {
     "inbox_id": _p("iid"),
     **{name: _p(name) for name in ("rule", "plugin", "candidate", "score", "margin")},
@@ -165,15 +157,6 @@ _DECISION = {
 
 #: Params: iid, now, rule, plugin, candidate, score, margin.
 RECORD_DECISION = Statement(decisions.insert().values(**_DECISION))
-
-#: INBOX_DONE and RECORD_DECISION in one statement (a data-modifying CTE): one
-#: round trip on PostgreSQL, which SQLite cannot run. Params: as RECORD_DECISION.
-INBOX_DONE_RECORDED = Statement(
-    inbox.update()
-    .where(_i.id == _p("iid"))
-    .values(state=DONE, processed_at=_p("now"))
-    .add_cte(decisions.insert().values(**_DECISION).cte("recorded"))
-)
 
 #: Params: cid.
 PENDING_OUTBOX = Statement(
@@ -224,16 +207,7 @@ def _finish_turn(decided: bool, replied: bool) -> Statement:
     plugin, candidate, score, margin) when `decided`; the replies' (ADD_REPLIES
     keys) when `replied`.
     """
-    # Built afresh: a statement derived from one that `Statement` has read
-    # keeps the columns it returned then (none).
-    held = (
-        conversations.update()
-        .where(_HELD)
-        .values(state=_p("new_state", _c.state), updated_at=_p("now"))
-        .values(lease_owner=None, lease_expires=None)
-        .returning(_c.id)
-        .cte("held")
-    )
+    held = _commit_state_and_release().returning(_c.id).cte("held")
     is_held = sa.exists(sa.select(held.c.id))
     done = (
         inbox.update()

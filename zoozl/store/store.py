@@ -38,7 +38,7 @@ from zoozl.store.rows import (
 )
 from zoozl.store.schema import conversations, create_schema, inbox, outbox
 from zoozl.store.sqlite_files import creation_lock
-from zoozl.store.transactions import Result, Transaction, transaction
+from zoozl.store.transactions import Transaction, transaction
 
 # what the store takes ---------------------------------------------------------
 
@@ -388,7 +388,7 @@ class Store:
         if self.engine.dialect.name == "postgresql":
             return self._finish_in_one(lease, done)
         with transaction(self.engine) as tx:
-            outbox_id, more = self._commit(tx, lease, done, release=True)
+            outbox_id, more = self._commit(tx, lease, done)
         return Finished(outbox_id, more)
 
     def _finish_in_one(self, lease: Lease, done: Done) -> Finished:
@@ -428,48 +428,24 @@ class Store:
         }
 
     def _commit(
-        self, tx: Transaction, lease: Lease, done: Done, release: bool
+        self, tx: Transaction, lease: Lease, done: Done
     ) -> tuple[int | None, bool]:
-        """The turn's statements: the outbox row's id, and whether more messages
-        are pending. On PostgreSQL they travel together, in one round trip with
-        the BEGIN (`Transaction.batch`): a lost lease is seen once they have run,
-        and LeaseLost rolls all of them back."""
-        with tx.batch():
-            state, outbox = self._turn_statements(tx, lease, done, release)
-        if state.rowcount != 1:
-            raise LeaseLost(f"conversation {lease.conversation_id}")
-        if outbox is None:  # no replies
-            pending = tx.run(sql.ANY_PENDING, {"cid": lease.conversation_id})
-            return None, pending.first() is not None
-        if tx.dialect.name == "postgresql":
-            added = outbox.first()
-            return int(added.id), bool(added.more)
-        outbox_id = outbox.inserted_id
-        pending = tx.run(sql.ANY_PENDING, {"cid": lease.conversation_id})
-        return outbox_id, pending.first() is not None
-
-    def _turn_statements(
-        self, tx: Transaction, lease: Lease, done: Done, release: bool
-    ) -> tuple[Result, Result | None]:
+        """The turn's statements in one SQLite transaction: the outbox row's id,
+        and whether more messages are pending. A lost lease is seen by the
+        first; LeaseLost rolls the transaction back."""
         now = self.clock()
         params = {**_lease_params(lease), "now": now, "new_state": done.state}
-        commit = sql.COMMIT_STATE_AND_RELEASE if release else sql.COMMIT_STATE
-        state = tx.run(commit, params)
-        done_params = {"iid": done.inbox_id, "now": now}
-        if done.decision is None:
-            tx.run(sql.INBOX_DONE, done_params)
-        elif tx.dialect.name == "postgresql":  # one round trip fewer
-            tx.run(sql.INBOX_DONE_RECORDED, _decision_values(done, now))
-        else:
-            tx.run(sql.INBOX_DONE, done_params)
+        if tx.run(sql.COMMIT_STATE_AND_RELEASE, params).rowcount != 1:
+            raise LeaseLost(f"conversation {lease.conversation_id}")
+        tx.run(sql.INBOX_DONE, {"iid": done.inbox_id, "now": now})
+        if done.decision is not None:
             tx.run(sql.RECORD_DECISION, _decision_values(done, now))
-        if not done.replies:
-            return state, None
-        replies = self._replies_values(lease, done, now)
-        if tx.dialect.name == "postgresql":  # one statement fewer
-            replies["cid"] = lease.conversation_id
-            return state, tx.run(sql.ADD_REPLIES_SEE_MORE, replies)
-        return state, tx.run(sql.ADD_REPLIES, replies)
+        outbox_id = None
+        if done.replies:
+            replies = self._replies_values(lease, done, now)
+            outbox_id = tx.run(sql.ADD_REPLIES, replies).inserted_id
+        pending = tx.run(sql.ANY_PENDING, {"cid": lease.conversation_id})
+        return outbox_id, pending.first() is not None
 
     def stalled_conversations(self, older_than: float) -> list[int]:
         """Conversations with messages pending longer than `older_than` seconds

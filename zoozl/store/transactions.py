@@ -15,7 +15,9 @@ On PostgreSQL a message cost 24 round trips to the database across the web
 process and the worker, and the backends' CPU was a fifth of scaled mode's:
 the message path pings no connection before using it (a dead one is found by
 its first statement and replaced, `Transaction`), and a transaction of one
-statement runs in autocommit, without BEGIN and COMMIT (`single`).
+statement runs in autocommit, without BEGIN and COMMIT (`single`): the claim and
+the turn are one statement each (`zoozl.store.statements`), five round trips a
+message in all.
 Errors are raised as SQLAlchemy would raise them (IntegrityError, ...).
 """
 
@@ -134,7 +136,7 @@ class Result:
 
     @property
     def rowcount(self) -> int:
-        """Rows changed (read after a pipelined batch has run: `Transaction.batch`)."""
+        """Rows changed."""
         return int(self._cursor.rowcount)
 
     @property
@@ -166,11 +168,12 @@ class Transaction:
     before the connection died; those of the message path give the same rows
     when run again (an update to the same values, a unique key, a read) or, for
     an inbox row without a client id, what the client's resend of a message it
-    saw no ack for gives. After that first statement a lost connection is raised.
+    saw no ack for gives; the turn's (`Store.finish`) finds its lease given up
+    and raises LeaseLost, its replies then go out with the sweep. After that
+    first statement a lost connection is raised.
 
     On PostgreSQL the connection runs in autocommit and a transaction of several
-    statements sends its BEGIN itself, with its first statement: in a `batch`
-    they then travel in one round trip.
+    statements sends its BEGIN itself, with its first statement.
     """
 
     def __init__(
@@ -186,10 +189,6 @@ class Transaction:
         # In autocommit, a transaction of several statements sends its BEGIN.
         self._begins = autocommit and not single
         self._begun = False
-        #: The statements of a pipelined batch: (result, SQL, parameters).
-        self._batch: list[tuple[Result, str, Any]] | None = None
-        self._fresh = False  # the batch is the transaction's first contact
-        self._lost: Exception | None = None  # its connection was found dead
         self.fairy: Any = _checkout(engine)
         self.driver: Any = self.fairy.driver_connection
         # Whether a dead connection may still be replaced: until a statement ran.
@@ -203,68 +202,18 @@ class Transaction:
         self._ran = True
         compiled = statement.compiled(self.dialect)
         values = compiled.values(params)
-        if self._batch is not None and self._lost is not None:
-            return self._queued(statement, compiled, values, None)  # run later
         while True:
             try:
                 self._begin()
                 cursor = self.driver.execute(compiled.text, values)
                 break
             except self.dialect.loaded_dbapi.Error as exc:
-                if self._batch is not None and self._fresh and self._dead(exc):
-                    self._lost = exc  # the whole batch runs again (`batch`)
-                    return self._queued(statement, compiled, values, None)
-                again = self._replaceable and self._batch is None
-                if not again or not self._dead(exc):
+                if not self._replaceable or not self._dead(exc):
                     raise _wrapped(self.dialect, compiled.text, values, exc) from exc
                 self._replaceable = False  # once: a new connection is alive
                 self._replace(exc)
         self._replaceable = False
-        return self._queued(statement, compiled, values, cursor)
-
-    def _queued(
-        self, statement: Statement, compiled: Compiled, values: Any, cursor: Any
-    ) -> Result:
-        result = Result(statement, compiled, cursor)
-        if self._batch is not None:
-            self._batch.append((result, compiled.text, values))
-        return result
-
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
-        """On PostgreSQL the statements run in the block travel together (psycopg's
-        pipeline mode): one round trip for them and the BEGIN; read their results
-        after the block. A batch that is the transaction's first contact with a
-        dead connection runs again on a new one, as a first statement does."""
-        if self.dialect.name != "postgresql" or self._batch is not None:
-            yield
-            return
-        self._fresh, self._batch, self._lost = self._replaceable, [], None
-        queued = False  # every statement of the block was queued
-        try:
-            try:
-                with self.driver.pipeline():  # leaving it sends and reads all
-                    yield
-                    queued = True
-            except self.dialect.loaded_dbapi.Error as exc:
-                if not (queued and self._fresh and self._dead(exc)):
-                    raise _wrapped(self.dialect, None, None, exc) from exc
-                self._lost = self._lost or exc
-            if self._lost is not None:
-                self._rerun(self._lost)
-        finally:
-            self._batch, self._lost = None, None
-
-    def _rerun(self, exc: Exception) -> None:
-        """The batch again on a new connection (nothing of it was committed)."""
-        self._replace(exc)
-        try:
-            with self.driver.pipeline():
-                self._begin()
-                for result, text, values in self._batch or ():
-                    result._cursor = self.driver.execute(text, values)
-        except self.dialect.loaded_dbapi.Error as again:
-            raise _wrapped(self.dialect, None, None, again) from again
+        return Result(statement, compiled, cursor)
 
     def _begin(self) -> None:
         if self._begins and not self._begun:
