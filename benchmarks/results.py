@@ -28,8 +28,8 @@ METHOD = """\
   character count: the rows with texts seen before are the like-for-like ones.
   This zoozl: `python -m zoozl --conf FILE` (embedded, the SQLite store, the default
   embedder unless the command names another, 4 worker threads), same plugins;
-  scaled mode is the Procfile's `web` (gunicorn, 2 gthread processes) and
-  `worker` (Celery, pool threads, 8 threads) on a private Redis and a fresh
+  scaled mode is the Procfile's `web` (gunicorn, 2 uvicorn processes on uvloop) and
+  `worker` (Celery, pool threads, `--concurrency 2`) on a private Redis and a fresh
   PostgreSQL schema.
 - Load: real websockets; each session sends its next message after the previous
   reply; the texts are `benchmarks/data/corpus.txt` (200 utterances), sent once to

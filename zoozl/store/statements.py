@@ -97,8 +97,8 @@ _TAKEN = (
     .where(
         _i.id == _NEXT_PENDING_ID.scalar_subquery(),
         # Checked again on the row's newest version when the statement waited
-        # for a turn that committed meanwhile: a message it just handled is
-        # not taken twice.
+        # for the conversation's row (another writer held it): its snapshot is
+        # older, and a message done meanwhile is not taken again.
         _i.state == PENDING,
         sa.exists(sa.select(_LEASE.c.lease_token)),
     )

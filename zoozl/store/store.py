@@ -325,12 +325,13 @@ class Store:
 
         On SQLite one transaction. On PostgreSQL one statement (`CLAIM_NEXT`, one
         round trip) takes both; when it took the lease but no message, a second
-        one looks again: the first statement's snapshot may predate a turn that
-        committed while it waited for the lease, and a message recorded after
-        that turn's look for more would then wait for the sweep. That second
-        statement is committed on its own, after the lease: a worker that
-        stops between the two leaves a lease that expires, as one that stops
-        during the turn does, and its message pending.
+        one looks again with a fresh snapshot: a message recorded while the
+        first ran (or while it waited for the conversation's row) was rung,
+        and that ring's claim found this lease held, so nobody else would take
+        it before the sweep. The second statement is committed on its own,
+        after the lease: a worker that stops between the two leaves a lease
+        that expires, as one that stops during the turn does, and its message
+        pending.
         """
         if self.engine.dialect.name != "postgresql":
             return self._claim_in_one(conversation_id, owner, seconds)
