@@ -24,6 +24,7 @@ from typing import Any
 
 from tasks.contract import Handler, ReplyBus
 from zoozl.channels.websocket import Notice, notice, web_of, web_topic
+from zoozl.plugin import Message
 from zoozl.store import OutboxRow, Store
 from zoozl.store.outage import Outage, is_unavailable
 
@@ -189,12 +190,20 @@ class WebsocketNotifier:
         self.store = store
 
     def notify(
-        self, conversation_id: int, outbox_id: int, reply_address: dict[str, Any]
+        self,
+        conversation_id: int,
+        outbox_id: int,
+        reply_address: dict[str, Any],
+        replies: Sequence[Message] | None = None,
     ) -> None:
-        """Right after the commit: tell the web process the message came through."""
+        """Right after the commit: tell the web process the message came through;
+        with the `replies` of a row added when no other reply of the
+        conversation was pending (the web process sends them unread)."""
         web = web_of(reply_address)
         if web:
-            self.bus.publish(web_topic(web), notice(conversation_id, outbox_id))
+            carried = None if replies is None else [m.to_dict() for m in replies]
+            found = notice(conversation_id, outbox_id, carried)
+            self.bus.publish(web_topic(web), found)
 
     def send(self, row: OutboxRow) -> None:
         """A reply still pending after a while (the sweep): tell every web process.

@@ -174,8 +174,14 @@ class Runtime:
     def _reply_ready(self, handled: Handled, outbox_id: int) -> None:
         row = handled.row
         if row.channel in WEB_CHANNELS:
+            # The web process sends a websocket row it is given unread when no
+            # earlier reply of the conversation was pending (ingress/websocket).
+            given = handled.alone and row.channel == websocket.NAME
+            replies = handled.replies if given else None
             try:
-                self.notifier.notify(row.conversation_id, outbox_id, row.reply_address)
+                self.notifier.notify(
+                    row.conversation_id, outbox_id, row.reply_address, replies
+                )
             except Exception as exc:  # the bus is down: the sweep notifies again
                 log.warning("outbox %s: reply bus unavailable (%s)", outbox_id, exc)
         else:

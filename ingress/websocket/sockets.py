@@ -10,6 +10,7 @@ scaled mode); the flush is handed to the loop with `call_soon_threadsafe`.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -23,12 +24,18 @@ from wsproto.events import BytesMessage, CloseConnection, TextMessage
 from ingress.inbox import Blocking, on_loop
 from zoozl.channels import websocket
 from zoozl.ops.metrics import DELIVERY_FAILURES, REPLIES
-from zoozl.store import OutboxRow, Store
+from zoozl.plugin import Message
+from zoozl.store import PENDING, OutboxRow, Store
 from zoozl.store.outage import Outage, is_unavailable
 
 log = logging.getLogger(__name__)
 #: RFC 6455 close code of a message over the size limit.
 TOO_BIG = 1009
+#: Conversations whose last outbox row sent from this process is remembered
+#: (`Sessions`; about 100 bytes each); the one longest unused is forgotten
+#: first, and is read again (a notice held back meanwhile by the bus could then
+#: repeat a reply: the bus delivers in milliseconds or not at all).
+REMEMBERED = 20_000
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -137,8 +144,46 @@ class Socket(Protocol):
     async def send(self, data: str) -> None: ...
 
 
+def carried(notice: dict[str, Any]) -> OutboxRow | None:
+    """The outbox row a notice carries (its replies), if it carries a valid one."""
+    replies = notice.get("replies")
+    outbox_id = notice.get("outbox_id")
+    conversation_id = notice.get("conversation_id")
+    if not (isinstance(replies, list) and replies and isinstance(outbox_id, int)):
+        return None
+    if not isinstance(conversation_id, int):
+        return None
+    try:
+        messages = [Message.from_dict(reply) for reply in replies]
+    except (AttributeError, TypeError, ValueError):
+        log.warning("reply notice of outbox %s carries no messages", outbox_id)
+        return None
+    return OutboxRow(
+        outbox_id,
+        conversation_id,
+        None,
+        websocket.NAME,
+        {},
+        messages,
+        PENDING,
+        0,
+        0,
+        None,
+    )
+
+
 class Sessions:
-    """conversation id -> open sockets; replies are sent in outbox order, once."""
+    """conversation id -> open sockets; replies are sent in outbox order, once.
+
+    A flush reads the conversation's pending rows, unless the notice that asked
+    for it carries its row (the worker adds the replies when no earlier reply of
+    the conversation was pending as the row was added: nothing may go before
+    it). Such a row is sent unread if it is newer than the last row this process
+    sent to the conversation, remembered per conversation across reconnects: a
+    row a read has sent already is not sent twice. A conversation this process
+    does not remember (none of its rows sent here yet, or forgotten among
+    `REMEMBERED` others) is read, as is every notice while a flush runs.
+    """
 
     def __init__(self, store: Store, blocking: Blocking) -> None:
         self.store = store
@@ -157,6 +202,8 @@ class Sessions:
         self._unread: set[int] = set()
         self._outage = Outage(log, "the store", "replies wait for the sweep")
         self._failing = False  # a flush failed on the store; till one succeeds
+        # conversation id -> the newest outbox row sent from here (see above)
+        self._sent: collections.OrderedDict[int, int] = collections.OrderedDict()
 
     def add(self, conversation_id: int, sock: Socket) -> None:
         self.loop = asyncio.get_running_loop()
@@ -187,7 +234,7 @@ class Sessions:
         """Reply-bus handler (any thread): a conversation's replies wait."""
         conversation_id = notice.get("conversation_id")
         if isinstance(conversation_id, int):
-            self._on_loop(self._flush_soon, conversation_id)
+            self._on_loop(self._flush_soon, conversation_id, carried(notice))
 
     def flush_all(self) -> None:
         """Flush every conversation with a session here (any thread; after a bus
@@ -202,7 +249,7 @@ class Sessions:
         for conversation_id in list(self._sockets):
             self._flush_soon(conversation_id)
 
-    def _flush_soon(self, conversation_id: int) -> None:
+    def _flush_soon(self, conversation_id: int, given: OutboxRow | None = None) -> None:
         if conversation_id not in self._sockets:
             return  # not here (notices of retried replies go to every web process)
         if conversation_id in self._unread:
@@ -211,25 +258,28 @@ class Sessions:
             self._again.add(conversation_id)  # its flush reads the outbox again
             return
         self._flushing.add(conversation_id)
-        task = asyncio.get_running_loop().create_task(self._flushes(conversation_id))
+        flushes = self._flushes(conversation_id, given)
+        task = asyncio.get_running_loop().create_task(flushes)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _flushes(self, conversation_id: int) -> None:
-        """Flush until no notice came for the conversation meanwhile."""
+    async def _flushes(self, conversation_id: int, given: OutboxRow | None) -> None:
+        """Flush until no notice came for the conversation meanwhile (the first
+        with the row the notice carried, if any; the others read)."""
         try:
             while True:
                 self._again.discard(conversation_id)
-                await self._guarded(conversation_id)
+                await self._guarded(conversation_id, given)
+                given = None
                 if conversation_id not in self._again:
                     return
         finally:
             self._flushing.discard(conversation_id)
             self._again.discard(conversation_id)
 
-    async def _guarded(self, conversation_id: int) -> None:
+    async def _guarded(self, conversation_id: int, given: OutboxRow | None) -> None:
         try:
-            await self.flush(conversation_id)
+            await self.flush(conversation_id, given)
         except Exception as exc:
             if not is_unavailable(exc):
                 log.exception("sending the replies of %s failed", conversation_id)
@@ -241,20 +291,39 @@ class Sessions:
             self._failing = False
             self._outage.answered()
 
-    async def flush(self, conversation_id: int) -> int:
-        """Send pending replies to the conversation's sessions; return frames sent."""
+    async def flush(self, conversation_id: int, given: OutboxRow | None = None) -> int:
+        """Send pending replies to the conversation's sessions; return frames sent.
+        `given`: the row a notice carried, sent unread if it may be (see above)."""
         if not self.live(conversation_id):
             return 0
         sent = 0
         self._unread.add(conversation_id)
         try:
             async with self.holding(conversation_id):
-                rows = await self.blocking(self._pending, conversation_id)
-                self._unread.discard(conversation_id)
+                if given is not None and self._unsent(given):
+                    self._unread.discard(conversation_id)
+                    rows = [given]
+                else:
+                    rows = await self.blocking(self._pending, conversation_id)
+                    self._unread.discard(conversation_id)
+                    self._remember(conversation_id)
                 sent = await self._send_rows(conversation_id, rows)
         finally:
             self._unread.discard(conversation_id)
         return sent
+
+    def _unsent(self, row: OutboxRow) -> bool:
+        """Whether a carried row is newer than the last one sent from here."""
+        last = self._sent.get(row.conversation_id)
+        return last is not None and row.id > last
+
+    def _remember(self, conversation_id: int, outbox_id: int | None = None) -> None:
+        """The newest row sent from here to the conversation (none: a read found
+        nothing to send; the conversation is known from now on)."""
+        last = self._sent.pop(conversation_id, 0)
+        self._sent[conversation_id] = max(last, outbox_id or 0)
+        if len(self._sent) > REMEMBERED:
+            self._sent.popitem(last=False)
 
     def _pending(self, conversation_id: int) -> list[OutboxRow]:
         """The store thread's read: a notice from now on needs a flush of its own."""
@@ -273,6 +342,7 @@ class Sessions:
             ]
             if not await self._send(socks, frames):
                 break
+            self._remember(conversation_id, row.id)
             await self.blocking(self.store.mark_sent, row.id)
             REPLIES.labels(websocket.NAME).inc(len(frames))
             sent += len(frames)

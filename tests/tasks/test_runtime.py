@@ -9,6 +9,8 @@ from zoozl.plugin import Message
 
 
 def test_a_websocket_reply_is_published_to_its_web_process(pong_worker):
+    """With its replies while no earlier reply of the conversation is pending
+    (the web process sends them unread); without, behind an unsent one."""
     runtime = pong_worker.zoozl
     notices: list[dict] = []
     runtime.bus.subscribe(web_topic("web-1"), notices.append)
@@ -16,8 +18,15 @@ def test_a_websocket_reply_is_published_to_its_web_process(pong_worker):
     runtime.store.record(cid, Message("hi"), {"web": "web-1"})
     assert runtime.handle(cid) is False  # nothing more pending
     [row] = runtime.store.pending_outbox(cid)
-    assert notices == [{"conversation_id": cid, "outbox_id": row.id}]
+    replies = [m.to_dict() for m in row.replies]
+    assert notices == [
+        {"conversation_id": cid, "outbox_id": row.id, "replies": replies}
+    ]
     assert drain(pong_worker) == []  # the web process sends it, not a task
+    runtime.store.record(cid, Message("again"), {"web": "web-1"})
+    assert runtime.handle(cid) is False
+    [_, behind] = runtime.store.pending_outbox(cid)  # the first is unsent
+    assert notices[1:] == [{"conversation_id": cid, "outbox_id": behind.id}]
 
 
 def test_other_channels_ring_deliver_and_more_pending_is_reported(pong_worker):

@@ -26,6 +26,7 @@ from zoozl.store import (
     PENDING,
     Claim,
     Done,
+    Finished,
     Lease,
     Store,
 )
@@ -316,3 +317,23 @@ def _wait_for_lock(store: Store, waiting: Future[Claim | None]) -> None:
                 return
         time.sleep(0.02)
     raise AssertionError("the claim never waited for the turn's lock")
+
+
+def test_finish_says_whether_its_replies_were_added_alone(store: Store) -> None:
+    """Alone: no other reply of the conversation was pending as the row was
+    added (the web process may then send it without reading the outbox)."""
+    cid = store.conversation_for("websocket", "alice")
+
+    def turn(text: str, replies: list[Message]) -> Finished:
+        store.record(cid, Message(text))
+        claim = store.claim(cid, "a", LEASE)
+        assert claim is not None
+        return store.finish(claim.lease, done(claim, {}, replies))
+
+    first = turn("one", [Message("1")])
+    assert first.alone
+    second = turn("two", [Message("2")])
+    assert not second.alone  # the first reply is pending still
+    assert store.mark_sent(first.outbox_id) and store.mark_sent(second.outbox_id)
+    assert turn("three", [Message("3")]).alone
+    assert not turn("four", []).alone  # no row

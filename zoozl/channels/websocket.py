@@ -7,10 +7,14 @@ process's reply-bus topic (`web_topic`), and the web process sends the frames.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 NAME = "websocket"
-#: Reply-bus notice: {"conversation_id": int, "outbox_id": int}.
+#: Reply-bus notice: {"conversation_id": int, "outbox_id": int}, and the row's
+#: "replies" (message dicts) when no earlier reply of the conversation was
+#: pending as it was added: the web process may then send them without reading
+#: the outbox (ingress/websocket/sockets.py).
 Notice = dict[str, Any]
 
 
@@ -30,6 +34,15 @@ def web_topic(web_id: str) -> str:
     return f"zoozl:web:{web_id}"
 
 
-def notice(conversation_id: int, outbox_id: int) -> Notice:
-    """ "The replies of outbox row `outbox_id` wait": what the worker publishes."""
-    return {"conversation_id": conversation_id, "outbox_id": outbox_id}
+def notice(
+    conversation_id: int,
+    outbox_id: int,
+    replies: Sequence[dict[str, Any]] | None = None,
+) -> Notice:
+    """ "The replies of outbox row `outbox_id` wait": what the worker publishes;
+    `replies` only for a row added when no other reply of its conversation was
+    pending."""
+    found: Notice = {"conversation_id": conversation_id, "outbox_id": outbox_id}
+    if replies is not None:
+        found["replies"] = list(replies)
+    return found

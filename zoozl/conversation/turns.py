@@ -10,7 +10,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, MutableSequence
+from collections.abc import Callable, Iterator, MutableSequence, Sequence
 from typing import overload
 
 from zoozl.conversation.engine import Bot, Turn
@@ -42,6 +42,8 @@ class Handled:
     score: float | None = None  # the route's similarity; None when not routed
     started: float = 0.0  # wall clock (time.time) when the claim began
     plugin_seconds: float = 0.0  # the engine's turn: routing and plugin
+    replies: Sequence[Message] = ()  # the outbox row's replies
+    alone: bool = False  # no other reply of the conversation was pending
 
 
 class Processor:
@@ -108,6 +110,8 @@ class Processor:
             turn.score,
             wall,
             took,
+            done.replies,
+            outcome.alone,
         )
 
     def _done(self, claim: Claim) -> tuple[Done, Turn, float]:

@@ -84,10 +84,13 @@ class Done:
 
 @dataclasses.dataclass(frozen=True)
 class Finished:
-    """The outcome of `Store.finish`: the outbox row, and whether more is pending."""
+    """The outcome of `Store.finish`: the outbox row, whether more is pending,
+    and whether the row was added with no other reply of the conversation
+    pending (every earlier one was delivered or given up)."""
 
     outbox_id: int | None
     more: bool
+    alone: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -165,6 +165,13 @@ PENDING_OUTBOX = Statement(
     .order_by(_o.id)
 )
 
+_OUTBOX_PENDING = sa.exists(
+    sa.select(_o.id).where(_o.conversation_id == _p("cid"), _o.state == PENDING)
+)
+
+#: Whether a reply of the conversation is pending. Params: cid.
+ANY_OUTBOX_PENDING = Statement(sa.select(_OUTBOX_PENDING.label("pending")))
+
 #: Params: oid, now.
 MARK_SENT = Statement(
     outbox.update()
@@ -201,8 +208,9 @@ def _finish_turn(decided: bool, replied: bool) -> Statement:
     if it was, the message done, its decision and its replies added.
 
     Returns one row: `held` (0: the lease was lost and nothing changed),
-    `outbox_id` (None without replies) and `more` (another message pending; the
-    statement's snapshot still has this one pending, so it is left out).
+    `outbox_id` (None without replies), `more` (another message pending; the
+    statement's snapshot still has this one pending, so it is left out) and
+    `alone` (no other reply of the conversation pending; None without replies).
     Params: cid, owner, token, now, new_state, iid; the decision's (rule,
     plugin, candidate, score, margin) when `decided`; the replies' (ADD_REPLIES
     keys) when `replied`.
@@ -227,6 +235,7 @@ def _finish_turn(decided: bool, replied: bool) -> Statement:
             .cte("recorded")
         )
     outbox_id: sa.ColumnElement[Any] = sa.null()
+    alone: sa.ColumnElement[Any] = sa.null()
     if replied:
         columns = [outbox.c[key] for key in ADD_REPLIES.keys]
         values = [sa.cast(_p(c.key, c), c.type) for c in columns]
@@ -237,6 +246,7 @@ def _finish_turn(decided: bool, replied: bool) -> Statement:
             .cte("added")
         )
         outbox_id = sa.select(added.c.id).scalar_subquery()
+        alone = ~_OUTBOX_PENDING  # the snapshot has not the new row
     others = _NEXT_PENDING_ID.where(_i.id != _p("iid"))
     return Statement(
         sa.select(
@@ -246,6 +256,7 @@ def _finish_turn(decided: bool, replied: bool) -> Statement:
             .label("held"),
             outbox_id.label("outbox_id"),
             sa.exists(others).label("more"),
+            alone.label("alone"),
         ).add_cte(*ctes)
     )
 

@@ -389,8 +389,7 @@ class Store:
         if self.engine.dialect.name == "postgresql":
             return self._finish_in_one(lease, done)
         with transaction(self.engine) as tx:
-            outbox_id, more = self._commit(tx, lease, done)
-        return Finished(outbox_id, more)
+            return self._commit(tx, lease, done)
 
     def _finish_in_one(self, lease: Lease, done: Done) -> Finished:
         now = self.clock()
@@ -409,8 +408,9 @@ class Store:
             row = tx.run(statement, params).first()
         if not row.held:
             raise LeaseLost(f"conversation {lease.conversation_id}")
-        outbox_id = None if row.outbox_id is None else int(row.outbox_id)
-        return Finished(outbox_id, bool(row.more))
+        if row.outbox_id is None:
+            return Finished(None, bool(row.more))
+        return Finished(int(row.outbox_id), bool(row.more), bool(row.alone))
 
     @staticmethod
     def _replies_values(lease: Lease, done: Done, now: float) -> dict[str, Any]:
@@ -428,12 +428,9 @@ class Store:
             "updated_at": now,
         }
 
-    def _commit(
-        self, tx: Transaction, lease: Lease, done: Done
-    ) -> tuple[int | None, bool]:
-        """The turn's statements in one SQLite transaction: the outbox row's id,
-        and whether more messages are pending. A lost lease is seen by the
-        first; LeaseLost rolls the transaction back."""
+    def _commit(self, tx: Transaction, lease: Lease, done: Done) -> Finished:
+        """The turn's statements in one SQLite transaction. A lost lease is seen
+        by the first; LeaseLost rolls the transaction back."""
         now = self.clock()
         params = {**_lease_params(lease), "now": now, "new_state": done.state}
         if tx.run(sql.COMMIT_STATE_AND_RELEASE, params).rowcount != 1:
@@ -441,12 +438,14 @@ class Store:
         tx.run(sql.INBOX_DONE, {"iid": done.inbox_id, "now": now})
         if done.decision is not None:
             tx.run(sql.RECORD_DECISION, _decision_values(done, now))
-        outbox_id = None
+        cid = {"cid": lease.conversation_id}
+        outbox_id, alone = None, False
         if done.replies:
+            alone = not tx.run(sql.ANY_OUTBOX_PENDING, cid).first().pending
             replies = self._replies_values(lease, done, now)
             outbox_id = tx.run(sql.ADD_REPLIES, replies).inserted_id
-        pending = tx.run(sql.ANY_PENDING, {"cid": lease.conversation_id})
-        return outbox_id, pending.first() is not None
+        more = tx.run(sql.ANY_PENDING, cid).first() is not None
+        return Finished(outbox_id, more, alone)
 
     def stalled_conversations(self, older_than: float) -> list[int]:
         """Conversations with messages pending longer than `older_than` seconds
