@@ -149,9 +149,9 @@ def carried(notice: dict[str, Any]) -> OutboxRow | None:
     replies = notice.get("replies")
     outbox_id = notice.get("outbox_id")
     conversation_id = notice.get("conversation_id")
-    if not (isinstance(replies, list) and replies and isinstance(outbox_id, int)):
+    if not (isinstance(replies, list) and replies):
         return None
-    if not isinstance(conversation_id, int):
+    if not (isinstance(outbox_id, int) and isinstance(conversation_id, int)):
         return None
     try:
         messages = [Message.from_dict(reply) for reply in replies]
@@ -159,16 +159,16 @@ def carried(notice: dict[str, Any]) -> OutboxRow | None:
         log.warning("reply notice of outbox %s carries no messages", outbox_id)
         return None
     return OutboxRow(
-        outbox_id,
-        conversation_id,
-        None,
-        websocket.NAME,
-        {},
-        messages,
-        PENDING,
-        0,
-        0,
-        None,
+        id=outbox_id,
+        conversation_id=conversation_id,
+        inbox_id=None,
+        channel=websocket.NAME,
+        reply_address={},
+        replies=messages,
+        state=PENDING,
+        attempts=0,
+        progress=0,
+        last_error=None,
     )
 
 

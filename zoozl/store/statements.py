@@ -124,10 +124,12 @@ CLAIM_NEXT = Statement(
 #: Any pending message of a conversation. Params: cid.
 ANY_PENDING = Statement(_NEXT_PENDING_ID)
 
-#: Params: iid, now.
-INBOX_DONE = Statement(
+_INBOX_DONE = (
     inbox.update().where(_i.id == _p("iid")).values(state=DONE, processed_at=_p("now"))
 )
+
+#: Params: iid, now.
+INBOX_DONE = Statement(_INBOX_DONE)
 
 #: Params: cid (for the channel) and the keys below.
 RECORD = Statement(
@@ -158,16 +160,12 @@ _DECISION = {
 #: Params: iid, now, rule, plugin, candidate, score, margin.
 RECORD_DECISION = Statement(decisions.insert().values(**_DECISION))
 
-#: Params: cid.
-PENDING_OUTBOX = Statement(
-    sa.select(outbox)
-    .where(_o.conversation_id == _p("cid"), _o.state == PENDING)
-    .order_by(_o.id)
-)
+_PENDING_REPLIES = (_o.conversation_id == _p("cid"), _o.state == PENDING)
 
-_OUTBOX_PENDING = sa.exists(
-    sa.select(_o.id).where(_o.conversation_id == _p("cid"), _o.state == PENDING)
-)
+#: Params: cid.
+PENDING_OUTBOX = Statement(sa.select(outbox).where(*_PENDING_REPLIES).order_by(_o.id))
+
+_OUTBOX_PENDING = sa.exists(sa.select(_o.id).where(*_PENDING_REPLIES))
 
 #: Whether a reply of the conversation is pending. Params: cid.
 ANY_OUTBOX_PENDING = Statement(sa.select(_OUTBOX_PENDING.label("pending")))
@@ -217,13 +215,7 @@ def _finish_turn(decided: bool, replied: bool) -> Statement:
     """
     held = _commit_state_and_release().returning(_c.id).cte("held")
     is_held = sa.exists(sa.select(held.c.id))
-    done = (
-        inbox.update()
-        .where(_i.id == _p("iid"), is_held)
-        .values(state=DONE, processed_at=_p("now"))
-        .cte("done")
-    )
-    ctes: list[sa.CTE] = [done]
+    ctes: list[sa.CTE] = [_INBOX_DONE.where(is_held).cte("done")]
     # INSERT ... SELECT of parameters: each cast to its column's type (a None
     # in a select list would be text).
     if decided:

@@ -16,8 +16,8 @@ process and the worker, and the backends' CPU was a fifth of scaled mode's:
 the message path pings no connection before using it (a dead one is found by
 its first statement and replaced, `Transaction`), and a transaction of one
 statement runs in autocommit, without BEGIN and COMMIT (`single`): the claim and
-the turn are one statement each (`zoozl.store.statements`), five round trips a
-message in all.
+the turn are one statement each (`zoozl.store.statements`), at most five round
+trips a message in all.
 Errors are raised as SQLAlchemy would raise them (IntegrityError, ...).
 """
 
