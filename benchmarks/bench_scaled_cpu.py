@@ -31,19 +31,15 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
-import json
-import os
 import re
 import signal
 import subprocess
 import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks import measure
 from benchmarks.bench_new_texts import BIN, spy_on, summary
-from benchmarks.bench_stage_cpu import HOOK
+from benchmarks.bench_stage_cpu import hooked, sums
 from benchmarks.compare import HELPERS
 from benchmarks.corpus import Corpus, EveryTextNew
 from benchmarks.proctree import (
@@ -81,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, help="py-spy's output in this folder")
     parser.add_argument("--top", type=int, default=40, help="frames per process")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp, hooked(Path(tmp), args.stages):
+    with tempfile.TemporaryDirectory() as tmp, stage_hook(Path(tmp), args.stages):
         work = Path(tmp)
         with scaled(work, HELPERS, None) as stack:
             server = stack.start(args.concurrency, args.pool)
@@ -140,22 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def hooked(work: Path, on: bool) -> Iterator[None]:
-    """The stage hook in every Python process started meanwhile (when `on`)."""
-    if not on:
-        yield
-        return
-    saved = dict(os.environ)
-    os.environ["ZOOZL_STAGE_FILE"] = str(work / "stages-{pid}.json")
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (str(HOOK), saved.get("PYTHONPATH")) if p
-    )
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+def stage_hook(work: Path, on: bool) -> contextlib.AbstractContextManager[None]:
+    """The stage hook in every process of the stack (when `on`): a file each."""
+    return hooked(str(work / "stages-{pid}.json")) if on else contextlib.nullcontext()
 
 
 def _stages(work: Path, pid: int) -> dict[str, tuple[float, int]]:
@@ -163,9 +146,8 @@ def _stages(work: Path, pid: int) -> dict[str, tuple[float, int]]:
     path = work / f"stages-{pid}.json"
     if not path.exists():
         return {}
-    time.sleep(0.7)  # it writes them twice a second
-    found = json.loads(path.read_text())
-    return {k: (v, found["calls"][k]) for k, v in found["seconds"].items()}
+    found = sums(path)
+    return {k: (v, int(found["calls"][k])) for k, v in found["seconds"].items()}
 
 
 def _since(

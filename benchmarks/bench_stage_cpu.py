@@ -18,10 +18,12 @@ counts it. `--draft-scale 1.0` runs the draft at its first distances
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks import measure
@@ -30,6 +32,24 @@ from benchmarks.corpus import Corpus, EveryTextNew
 from benchmarks.servers import new_embedded
 
 HOOK = Path(__file__).resolve().parent / "stagehook"
+
+
+@contextlib.contextmanager
+def hooked(stage_file: str, **more: str) -> Iterator[None]:
+    """The stage hook in every Python process started meanwhile, writing to
+    `stage_file` ("{pid}" in it: one file per process); `more`: further
+    environment variables for them."""
+    saved = dict(os.environ)
+    os.environ["ZOOZL_STAGE_FILE"] = stage_file
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(HOOK), saved.get("PYTHONPATH")) if p
+    )
+    os.environ.update(more)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def sums(path: Path) -> dict[str, dict[str, float]]:
@@ -48,23 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-stages-") as tmp:
         stage_file = Path(tmp) / "stages.json"
-        saved = dict(os.environ)
-        os.environ["ZOOZL_STAGE_FILE"] = str(stage_file)
-        os.environ["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(HOOK), saved.get("PYTHONPATH")) if p
-        )
-        if args.draft_scale:
-            os.environ["ZOOZL_DRAFT_SCALE"] = args.draft_scale
-        try:
-            with new_embedded(Path(tmp), HELPERS, None) as server:
-                measure.warm_up(server, measure.Sizes(), 2)
-                before = sums(stage_file)
-                dialogue = Corpus() if args.seen else EveryTextNew(first=1000)
-                result = measure.timed(server, args.sessions, args.messages, dialogue)
-                after = sums(stage_file)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        scale = {"ZOOZL_DRAFT_SCALE": args.draft_scale} if args.draft_scale else {}
+        with (
+            hooked(str(stage_file), **scale),
+            new_embedded(Path(tmp), HELPERS, None) as server,
+        ):
+            measure.warm_up(server, measure.Sizes(), 2)
+            before = sums(stage_file)
+            dialogue = Corpus() if args.seen else EveryTextNew(first=1000)
+            result = measure.timed(server, args.sessions, args.messages, dialogue)
+            after = sums(stage_file)
     ms = {
         key: 1000 * (after["seconds"][key] - before["seconds"].get(key, 0.0))
         for key in after["seconds"]
