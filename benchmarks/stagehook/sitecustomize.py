@@ -39,7 +39,14 @@ WRAPPED: dict[str, list[tuple[str, str, str | Callable[[Any], str]]]] = {
     # scaled mode's processes: the store's calls, the broker and the reply bus
     "zoozl.store.store": [
         ("Store", name, f"store {name}")
-        for name in ("record", "claim", "finish", "pending_outbox", "mark_sent")
+        for name in (
+            "record",
+            "claim",
+            "finish",
+            "pending_outbox",
+            "mark_sent",
+            "mark_all_sent",
+        )
     ],
     "tasks.app": [("CeleryDispatch", "_send", "send task")],
     "tasks.websocket": [
@@ -52,7 +59,9 @@ WRAPPED: dict[str, list[tuple[str, str, str | Callable[[Any], str]]]] = {
 
 
 def _wrap(owner: Any, name: str, key: str | Callable[[Any], str]) -> None:
-    original = getattr(owner, name)
+    original = getattr(owner, name, None)
+    if original is None:  # not in this revision (a before-and-after run)
+        return
 
     def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
         start = time.thread_time()
@@ -120,8 +129,9 @@ def _install(pattern: str) -> None:
         while True:
             time.sleep(0.5)
             path = pattern.replace("{pid}", str(os.getpid()))
-            with open(path, "w") as out:
+            with open(f"{path}.part", "w") as out:  # never read half-written
                 json.dump({"seconds": SECONDS, "calls": CALLS}, out)
+            os.replace(f"{path}.part", path)
 
     def after_fork() -> None:  # a forked process (gunicorn's) dumps its own
         if os.getpid() != started:
