@@ -50,9 +50,7 @@ class WebTier:
         return self.http(scope, receive, send)  # type: ignore[arg-type, no-any-return]
 
     def close(self) -> None:
-        """Write the replies' last marks and let the pools' threads end (the
-        server has stopped)."""
-        self.websocket.sessions.marks.close()
+        """Let the pools' threads end (the server has stopped)."""
         self.websocket.sessions.blocking.close()
         self.http.executor.shutdown(wait=False)
 

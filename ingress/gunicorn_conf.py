@@ -43,12 +43,3 @@ def child_exit(server: object, worker: object) -> None:
     from zoozl.ops.metrics import process_exited
 
     process_exited(worker.pid)  # type: ignore[attr-defined]
-
-
-def worker_exit(server: object, worker: object) -> None:
-    """A web process is exiting (in that process): the app writes what it
-    holds, the marks of the replies it sent last (ingress/websocket/sockets.py:
-    SentMarks)."""
-    close = getattr(getattr(worker, "wsgi", None), "close", None)
-    if close is not None:
-        close()

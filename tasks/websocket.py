@@ -195,16 +195,14 @@ class WebsocketNotifier:
         outbox_id: int,
         reply_address: dict[str, Any],
         replies: Sequence[Message] | None = None,
-        after: int = 0,
     ) -> None:
         """Right after the commit: tell the web process the message came through;
-        with the row's `replies` and `after`, the newest other reply row of the
-        conversation pending as it was added (0: none), the web process may
-        send them unread."""
+        with the `replies` of a row added when no other reply of the
+        conversation was pending (the web process sends them unread)."""
         web = web_of(reply_address)
         if web:
             carried = None if replies is None else [m.to_dict() for m in replies]
-            found = notice(conversation_id, outbox_id, carried, after)
+            found = notice(conversation_id, outbox_id, carried)
             self.bus.publish(web_topic(web), found)
 
     def send(self, row: OutboxRow) -> None:

@@ -174,18 +174,13 @@ class Runtime:
     def _reply_ready(self, handled: Handled, outbox_id: int) -> None:
         row = handled.row
         if row.channel in WEB_CHANNELS:
-            # A websocket row's replies go with its notice: the web process
-            # sends them unread when it sent every earlier reply that was
-            # pending as the row was added (ingress/websocket/sockets.py).
-            given = handled.after is not None and row.channel == websocket.NAME
+            # The web process sends a websocket row it is given unread when no
+            # earlier reply of the conversation was pending (ingress/websocket).
+            given = handled.alone and row.channel == websocket.NAME
             replies = handled.replies if given else None
             try:
                 self.notifier.notify(
-                    row.conversation_id,
-                    outbox_id,
-                    row.reply_address,
-                    replies,
-                    handled.after or 0,
+                    row.conversation_id, outbox_id, row.reply_address, replies
                 )
             except Exception as exc:  # the bus is down: the sweep notifies again
                 log.warning("outbox %s: reply bus unavailable (%s)", outbox_id, exc)

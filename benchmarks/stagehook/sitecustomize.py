@@ -45,7 +45,6 @@ WRAPPED: dict[str, list[tuple[str, str, str | Callable[[Any], str]]]] = {
             "finish",
             "pending_outbox",
             "mark_sent",
-            "mark_all_sent",
         )
     ],
     "tasks.app": [("CeleryDispatch", "_send", "send task")],

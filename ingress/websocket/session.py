@@ -268,9 +268,7 @@ class ChatSession:
         async with self.sessions.holding(conversation_id):
             if isinstance(request_, ChatRequest):
                 await self.record(conversation_id, request_)
-                return
-            await self.sessions.marks.flush()  # what went out shows as sent
-            if isinstance(request_, History):
+            elif isinstance(request_, History):
                 data = await self.blocking(
                     self.acceptor.recent, conversation_id, request_.limit
                 )

@@ -1,7 +1,6 @@
 """The sockets of this web process: uvicorn's websocket protocol (two close frames
 fixed), one accepted websocket over ASGI, the open sockets by conversation, and
-the replies sent to them: a conversation's outbox flushed in order, each row once,
-and marked sent a moment later with the others (`SentMarks`).
+the replies sent to them: a conversation's outbox flushed in order, each row once.
 
 All of it runs on the web process's event loop. The reply bus calls `on_notice`
 from its own thread (a worker thread in embedded mode, the Redis listener in
@@ -16,7 +15,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 from uvicorn.protocols.websockets.wsproto_impl import FrameTooLargeError, WSProtocol
 from wsproto.connection import ConnectionState
@@ -145,32 +144,21 @@ class Socket(Protocol):
     async def send(self, data: str) -> None: ...
 
 
-class Carried(NamedTuple):
-    """The outbox row a notice carries, and the newest other reply row of its
-    conversation that was pending as it was added (0: none)."""
-
-    row: OutboxRow
-    after: int
-
-
-def carried(notice: dict[str, Any]) -> Carried | None:
+def carried(notice: dict[str, Any]) -> OutboxRow | None:
     """The outbox row a notice carries (its replies), if it carries a valid one."""
     replies = notice.get("replies")
     outbox_id = notice.get("outbox_id")
     conversation_id = notice.get("conversation_id")
-    after = notice.get("after", 0)  # absent: no other reply was pending
     if not (isinstance(replies, list) and replies):
         return None
     if not (isinstance(outbox_id, int) and isinstance(conversation_id, int)):
-        return None
-    if not isinstance(after, int):
         return None
     try:
         messages = [Message.from_dict(reply) for reply in replies]
     except (AttributeError, TypeError, ValueError):
         log.warning("reply notice of outbox %s carries no messages", outbox_id)
         return None
-    row = OutboxRow(
+    return OutboxRow(
         id=outbox_id,
         conversation_id=conversation_id,
         inbox_id=None,
@@ -182,21 +170,17 @@ def carried(notice: dict[str, Any]) -> Carried | None:
         progress=0,
         last_error=None,
     )
-    return Carried(row, after)
 
 
 class Sessions:
     """conversation id -> open sockets; replies are sent in outbox order, once.
 
     A flush reads the conversation's pending rows, unless the notice that asked
-    for it carries its row: the worker adds a websocket row's replies, and the
-    newest other reply row of the conversation that was pending as the row was
-    added (`after`). The row is sent unread if it is newer than the last row
-    this process sent to the conversation, and `after` is not: nothing may go
-    before it that was not sent from here already. That last row is remembered
-    per conversation across reconnects, so a row a read has sent already is not
-    sent twice; a read skips the rows up to it too: they were sent from here and
-    wait for their mark (`SentMarks`, below). A conversation this process
+    for it carries its row (the worker adds the replies when no earlier reply of
+    the conversation was pending as the row was added: nothing may go before
+    it). Such a row is sent unread if it is newer than the last row this process
+    sent to the conversation, remembered per conversation across reconnects: a
+    row a read has sent already is not sent twice. A conversation this process
     does not remember (none of its rows sent here yet, or forgotten among
     `REMEMBERED` others) is read, as is every notice while a flush runs.
     """
@@ -220,7 +204,6 @@ class Sessions:
         self._failing = False  # a flush failed on the store; till one succeeds
         # conversation id -> the newest outbox row sent from here (see above)
         self._sent: collections.OrderedDict[int, int] = collections.OrderedDict()
-        self.marks = SentMarks(store, blocking)
 
     def add(self, conversation_id: int, sock: Socket) -> None:
         self.loop = asyncio.get_running_loop()
@@ -266,7 +249,7 @@ class Sessions:
         for conversation_id in list(self._sockets):
             self._flush_soon(conversation_id)
 
-    def _flush_soon(self, conversation_id: int, given: Carried | None = None) -> None:
+    def _flush_soon(self, conversation_id: int, given: OutboxRow | None = None) -> None:
         if conversation_id not in self._sockets:
             return  # not here (notices of retried replies go to every web process)
         if conversation_id in self._unread:
@@ -280,7 +263,7 @@ class Sessions:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _flushes(self, conversation_id: int, given: Carried | None) -> None:
+    async def _flushes(self, conversation_id: int, given: OutboxRow | None) -> None:
         """Flush until no notice came for the conversation meanwhile (the first
         with the row the notice carried, if any; the others read)."""
         try:
@@ -294,7 +277,7 @@ class Sessions:
             self._flushing.discard(conversation_id)
             self._again.discard(conversation_id)
 
-    async def _guarded(self, conversation_id: int, given: Carried | None) -> None:
+    async def _guarded(self, conversation_id: int, given: OutboxRow | None) -> None:
         try:
             await self.flush(conversation_id, given)
         except Exception as exc:
@@ -308,7 +291,7 @@ class Sessions:
             self._failing = False
             self._outage.answered()
 
-    async def flush(self, conversation_id: int, given: Carried | None = None) -> int:
+    async def flush(self, conversation_id: int, given: OutboxRow | None = None) -> int:
         """Send pending replies to the conversation's sessions; return frames sent.
         `given`: the row a notice carried, sent unread if it may be (see above)."""
         if not self.live(conversation_id):
@@ -319,23 +302,20 @@ class Sessions:
             async with self.holding(conversation_id):
                 if given is not None and self._unsent(given):
                     self._unread.discard(conversation_id)
-                    rows = [given.row]
+                    rows = [given]
                 else:
                     rows = await self.blocking(self._pending, conversation_id)
                     self._unread.discard(conversation_id)
-                    last = self._sent.get(conversation_id, 0)
-                    rows = [row for row in rows if row.id > last]
                     self._remember(conversation_id)
                 sent = await self._send_rows(conversation_id, rows)
         finally:
             self._unread.discard(conversation_id)
         return sent
 
-    def _unsent(self, given: Carried) -> bool:
-        """Whether a carried row is newer than the last one sent from here, and
-        every reply pending before it is not."""
-        last = self._sent.get(given.row.conversation_id)
-        return last is not None and given.after <= last < given.row.id
+    def _unsent(self, row: OutboxRow) -> bool:
+        """Whether a carried row is newer than the last one sent from here."""
+        last = self._sent.get(row.conversation_id)
+        return last is not None and row.id > last
 
     def _remember(self, conversation_id: int, outbox_id: int | None = None) -> None:
         """The newest row sent from here to the conversation (none: a read found
@@ -363,7 +343,7 @@ class Sessions:
             if not await self._send(socks, frames):
                 break
             self._remember(conversation_id, row.id)
-            self.marks.add(row.id)
+            await self.blocking(self.store.mark_sent, row.id)
             REPLIES.labels(websocket.NAME).inc(len(frames))
             sent += len(frames)
         return sent
@@ -379,102 +359,3 @@ class Sessions:
                 DELIVERY_FAILURES.labels(websocket.NAME).inc()
                 log.info("websocket send failed: %s", exc.__cause__ or "closed")
         return delivered
-
-
-# the replies' marks -------------------------------------------------------------
-#
-# Replies delivered on this web process's sockets, marked sent in the store
-# together: one statement for every row delivered within `linger` seconds.
-#
-# A mark tells the sweep and a reconnect's read that a row went out; nobody
-# waits for it. Written at once it cost a store call per reply (a statement, a
-# commit, a pool thread's hop); written `linger` seconds later, one statement
-# holds every row of the moment (25 to 30 of them at 20 sessions in scaled
-# mode: the store's share of the marks fell from 0.24 to 0.07 ms per message,
-# `benchmarks/bench_scaled_cpu.py --stages`).
-#
-# What the delay may cost is a reply sent twice, which delivery allows
-# (at-least-once, DESIGN.md): only if the process dies, or the talker
-# reconnects to another web process, before the mark is written. A reconnect to
-# this process is not sent the row again: `Sessions` skips rows it sent itself.
-# The history and list_messages operations write the marks first, so a reply
-# shows "sent" there once its frame went out.
-
-#: Seconds a delivered row waits to be marked with the rows delivered after it
-#: (the sweep renotifies a row untouched for 3 s: tasks/sweep.py).
-LINGER = 0.1
-#: Seconds before marks a failed write kept are tried again.
-RETRY = 1.0
-
-
-class SentMarks:
-    """Rows to mark sent; `add` on the event loop, written `linger` s later."""
-
-    def __init__(
-        self, store: Store, blocking: Blocking, linger: float | None = None
-    ) -> None:
-        self.store = store
-        self.blocking = blocking
-        self.linger = LINGER if linger is None else linger
-        self._due: list[int] = []  # delivered, not yet being written
-        self._writing: list[int] = []  # being written by the current call
-        self._lock: asyncio.Lock | None = None  # one write at a time
-        self._timer: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._outage = Outage(log, "the store", "replies are marked sent later")
-
-    def add(self, outbox_id: int) -> None:
-        """A row went out: mark it sent within `linger` seconds."""
-        self._due.append(outbox_id)
-        if self._timer is None:
-            loop = asyncio.get_running_loop()
-            self._timer = loop.call_later(self.linger, self._write_soon)
-
-    def _write_soon(self) -> None:
-        self._timer = None
-        task = asyncio.get_running_loop().create_task(self._written())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _written(self) -> None:
-        try:
-            await self.flush()
-        except Exception as exc:  # kept for the next write: try again later
-            if is_unavailable(exc):
-                self._outage.failed(exc)
-            else:
-                log.exception("marking %d replies sent failed", len(self._due))
-            if self._timer is None and self._due:
-                loop = asyncio.get_running_loop()
-                wait = max(self.linger, RETRY)
-                self._timer = loop.call_later(wait, self._write_soon)
-        else:
-            self._outage.answered()
-
-    async def flush(self) -> None:
-        """Write every mark added before this call (raises what the store
-        raised; the marks are then kept for the next write)."""
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:  # a write under way is awaited, not raced
-            if not self._due:
-                return
-            self._writing, self._due = self._due, []
-            try:
-                await self.blocking(self.store.mark_all_sent, self._writing)
-            except BaseException:
-                self._due[:0] = self._writing
-                raise
-            finally:
-                self._writing = []
-
-    def close(self) -> None:
-        """Write what is left, from any thread, once the event loop has stopped."""
-        left = self._writing + self._due
-        self._writing, self._due = [], []
-        if not left:
-            return
-        try:
-            self.store.mark_all_sent(left)
-        except Exception:  # the sweep renotifies them: sent again, not lost
-            log.exception("marking %d replies sent at exit failed", len(left))

@@ -5,16 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
-import sqlalchemy as sa
 
 from ingress.inbox import Acceptor
-from ingress.websocket import sockets
 from ingress.websocket.sockets import Sessions
 from tests.ingress.wsserver import ASK, GREETING, serving
 from zoozl.plugins.greeter import AGAIN
-from zoozl.store import SENT, Store
-from zoozl.store.opening import open_store
-from zoozl.store.schema import outbox
 
 
 @pytest.fixture(scope="module")
@@ -156,64 +151,3 @@ def test_a_carried_reply_already_sent_by_a_read_is_not_sent_again(
         third.assert_quiet()
         on_notice(sessions, late)
         third.assert_quiet()
-
-
-@pytest.fixture
-def marks_wait(monkeypatch):
-    """Delivered rows are marked sent only when something asks (not on a timer
-    within the test), so what the marks change can be seen."""
-    monkeypatch.setattr(sockets, "LINGER", 600.0)
-
-
-def spy(monkeypatch, owner, name):
-    """Record each call's first argument; the call runs as before."""
-    calls = []
-    real = getattr(owner, name)
-
-    def recording(self, first, *args, **kw):
-        calls.append(list(first) if isinstance(first, list) else first)
-        return real(self, first, *args, **kw)
-
-    monkeypatch.setattr(owner, name, recording)
-    return calls
-
-
-def test_replies_are_marked_sent_together_and_not_sent_again_meanwhile(
-    tmp_path, monkeypatch, marks_wait
-):
-    """Rows a session was sent are marked in one write, not one each; till
-    then a reconnect here is not sent them again, the notices of later rows
-    still carry them (the earlier rows are this process's), and list_messages
-    writes the marks first, so what went out shows "sent"."""
-    written = spy(monkeypatch, Store, "mark_all_sent")
-    one_by_one = spy(monkeypatch, Store, "mark_sent")
-    reads = spy(monkeypatch, Sessions, "_pending")
-    with serving(tmp_path) as server:
-        first = server.greeted()
-        for _ in range(3):
-            first.say("play games")
-            assert first.frames(1) == [ASK]
-        assert (written, len(reads)) == ([], 1)  # only the greeting's flush read
-        first.close()
-        again = server.connect(cookie=f"zoozl_talker={first.talker}")
-        again.assert_quiet()  # the read found four rows pending, all sent here
-        again.send({"operation": "list_messages", "page": 1, "page_size": 3})
-        [listed] = again.frames(1)
-        assert [item["status"] for item in listed["data"]] == ["sent"] * 3
-        [ids] = written
-        assert len(ids) == len(set(ids)) == 4  # the greeting and three replies
-        assert one_by_one == []
-
-
-def test_marks_still_waiting_are_written_when_the_server_stops(tmp_path, marks_wait):
-    with serving(tmp_path) as server:
-        client = server.greeted()
-        client.say("play games")
-        assert client.frames(1) == [ASK]
-    store = open_store(f"sqlite:///{tmp_path}/z.db")
-    try:
-        with store.engine.connect() as conn:
-            states = conn.execute(sa.select(outbox.c.state)).scalars().all()
-    finally:
-        store.close()
-    assert states == [SENT, SENT]  # the greeting's row and the reply's

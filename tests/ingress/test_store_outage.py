@@ -14,22 +14,16 @@ from __future__ import annotations
 
 import http.client
 import logging
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
-from ingress.websocket import sockets
 from testbed.bots import bot_config
 from testbed.procs import postgres_store
 from testbed.tcpproxy import TcpProxy
 from testbed.wsclient import Client
 from zoozl.cli.serve import EmbeddedServer
-from zoozl.store import PENDING, SENT, Store
-from zoozl.store.opening import open_store
-from zoozl.store.schema import outbox
 
 TRY_AGAIN_LATER = 1013
 API_TOKEN = "p" * 32
@@ -38,10 +32,9 @@ API_TOKEN = "p" * 32
 class Outage:
     """An embedded server on PostgreSQL through a proxy that can be cut."""
 
-    def __init__(self, server: EmbeddedServer, proxy: TcpProxy, url: str) -> None:
+    def __init__(self, server: EmbeddedServer, proxy: TcpProxy) -> None:
         self.port = server.ports[0]
         self.proxy = proxy
-        self.url = url  # the database itself, not through the proxy
 
     def connect(self) -> Client:
         return Client.connect(f"ws://127.0.0.1:{self.port}/ws")
@@ -74,7 +67,7 @@ def outage(tmp_path) -> Iterator[Outage]:
         server = EmbeddedServer(config)
         server.start()
         try:
-            yield Outage(server, proxy, url)
+            yield Outage(server, proxy)
         finally:
             proxy.restore()  # let the server's threads end cleanly
             server.stop()
@@ -131,41 +124,3 @@ def test_sessions_close_with_1013_and_the_outage_is_logged_once(outage, caplog):
     assert ingress[1].startswith("the store answers again after 22 failed")
     assert lines(caplog, "ingress.websocket") == []  # no "session failed"
     assert [r.getMessage() for r in caplog.records if r.exc_info] == []  # tracebacks
-
-
-@pytest.fixture
-def marks_after_a_second(monkeypatch):
-    """Before `outage`: its server marks delivered rows a second later."""
-    monkeypatch.setattr(sockets, "LINGER", 1.0)
-
-
-def test_marks_the_store_refused_are_written_once_it_answers(
-    marks_after_a_second, outage
-):
-    """A reply went out, then the store went away before its mark was written:
-    the mark is kept and written when the store is back, and the sweep's
-    renotifying the row meanwhile sends it to nobody twice."""
-    talker = outage.connect()
-    assert said(talker, "before", "m1") == [
-        {"ack": "m1"},
-        {"author": "", "text": "before"},
-    ]
-    outage.proxy.cut()
-    time.sleep(sockets.LINGER + 0.5)  # the write was tried, and failed
-    store = open_store(outage.url, create=False)
-    try:
-        assert states(store) == [PENDING]
-        outage.proxy.restore()
-        deadline = time.monotonic() + 15
-        while states(store) != [SENT] and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert states(store) == [SENT]
-    finally:
-        store.close()
-    talker.assert_quiet()
-    talker.close()
-
-
-def states(store: Store) -> list[str]:
-    with store.engine.connect() as conn:
-        return list(conn.execute(sa.select(outbox.c.state)).scalars())

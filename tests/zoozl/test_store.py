@@ -319,11 +319,9 @@ def _wait_for_lock(store: Store, waiting: Future[Claim | None]) -> None:
     raise AssertionError("the claim never waited for the turn's lock")
 
 
-def test_finish_says_which_earlier_reply_was_pending_as_its_row_was_added(
-    store: Store,
-) -> None:
-    """`after`: the newest other reply row of the conversation still pending (0:
-    none), so the web process can tell whether it sent all of them already."""
+def test_finish_says_whether_its_replies_were_added_alone(store: Store) -> None:
+    """Alone: no other reply of the conversation was pending as the row was
+    added (the web process may then send it without reading the outbox)."""
     cid = store.conversation_for("websocket", "alice")
 
     def turn(text: str, replies: list[Message]) -> Finished:
@@ -333,16 +331,9 @@ def test_finish_says_which_earlier_reply_was_pending_as_its_row_was_added(
         return store.finish(claim.lease, done(claim, {}, replies))
 
     first = turn("one", [Message("1")])
-    assert first.after == 0
+    assert first.alone
     second = turn("two", [Message("2")])
-    assert second.after == first.outbox_id  # the first reply is pending still
-    third = turn("three", [Message("3")])
-    assert third.after == second.outbox_id  # the newest of the two
-    assert store.mark_all_sent([first.outbox_id, second.outbox_id, 10**6]) == 2
-    assert store.mark_all_sent([first.outbox_id]) == 0  # sent already
-    assert turn("four", [Message("4")]).after == third.outbox_id
-    assert store.mark_sent(third.outbox_id)
-    fourth_row = store.pending_outbox(cid)
-    assert store.mark_all_sent([row.id for row in fourth_row]) == 1
-    assert turn("five", [Message("5")]).after == 0
-    assert turn("six", []).after is None  # no row
+    assert not second.alone  # the first reply is pending still
+    assert store.mark_sent(first.outbox_id) and store.mark_sent(second.outbox_id)
+    assert turn("three", [Message("3")]).alone
+    assert not turn("four", []).alone  # no row

@@ -38,14 +38,11 @@ def notice(
     conversation_id: int,
     outbox_id: int,
     replies: Sequence[dict[str, Any]] | None = None,
-    after: int = 0,
 ) -> Notice:
     """ "The replies of outbox row `outbox_id` wait": what the worker publishes;
-    with `replies`, `after`: the newest other reply row of the conversation
-    pending as this one was added (absent: none was)."""
+    `replies` only for a row added when no other reply of its conversation was
+    pending."""
     found: Notice = {"conversation_id": conversation_id, "outbox_id": outbox_id}
     if replies is not None:
         found["replies"] = list(replies)
-        if after:
-            found["after"] = after
     return found

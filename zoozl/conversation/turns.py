@@ -43,7 +43,7 @@ class Handled:
     started: float = 0.0  # wall clock (time.time) when the claim began
     plugin_seconds: float = 0.0  # the engine's turn: routing and plugin
     replies: Sequence[Message] = ()  # the outbox row's replies
-    after: int | None = None  # Finished.after: the newest earlier pending reply
+    alone: bool = False  # no other reply of the conversation was pending
 
 
 class Processor:
@@ -111,7 +111,7 @@ class Processor:
             wall,
             took,
             done.replies,
-            outcome.after,
+            outcome.alone,
         )
 
     def _done(self, claim: Claim) -> tuple[Done, Turn, float]:

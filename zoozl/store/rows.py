@@ -85,12 +85,12 @@ class Done:
 @dataclasses.dataclass(frozen=True)
 class Finished:
     """The outcome of `Store.finish`: the outbox row, whether more is pending,
-    and the newest other reply row of the conversation pending as the row was
-    added (0: none, every earlier one was delivered or given up; None: no row)."""
+    and whether the row was added with no other reply of the conversation
+    pending (every earlier one was delivered or given up)."""
 
     outbox_id: int | None
     more: bool
-    after: int | None = None
+    alone: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

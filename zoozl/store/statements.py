@@ -165,14 +165,10 @@ _PENDING_REPLIES = (_o.conversation_id == _p("cid"), _o.state == PENDING)
 #: Params: cid.
 PENDING_OUTBOX = Statement(sa.select(outbox).where(*_PENDING_REPLIES).order_by(_o.id))
 
-_NEWEST_PENDING_REPLY = (
-    sa.select(sa.func.coalesce(sa.func.max(_o.id), 0))
-    .where(*_PENDING_REPLIES)
-    .scalar_subquery()
-)
+_OUTBOX_PENDING = sa.exists(sa.select(_o.id).where(*_PENDING_REPLIES))
 
-#: The newest pending reply row of the conversation (0: none). Params: cid.
-NEWEST_OUTBOX_PENDING = Statement(sa.select(_NEWEST_PENDING_REPLY.label("after")))
+#: Whether a reply of the conversation is pending. Params: cid.
+ANY_OUTBOX_PENDING = Statement(sa.select(_OUTBOX_PENDING.label("pending")))
 
 #: Params: oid, now.
 MARK_SENT = Statement(
@@ -212,8 +208,7 @@ def _finish_turn(decided: bool, replied: bool) -> Statement:
     Returns one row: `held` (0: the lease was lost and nothing changed),
     `outbox_id` (None without replies), `more` (another message pending; the
     statement's snapshot still has this one pending, so it is left out) and
-    `after` (the newest other pending reply row of the conversation, 0 for
-    none; None without replies).
+    `alone` (no other reply of the conversation pending; None without replies).
     Params: cid, owner, token, now, new_state, iid; the decision's (rule,
     plugin, candidate, score, margin) when `decided`; the replies' (ADD_REPLIES
     keys) when `replied`.
@@ -232,7 +227,7 @@ def _finish_turn(decided: bool, replied: bool) -> Statement:
             .cte("recorded")
         )
     outbox_id: sa.ColumnElement[Any] = sa.null()
-    after: sa.ColumnElement[Any] = sa.null()
+    alone: sa.ColumnElement[Any] = sa.null()
     if replied:
         columns = [outbox.c[key] for key in ADD_REPLIES.keys]
         values = [sa.cast(_p(c.key, c), c.type) for c in columns]
@@ -243,7 +238,7 @@ def _finish_turn(decided: bool, replied: bool) -> Statement:
             .cte("added")
         )
         outbox_id = sa.select(added.c.id).scalar_subquery()
-        after = _NEWEST_PENDING_REPLY  # the snapshot has not the new row
+        alone = ~_OUTBOX_PENDING  # the snapshot has not the new row
     others = _NEXT_PENDING_ID.where(_i.id != _p("iid"))
     return Statement(
         sa.select(
@@ -253,7 +248,7 @@ def _finish_turn(decided: bool, replied: bool) -> Statement:
             .label("held"),
             outbox_id.label("outbox_id"),
             sa.exists(others).label("more"),
-            after.label("after"),
+            alone.label("alone"),
         ).add_cte(*ctes)
     )
 

@@ -28,7 +28,6 @@ from zoozl.store.database import make_engine, reading
 from zoozl.store.rows import (
     FAILED,
     PENDING,
-    SENT,
     Claim,
     ConversationRow,
     Done,
@@ -49,7 +48,7 @@ MAX_ROW_ID = 2**31 - 1
 #: (RFC 5321), websocket talkers are 32 hex digits, Slack's `team:user` at most
 #: 129, and the message API has taken up to 256.
 MAX_TALKER_CHARS = 256
-#: Row ids per statement when the sweep or a web process updates many rows at once.
+#: Row ids per statement when the sweep updates many rows at once.
 UNRING_CHUNK = 500
 #: Longest external id the inbox holds (its column is VARCHAR(512)).
 MAX_EXTERNAL_ID_CHARS = 512
@@ -411,7 +410,7 @@ class Store:
             raise LeaseLost(f"conversation {lease.conversation_id}")
         if row.outbox_id is None:
             return Finished(None, bool(row.more))
-        return Finished(int(row.outbox_id), bool(row.more), int(row.after))
+        return Finished(int(row.outbox_id), bool(row.more), bool(row.alone))
 
     @staticmethod
     def _replies_values(lease: Lease, done: Done, now: float) -> dict[str, Any]:
@@ -440,13 +439,13 @@ class Store:
         if done.decision is not None:
             tx.run(sql.RECORD_DECISION, _decision_values(done, now))
         cid = {"cid": lease.conversation_id}
-        outbox_id, after = None, None
+        outbox_id, alone = None, False
         if done.replies:
-            after = int(tx.run(sql.NEWEST_OUTBOX_PENDING, cid).first().after)
+            alone = not tx.run(sql.ANY_OUTBOX_PENDING, cid).first().pending
             replies = self._replies_values(lease, done, now)
             outbox_id = tx.run(sql.ADD_REPLIES, replies).inserted_id
         more = tx.run(sql.ANY_PENDING, cid).first() is not None
-        return Finished(outbox_id, more, after)
+        return Finished(outbox_id, more, alone)
 
     def stalled_conversations(self, older_than: float) -> list[int]:
         """Conversations with messages pending longer than `older_than` seconds
@@ -545,21 +544,6 @@ class Store:
         params = {"oid": outbox_id, "now": self.clock()}
         with transaction(self.engine, single=True) as tx:
             return tx.run(sql.MARK_SENT, params).rowcount == 1
-
-    def mark_all_sent(self, outbox_ids: Sequence[int]) -> int:
-        """Mark rows delivered, in one transaction; how many were pending (the
-        others were sent already)."""
-        o, now, ids, marked = outbox.c, self.clock(), list(outbox_ids), 0
-        with self.engine.begin() as conn:
-            for start in range(0, len(ids), UNRING_CHUNK):  # bound parameters
-                update = (
-                    outbox.update()
-                    .where(o.id.in_(ids[start : start + UNRING_CHUNK]))
-                    .where(o.state == PENDING)
-                    .values(state=SENT, sent_at=now, updated_at=now)
-                )
-                marked += conn.execute(update).rowcount
-        return marked
 
     def mark_attempt(self, outbox_id: int, error: str) -> None:
         """Count a failed delivery attempt that will be retried."""
