@@ -39,13 +39,7 @@ WRAPPED: dict[str, list[tuple[str, str, str | Callable[[Any], str]]]] = {
     # scaled mode's processes: the store's calls, the broker and the reply bus
     "zoozl.store.store": [
         ("Store", name, f"store {name}")
-        for name in (
-            "record",
-            "claim",
-            "finish",
-            "pending_outbox",
-            "mark_sent",
-        )
+        for name in ("record", "claim", "finish", "pending_outbox", "mark_sent")
     ],
     "tasks.app": [("CeleryDispatch", "_send", "send task")],
     "tasks.websocket": [
