@@ -108,6 +108,9 @@ HELD_OUT_SETS: dict[int, PluginSet] = {
     **{n: _held_out(n, LAST_DRAW_RULE) for n in (25, 26, 27)},
     **{n: _held_out(n, LOOSER_DRAFT_RULE) for n in (28, 29, 30)},
 }
+# Blind sets 31 to 33 (a fashion retailer, a bike- and e-scooter-sharing
+# scheme, a theme park): written the same way, unread and in no command until a
+# rule committed beside them names them (eval/routing/README.md, "The sets").
 #: Every set the `score` and `curve` commands take by number.
 NUMBERED_SETS: dict[int, PluginSet] = {**PLUGIN_SETS, **HELD_OUT_SETS}
 #: The same by name ("blind4" ...): their messages and their plugins file.
