@@ -1,9 +1,11 @@
-"""`python -m eval.routing COMMAND`: score, curve, int8, calibrate, ceiling, blind4-dev.
+"""`python -m eval.routing COMMAND`: score, curve, int8, cheaper, calibrate, ceiling,
+blind4-dev.
 
     python -m eval.routing score --set 8 [--misses] [--kinds]
     python -m eval.routing score --set-file X.jsonl --plugins-file Y.json
     python -m eval.routing curve [--set 9]
     python -m eval.routing int8 [--set 9]
+    python -m eval.routing cheaper [--judged 19 30] [--distil-epochs 4]
     python -m eval.routing calibrate [--dev-only] [--misses] [--blind-misses]
     python -m eval.routing ceiling
     python -m eval.routing blind4-dev
@@ -18,12 +20,13 @@ import argparse
 from collections.abc import Sequence
 from types import ModuleType
 
-from eval.routing import blind4_dev, calibrate, ceiling, curve, int8, score
+from eval.routing import blind4_dev, calibrate, ceiling, cheaper, curve, int8, score
 
 COMMANDS: dict[str, ModuleType] = {
     "score": score,
     "curve": curve,
     "int8": int8,
+    "cheaper": cheaper,
     "calibrate": calibrate,
     "ceiling": ceiling,
     "blind4-dev": blind4_dev,
