@@ -249,6 +249,23 @@ def test_a_message_matching_no_alias_gets_help():
     assert bot.conversation["subject"] == ""
 
 
+def test_variants_of_a_text_in_case_punctuation_and_filler_are_decided_once(
+    monkeypatch,
+):
+    bot = harness()
+    router = bot.bot.router
+    decided = []
+
+    def counting(text):
+        decided.append(text)
+        return type(router).decide(router, text)
+
+    monkeypatch.setattr(router, "decide", counting)
+    for typed in ("9876", "9876!!", "Please 9876", "  9876 ?"):
+        assert bot.say(typed)[0] in helpers.HELPS
+    assert decided == ["9876"]
+
+
 def own_plugin_only(**conf: object) -> BotHarness:
     extensions = ["tests.plugins.my_plugin_module"]
     return BotHarness({"embedder": "char", "extensions": extensions, **conf})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from zoozl.embedding.base import CharEmbedder
+from zoozl.routing.background import CHATTER, REQUESTS, STATEMENTS
 from zoozl.routing.normalise import (
     alias_vocabulary,
     correct_typos,
@@ -52,6 +53,16 @@ def test_normalising_never_strips_a_message_to_nothing(
     typed: str, compared: str
 ) -> None:
     assert normalise_text(typed) == compared
+
+
+def test_normalising_twice_changes_nothing() -> None:
+    """The engine remembers decisions by normal form and the router normalises
+    what it is given again: one decision per normal form needs this."""
+    odd = ["Hey, can you set a timer please?", "hey bot", "  ...  ", "???", "hi please"]
+    odd += ["pls tell me a joke pls", "Please, please!", "hi there hi", "ok thanks ok"]
+    for text in [*CHATTER, *STATEMENTS, *REQUESTS, *odd]:
+        once = normalise_text(text)
+        assert normalise_text(once) == once, text
 
 
 def test_naming_an_alias_means_whole_words() -> None:

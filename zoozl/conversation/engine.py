@@ -32,7 +32,9 @@ from zoozl.store.rows import Decision
 log = logging.getLogger(__name__)
 
 HELP, CANCEL, GREET = "help", "cancel", "greet"
-#: Routing decisions remembered, by message text (the router is fixed once built).
+#: Routing decisions remembered, by normalised text (the router is fixed once
+#: built, and decides on the normalised form alone: "Tell me a joke!", "tell me
+#: a joke" and "please tell me a joke" are one decision).
 ROUTE_CACHE_SIZE = 4096
 APOLOGY = "Sorry, something went wrong on my side. Please try again."
 TIMEOUT_APOLOGY = "Sorry, that took me too long. Please try again."
@@ -142,11 +144,7 @@ class Bot:
 
         A message no plugin takes is the help plugin's.
         """
-        # A typed alias is its plugin, whatever near aliases other plugins have.
-        exact = self.router.typed(text)
-        if exact is not None:
-            return self._by_key[exact], Decision(rules.TYPED_ALIAS, exact, exact, 1.0)
-        decision = self._decide(text)
+        decision = self._decide(normalise_text(text))
         if decision.plugin:
             return self._by_key[decision.plugin], decision
         helper = self.special(HELP)
@@ -155,8 +153,14 @@ class Bot:
         return helper, dataclasses.replace(decision, plugin=helper.key)
 
     def _decide_uncached(self, text: str) -> Decision:
-        """How the router decides a text (plugin "" when nothing is routed); the
-        same text, the same decision."""
+        """How the router decides a normalised text (plugin "" when nothing is
+        routed); the same text, the same decision. The router normalises what
+        it is given, and normalising twice changes nothing, so this is its
+        decision on every text of that normal form."""
+        # A typed alias is its plugin, whatever near aliases other plugins have.
+        exact = self.router.typed(text)
+        if exact is not None:
+            return Decision(rules.TYPED_ALIAS, exact, exact, 1.0)
         label = self.router.labelled(text)
         if label is not None:
             return Decision(rules.LABELLED, label, label, 1.0 if label else None)
