@@ -261,6 +261,7 @@ def scaled_distances(scale: float) -> Iterator[None]:
 def right(
     router: Any, rows: list[dict[str, str | None]], labels: list[str | None]
 ) -> int:
+    """How many rows the router routes to their label (None: no route)."""
     routes = [router.route(str(row["text"])) for row in rows]
     return sum(
         (r.plugin if r else None) == label
@@ -269,6 +270,7 @@ def right(
 
 
 def add(tally: dict[str, list[int]], name: str, *counts: int) -> None:
+    """Add counts to a line of the tally (right, sent on, messages)."""
     sums = tally.setdefault(name, [0] * len(counts))
     for i, count in enumerate(counts):
         sums[i] += count
