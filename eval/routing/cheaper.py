@@ -2,8 +2,9 @@
 sets held out of their fit (issue 21: a new text's CPU is mostly the model).
 
 Each candidate is fitted on every read text outside the judged sets (the
-development and sealed sets, the other numbered sets' messages, the plugins
-files' aliases, examples and near misses, the router's background sentences)
+development and sealed sets, the other numbered sets' messages, the aliases,
+examples and near misses inside their plugins files (sets 4 to 7 keep theirs
+in files of their own, left out), the router's background sentences)
 and judged on the judged sets' messages (19 to 30 by default; all are read):
 
 - **static**: one vector per token, a text's vector their mean (microseconds,
