@@ -50,7 +50,7 @@ int8 alone changed about 2 % of decisions and lost accuracy
 
 The message is encoded once (twice when the draft is not sure); aliases,
 examples, labelled sentences and chatter once, by the full model, when the
-router is built. (The engine remembers the decision of each text
+router is built. (The engine remembers the decision of each normalised text
 it has routed; a `CachedEmbedder` given here also remembers vectors, for
 evaluation runs.)
 """
