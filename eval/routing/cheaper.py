@@ -39,7 +39,7 @@ from unittest import mock
 import numpy as np
 
 import zoozl.routing.router as router_module
-from eval.routing.blind import blind_router
+from eval.routing.blind import blind_router, routed_keys
 from eval.routing.catalog import BLIND_SETS, DEV_SETS, NUMBERED_SETS, entries, load_rows
 from zoozl.config import default_model_cache_dir
 from zoozl.embedding.base import CachedEmbedder, Embedder, normalise_rows
@@ -48,6 +48,7 @@ from zoozl.embedding.folders import minilm_folder
 from zoozl.embedding.onnx import OnnxMiniLMEmbedder
 from zoozl.routing.background import CHATTER, REQUESTS, STATEMENTS
 from zoozl.routing.normalise import normalise_text
+from zoozl.routing.router import Router
 
 #: The draft's first distances (DRAFT_RULE.md), scaled together; 0.4 serves.
 FIRST_DISTANCES = (1.0, 0.5, 0.25, 0.05)
@@ -211,7 +212,6 @@ def judge_static(static: Embedder, full: Embedder, judged: Sequence[int]) -> Non
         for number in judged:
             found = NUMBERED_SETS[number]
             rows = load_rows(found.messages)
-            labels = [row["label"] for row in rows]
             counted = SentOn(full, cached)
             routers = {
                 "fp32": blind_router(found.plugins, full, examples),
@@ -219,11 +219,11 @@ def judge_static(static: Embedder, full: Embedder, judged: Sequence[int]) -> Non
                 "draft": blind_router(found.plugins, counted, examples),
             }
             for name in ("fp32", "alone"):
-                add(tally, name, right(routers[name], rows, labels), 0, len(rows))
+                add(tally, name, right(routers[name], rows), 0, len(rows))
             for scale in SCALES:
                 counted.sent = 0
                 with scaled_distances(scale):
-                    hits = right(routers["draft"], rows, labels)
+                    hits = right(routers["draft"], rows)
                 add(tally, f"draft at {scale}", hits, counted.sent, len(rows))
         base = tally["fp32"][0]
         for name, (hits, sent, messages) in tally.items():
@@ -259,15 +259,10 @@ def scaled_distances(scale: float) -> Iterator[None]:
         yield
 
 
-def right(
-    router: Any, rows: list[dict[str, str | None]], labels: list[str | None]
-) -> int:
+def right(router: Router, rows: list[dict[str, str | None]]) -> int:
     """How many rows the router routes to their label (None: no route)."""
-    routes = [router.route(str(row["text"])) for row in rows]
-    return sum(
-        (r.plugin if r else None) == label
-        for r, label in zip(routes, labels, strict=True)
-    )
+    routed = routed_keys(router, rows)
+    return sum(key == row["label"] for key, row in zip(routed, rows, strict=True))
 
 
 def add(tally: dict[str, list[int]], name: str, *counts: int) -> None:
@@ -301,9 +296,15 @@ def pooled_layers(
                 )
             else:
                 states = bert(**feed).last_hidden_state
-            mask = feed["attention_mask"].unsqueeze(-1).float()
-            out.append(((states * mask).sum(1) / mask.sum(1)).numpy())
+            out.append(mean_pooled(states, feed).numpy())
     return np.concatenate(out)
+
+
+def mean_pooled(states: Any, feed: Any) -> Any:
+    """Token states averaged over each text's own tokens (its attention mask),
+    as sentence-transformers pools MiniLM."""
+    mask = feed["attention_mask"].unsqueeze(-1).float()
+    return (states * mask).sum(1) / mask.sum(1)
 
 
 def mapped_layers(
@@ -353,8 +354,7 @@ def distil(
                 max_length=128,
                 return_tensors="pt",
             )
-            mask = feed["attention_mask"].unsqueeze(-1).float()
-            pooled = (student(**feed).last_hidden_state * mask).sum(1) / mask.sum(1)
+            pooled = mean_pooled(student(**feed).last_hidden_state, feed)
             vectors = torch.nn.functional.normalize(pooled, dim=1)
             loss = (1 - (vectors * wanted[batch]).sum(1)).mean()
             optimiser.zero_grad()
