@@ -113,6 +113,7 @@ def alternate(
 
 
 def describe(runs: list[Figures]) -> str:
+    """Every run's rate and CPU per message, in order."""
     rates = ", ".join(f"{f.rate:g}" for f in runs)
     cpus = ", ".join(f"{f.cpu:.2f}" for f in runs)
     return f"msg/s {rates}; CPU ms per message {cpus}"
