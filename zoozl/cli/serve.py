@@ -74,7 +74,12 @@ class EmbeddedServer:
             raise
 
     def start(self) -> None:
-        """Listen, load the model, then start answering (messages wait till then)."""
+        """Listen and greet at once; load the model, then report ready.
+
+        The worker threads start before the model loads: a greeting needs no
+        model, so a talker who connects during start-up is greeted at once,
+        and a message that needs routing waits for the router (Bot.router).
+        """
         from ingress.app import create_app
         from tasks.sweep import Sweeper
         from tasks.websocket import LocalBus
@@ -98,11 +103,11 @@ class EmbeddedServer:
             self._listen(web, sorted(wanted))
         if config.email_port is not None:
             self.ports[config.email_port] = self._listen_lmtp(store)
+        self.dispatch.start()
+        stopper.push("worker", self.dispatch.stop)
         started = time.perf_counter()
         self.bot.load()
         took = time.perf_counter() - started
-        self.dispatch.start()
-        stopper.push("worker", self.dispatch.stop)
         sweeper = Sweeper(self.dispatch, store, runtime.notifier)
         sweeper.start()
         stopper.push("sweep", sweeper.stop)
