@@ -3,6 +3,8 @@
 Figure names (all per server; a name missing means "not measured"):
 
     startup             s, spawn -> first greeting frame received
+    startup.answer      s, spawn -> answer to a message said right after that
+                        greeting (routed: it waits for the model)
     rss                 MiB, resident memory of the server tree after the load
     one.rate/p50/p99/cpu     1 session (msg/s, ms, ms, server CPU ms per message)
     twenty.*            20 concurrent sessions
@@ -127,6 +129,8 @@ def helpers_bot(server: Server, sizes: Sizes) -> Figures:
     """Startup, 1 and 20 sessions, every text new (1 and 20 sessions), ten
     consecutive runs, memory."""
     figures: Figures = {"startup": server.startup}
+    if server.answered is not None:
+        figures["startup.answer"] = server.answered
     warm_up(server, sizes, 2)
     record(figures, "one", timed(server, 1, sizes.one, Corpus()))
     record(figures, "twenty", timed(server, 20, sizes.twenty, Corpus()))

@@ -223,6 +223,7 @@ FIGURES = (
     ),
     ("resident memory after the load, MB", "rss", ""),
     ("spawn to first greeting, s", "startup", ""),
+    ("spawn to the answer of a message said then, s", "startup.answer", ""),
     ("scaled, 20 sessions: msg/s", "scaled.rate", ""),
     ("scaled, 20 sessions: p50 / p99 ms", "scaled.p50|scaled.p99", ""),
     ("scaled, 20 sessions: server CPU per message, ms", "scaled.cpu", ""),

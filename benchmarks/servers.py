@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import oldserver
-from benchmarks.wsload import START_TIMEOUT, first_reply
+from benchmarks.wsload import START_TIMEOUT, first_answer, first_reply
 from testbed.procs import (
     Proc,
     Procs,
@@ -51,6 +51,9 @@ class Server:
     roots: list[int]  # pids whose process trees are the server
     #: CPU seconds spent so far outside those trees (scaled: PostgreSQL backends)
     other_cpu: Callable[[], float] = dataclasses.field(default=lambda: 0.0)
+    #: seconds from spawn to the answer of a first message that needs routing
+    #: (helpers bot, embedded: a greeting may come before the model is ready)
+    answered: float | None = None
 
 
 def env(conf: Path) -> dict[str, str]:
@@ -89,7 +92,8 @@ def old_embedded(
         proc = started(procs, "old", argv, {"PATH": "/usr/bin:/bin"})
         url = f"ws://127.0.0.1:{port}/"
         ready = first_reply(url, probe, START_TIMEOUT)
-        yield Server(url, ready - proc.started_at, [proc.pid])
+        answered = routed_answer(url, probe, proc.started_at)
+        yield Server(url, ready - proc.started_at, [proc.pid], answered=answered)
 
 
 @contextlib.contextmanager
@@ -111,7 +115,16 @@ def new_embedded(
         proc = started(procs, "new", argv, env(conf))
         url = f"ws://127.0.0.1:{port}/ws"
         ready = first_reply(url, probe, START_TIMEOUT)
-        yield Server(url, ready - proc.started_at, [proc.pid])
+        answered = routed_answer(url, probe, proc.started_at)
+        yield Server(url, ready - proc.started_at, [proc.pid], answered=answered)
+
+
+def routed_answer(url: str, probe: str | None, started_at: float) -> float | None:
+    """Seconds from spawn to the answer of a message said right after the
+    greeting (the helpers bot, probe None: two greeting frames); None else."""
+    if probe is not None:
+        return None
+    return first_answer(url, 2, START_TIMEOUT) - started_at
 
 
 def procfile_argv(name: str, **options: str) -> list[str]:

@@ -160,3 +160,22 @@ def first_reply(url: str, probe: str | None, timeout: float) -> float:
         finally:
             client.close()
     raise TimeoutError(f"no reply from {url} in {timeout:g} s")
+
+
+#: A message no alias matches: the server must route it with its model.
+ROUTED_PROBE = "is there anything you could do to cheer me up a little"
+
+
+def first_answer(url: str, greeting_frames: int, timeout: float) -> float:
+    """The monotonic time a new talker's first routed message was answered:
+    the greeting read, then ROUTED_PROBE said (a server that greets before its
+    model is ready answers it once the model is)."""
+    client = Client.connect(url, timeout=timeout)
+    try:
+        client.texts(greeting_frames, timeout)
+        client.say(ROUTED_PROBE)
+        if client.recv(timeout) is None:
+            raise TimeoutError(f"no answer from {url} in {timeout:g} s")
+        return time.monotonic()
+    finally:
+        client.close()
