@@ -44,8 +44,10 @@ METHOD = """\
   `application_name` its store URL sets); its memory is that of Redis, gunicorn
   and the Celery worker (PostgreSQL, a shared service, is left out), as VmRSS
   summed (a page shared by forked processes counts once per process) and PSS
-  summed (counted once). Start-up: spawn to the first greeting frame received; the pong
-  server of this zoozl starts first, so a one-time model export is not in it.
+  summed (counted once). Start-up: spawn to the first greeting frame received,
+  then to the answer of a message said right after it (a text no alias matches,
+  so it waits for the model: this zoozl greets before its model is loaded); the
+  pong server of this zoozl starts first, so a one-time model export is not in it.
 - Cost flat: `zoozl.plugins.pong` (alias `help`, never completes; 0.3.0 has the
   same plugin) answers one long conversation and many 10-message ones; and ten
   consecutive 1-session runs on the helpers bot, tenth against first. The cost
