@@ -113,3 +113,13 @@ def test_rewriting_results_md_keeps_the_sections_of_other_benchmarks(
     assert "old figures" not in text
     assert text.endswith(section)
     assert report.targets_table(OLD, NEW) in text
+
+
+def test_the_machine_line_names_the_vector_units_the_model_runs_on() -> None:
+    avx2 = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n"
+    vnni = "flags\t: avx2 avx512f avx512bw avx512_vnni\nflags\t: avx2\n"
+    vector_units = results.vector_units
+    assert vector_units(avx2) == "avx2"
+    assert vector_units(vnni) == "avx2, avx512f, avx512_vnni"
+    assert vector_units("flags\t: sse2\n").startswith("none of avx2")
+    assert vector_units("") == "unknown"
