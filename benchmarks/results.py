@@ -24,8 +24,9 @@ METHOD = """\
   **With no `embedder` key (as here, its default) 0.3.0 routes by `CharEmbedder`,
   a count of letters, digits and punctuation: no sentence model**; its only
   other embedder is OpenAI's embeddings API over the network. So "every text
-  new" compares MiniLM (about 4 ms of CPU per text here, by itself) with a
-  character count: the rows with texts seen before are the like-for-like ones.
+  new" compares MiniLM (a few ms of CPU per text by itself, by the vector units:
+  `benchmarks.bench_onnx_run`) with a character count: the rows with texts seen
+  before are the like-for-like ones.
   This zoozl: `python -m zoozl --conf FILE` (embedded, the SQLite store, the default
   embedder unless the command names another, 4 worker threads), same plugins;
   scaled mode is the Procfile's `web` (gunicorn, 2 uvicorn processes on uvloop) and
