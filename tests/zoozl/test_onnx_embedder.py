@@ -212,7 +212,7 @@ def test_each_damage_makes_the_cached_file_unusable(
     damage: Callable[[Path, Path], None],
 ) -> None:
     # What the loader takes for "export it again". The next test follows one
-    # damage through a real export: one export each took a minute in all.
+    # damage through a real export (one export per damage took a minute).
     good = model_file(model_cache_dir, weights_digest(model_dir()))
     bad = model_file(tmp_path, weights_digest(model_dir()))
     damage(good, bad)
