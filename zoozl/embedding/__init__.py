@@ -1,3 +1,4 @@
 """Sentence embedders: the base (base.py), MiniLM on ONNX (onnx.py, serving) and on
 torch (torch.py, the reference), the exported model files (files.py, export.py),
-and the factory that picks one by name (factory.py)."""
+the router's sentence vectors kept beside them (kept.py), and the factory that
+picks one by name (factory.py)."""

@@ -87,6 +87,12 @@ class OnnxMiniLMEmbedder:
             if self._loaded is None:
                 self._loaded = self._load()
 
+    def model_file(self) -> Path:
+        """The graph file this embedder runs, found (or exported) and loaded now."""
+        self.load()
+        assert self.path is not None
+        return self.path
+
     def _load(self) -> _Loaded:
         folder = self._folder or source_folder(None)
         path = folder.exported(self.cache_dir, self.variant)

@@ -50,9 +50,10 @@ int8 alone changed about 2 % of decisions and lost accuracy
 
 The message is encoded once (twice when the draft is not sure); aliases,
 examples, labelled sentences and chatter once, by the full model, when the
-router is built. (The engine remembers the decision of each normalised text
-it has routed; a `CachedEmbedder` given here also remembers vectors, for
-evaluation runs.)
+router is built, and their vectors are kept beside the model's file for the
+next build (zoozl.embedding.kept). (The engine remembers the decision of each
+normalised text it has routed; a `CachedEmbedder` given here also remembers
+vectors, for evaluation runs.)
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ from zoozl.config import (
     Config,
 )
 from zoozl.embedding.base import Embedder
+from zoozl.embedding.kept import encode_kept
 from zoozl.ops.metrics import ROUTE_DRAFTS
 from zoozl.routing.background import CHATTER, REQUESTS, STATEMENTS
 from zoozl.routing.classifier import Classifier
@@ -408,7 +410,8 @@ class Router:
         serve both the request probe and the classifier."""
         new = [text for text in dict.fromkeys(texts) if text not in self._built]
         if new:
-            self._built.update(zip(new, self.embedder.encode(new), strict=True))
+            fresh = encode_kept(self.embedder, new)
+            self._built.update(zip(new, fresh, strict=True))
         if not texts:
             return self.embedder.encode([])
         return np.vstack([self._built[text] for text in texts])

@@ -1,0 +1,230 @@
+"""A router's sentences are encoded once per model, not once per start: their
+vectors are kept beside the model's file (zoozl.embedding.kept), and a damaged
+or unwritable file costs an encoding, never a start."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zoozl.embedding import kept
+from zoozl.embedding.base import CharEmbedder
+from zoozl.embedding.drafted import Drafted
+from zoozl.embedding.files import DEFAULT_VARIANT, model_dir, model_file, weights_digest
+from zoozl.embedding.kept import kept_file, read_kept
+from zoozl.embedding.onnx import OnnxMiniLMEmbedder
+from zoozl.routing.normalise import normalise_text
+from zoozl.routing.router import Router
+
+pytestmark = pytest.mark.model
+
+ALIASES = [("tell me a joke", "joke"), ("what time is it", "clock")]
+EXAMPLES = [("make me laugh", "joke"), ("do you have the time", "clock")]
+BACKGROUND = ("the weather is nice today", "i had pasta for lunch")
+MESSAGES = ("got any funny stories", "is it late already", "i like trains")
+
+
+class Counted(OnnxMiniLMEmbedder):
+    """The serving embedder, noting every text it is asked to encode."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        super().__init__(cache_dir)
+        self.encoded: list[str] = []
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.encoded += texts
+        return super().encode(texts)
+
+
+@pytest.fixture
+def cache(tmp_path: Path, exported_model: object, model_cache_dir: Path) -> Path:
+    """A model cache of this test's own: the session's fp32 export, linked."""
+    graph = model_file(model_cache_dir, weights_digest(model_dir()), DEFAULT_VARIANT)
+    own = tmp_path / "cache"
+    own.mkdir()
+    for path in (graph, *model_cache_dir.glob(f"{graph.name}.*")):
+        if not path.name.endswith(".npz"):
+            (own / path.name).symlink_to(path)
+    return own
+
+
+def build(
+    embedder: OnnxMiniLMEmbedder, examples: Sequence[tuple[str, str]] = EXAMPLES
+) -> Router:
+    return Router(
+        ALIASES,
+        embedder,
+        examples=examples,
+        background=BACKGROUND,
+        request_gate=0.0,
+        classifier=False,
+    )
+
+
+def sentences(examples: Sequence[tuple[str, str]] = EXAMPLES) -> set[str]:
+    texts = [t for t, _ in ALIASES] + [t for t, _ in examples] + list(BACKGROUND)
+    return {normalise_text(t) for t in texts}
+
+
+def routes(router: Router) -> list[tuple[str, float]]:
+    found = [router.best(message) for message in MESSAGES]
+    return [(r.plugin, r.score) if r else ("", 0.0) for r in found]
+
+
+def test_a_second_build_encodes_none_of_its_sentences(cache: Path) -> None:
+    first = Counted(cache)
+    router = build(first)
+    assert set(first.encoded) == sentences()
+    before = routes(router)
+    path = kept_file(first)
+    assert path is not None and path.parent == cache
+    assert path.name.startswith(first.model_file().name)
+    held = read_kept(path, first.dimension)
+    assert set(held) == sentences()
+    texts = sorted(sentences())
+    fresh = first.encode(texts)
+    assert np.allclose(np.vstack([held[t] for t in texts]), fresh, atol=1e-5)
+
+    again = Counted(cache)
+    router = build(again)
+    assert again.encoded == []
+    after = routes(router)
+    assert [p for p, _ in after] == [p for p, _ in before]
+    assert np.allclose([s for _, s in after], [s for _, s in before], atol=1e-5)
+
+
+def test_a_sentence_added_since_is_the_only_one_encoded(cache: Path) -> None:
+    build(Counted(cache))
+    more = [*EXAMPLES, ("say something funny", "joke")]
+    again = Counted(cache)
+    build(again, more)
+    assert again.encoded == ["say something funny"]
+    path = kept_file(again)
+    assert path is not None
+    assert set(read_kept(path, again.dimension)) == sentences(more)
+
+
+def test_the_file_is_named_after_the_graph_of_the_full_model(cache: Path) -> None:
+    # The graph's name holds the weights' hash, the variant and the recipe
+    # (zoozl.embedding.files.model_file): other weights or exports never read it.
+    fp32 = OnnxMiniLMEmbedder(cache)
+    path = kept_file(fp32)
+    assert path is not None
+    assert path.name == f"{fp32.model_file().name}.sentences-v{kept.FORMAT}.npz"
+    # A drafted embedder keeps its full model's vectors: Drafted.encode is its.
+    assert kept_file(Drafted(fp32, OnnxMiniLMEmbedder(cache))) == path
+    assert kept_file(CharEmbedder()) is None
+
+
+def _write(path: Path, texts: object, vectors: np.ndarray) -> None:
+    _savez(path, texts=_json(texts), vectors=vectors)
+
+
+def _unit(rows: int, width: int = 384) -> np.ndarray:
+    vectors = np.random.default_rng(1).normal(size=(rows, width)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _savez(path: Path, **arrays: np.ndarray) -> None:
+    with path.open("wb") as out:
+        np.savez(out, **arrays)
+
+
+def _json(texts: object) -> np.ndarray:
+    return np.frombuffer(json.dumps(texts).encode(), np.uint8)
+
+
+def _not_finite(path: Path, texts: list[str]) -> None:
+    vectors = _unit(len(texts))
+    vectors[0, 0] = np.nan
+    _write(path, texts, vectors)
+
+
+def _an_array(path: Path, texts: list[str]) -> None:
+    with path.open("wb") as out:
+        np.save(out, _unit(len(texts)))
+
+
+Damage = Callable[[Path, list[str]], None]
+DAMAGES: dict[str, Damage] = {
+    "garbage": lambda p, t: p.write_bytes(b"\x89not a zip at all" * 100),
+    "cut short": lambda p, t: p.write_bytes(p.read_bytes()[:500]),
+    "empty": lambda p, t: p.write_bytes(b""),
+    "an array, not an archive": _an_array,
+    "too few vectors": lambda p, t: _write(p, t, _unit(len(t) - 1)),
+    "narrower vectors": lambda p, t: _write(p, t, _unit(len(t), 32)),
+    "float64 vectors": lambda p, t: _write(p, t, _unit(len(t)).astype(np.float64)),
+    "not of unit length": lambda p, t: _write(p, t, _unit(len(t)) * 2.0),
+    "not finite": _not_finite,
+    "texts not a list": lambda p, t: _write(p, {"a": 1}, _unit(1)),
+    "texts repeated": lambda p, t: _write(p, [t[0], t[0]], _unit(2)),
+    "texts not json": lambda p, t: _savez(
+        p, texts=np.frombuffer(b"\xff[", np.uint8), vectors=_unit(1)
+    ),
+    "texts as objects (a pickle)": lambda p, t: _savez(
+        p, texts=np.array(t, dtype=object), vectors=_unit(len(t))
+    ),
+    "no vectors": lambda p, t: _savez(p, texts=_json(t)),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_a_damaged_file_is_encoded_again_with_a_warning(
+    cache: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = Counted(cache)
+    before = routes(build(first))
+    path = kept_file(first)
+    assert path is not None
+    DAMAGES[damage](path, sorted(sentences()))
+    again = Counted(cache)
+    with caplog.at_level(logging.WARNING, logger="zoozl.embedding.kept"):
+        router = build(again)
+    assert f"kept sentence vectors {path} are unusable" in caplog.text
+    assert set(again.encoded) == sentences()
+    after = routes(router)
+    assert [p for p, _ in after] == [p for p, _ in before]
+    # ... and the file is whole again: the next build encodes nothing.
+    assert set(read_kept(path, again.dimension)) == sentences()
+    third = Counted(cache)
+    build(third)
+    assert third.encoded == []
+
+
+def test_a_file_that_cannot_be_written_costs_only_the_encoding(
+    cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    probe = OnnxMiniLMEmbedder(cache)
+    path = kept_file(probe)
+    assert path is not None
+    path.mkdir()  # where the file should go, a directory: neither read nor replaced
+    first = Counted(cache)
+    with caplog.at_level(logging.WARNING, logger="zoozl.embedding.kept"):
+        router = build(first)
+    assert f"cannot keep sentence vectors in {path}" in caplog.text
+    assert set(first.encoded) == sentences()
+    assert path.is_dir()
+    again = Counted(cache)
+    assert [p for p, _ in routes(build(again))] == [p for p, _ in routes(router)]
+    assert set(again.encoded) >= sentences()
+
+
+def test_the_latest_build_is_kept_first_and_the_file_stays_bounded(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kept, "MOST", len(sentences()) + 1)
+    build(Counted(cache))
+    other = [("how far is the moon", "joke"), ("is it raining", "clock")]
+    second = Counted(cache)
+    build(second, other)
+    path = kept_file(second)
+    assert path is not None
+    held = list(read_kept(path, second.dimension))
+    assert len(held) == kept.MOST
+    assert set(held[: len(sentences(other))]) == sentences(other)
+    assert held[-1] in sentences() - sentences(other)
