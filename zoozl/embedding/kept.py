@@ -49,15 +49,21 @@ class FileBacked(Protocol):
         ...
 
 
-def kept_file(embedder: Embedder) -> Path | None:
-    """Where the vectors `embedder` encodes are kept: beside the file of its
-    model (of the full model, for a drafted one: `Drafted.encode` is its);
-    None for an embedder that has no file (the character counter, a cache)."""
+def beside_model(embedder: Embedder, suffix: str) -> Path | None:
+    """A file named `<the model's file>.<suffix>` beside the file of the
+    embedder's model (of the full model, for a drafted one: `Drafted.encode`
+    is its); None for an embedder that has no file (the character counter, a
+    cache)."""
     model = embedder.full if isinstance(embedder, Drafted) else embedder
     if not isinstance(model, FileBacked):
         return None
     graph = model.model_file()
-    return graph.with_name(f"{graph.name}.sentences-v{FORMAT}.npz")
+    return graph.with_name(f"{graph.name}.{suffix}")
+
+
+def kept_file(embedder: Embedder) -> Path | None:
+    """Where the vectors `embedder` encodes are kept (`beside_model`)."""
+    return beside_model(embedder, f"sentences-v{FORMAT}.npz")
 
 
 def encode_kept(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:

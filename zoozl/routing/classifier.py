@@ -70,6 +70,29 @@ class Classifier:
         self.bias = calibrate(held_out, self.labels, held_none, null_share)
         self.intercepts[-1] += self.bias
 
+    @classmethod
+    def restored(
+        cls, labels: np.ndarray, c: float, state: dict[str, np.ndarray]
+    ) -> Classifier:
+        """The classifier a fit on these labels gave before (its `state`),
+        without fitting again (zoozl.routing.fitted)."""
+        restored = cls.__new__(cls)
+        restored.labels = np.asarray(labels, dtype=np.int64)
+        restored.classes = int(restored.labels.max()) + 1
+        restored.c = c
+        restored.weights = state["weights"]
+        restored.intercepts = state["intercepts"]
+        restored.bias = float(state["bias"])
+        return restored
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What `restored` needs beside the labels: the fitted numbers."""
+        return {
+            "weights": self.weights,
+            "intercepts": self.intercepts,
+            "bias": np.array(self.bias, dtype=np.float64),
+        }
+
     def logits(self, vector: np.ndarray) -> np.ndarray:
         """One score per class (the last: no plugin), bias included."""
         scores: np.ndarray = self.weights @ np.asarray(vector, np.float64)

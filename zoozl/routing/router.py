@@ -81,6 +81,7 @@ from zoozl.embedding.kept import encode_kept
 from zoozl.ops.metrics import ROUTE_DRAFTS
 from zoozl.routing.background import CHATTER, REQUESTS, STATEMENTS
 from zoozl.routing.classifier import Classifier
+from zoozl.routing.fitted import KeptFits, check_shapes
 from zoozl.routing.normalise import (
     alias_vocabulary,
     correct_typos,
@@ -158,6 +159,18 @@ class RequestProbe:
             error = weight * (_sigmoid(x @ self.weights + self.bias) - y)
             self.weights -= STEP_SIZE * (x.T @ error + L2 * self.weights) / len(y)
             self.bias -= STEP_SIZE * float(error.mean())
+
+    @classmethod
+    def restored(cls, state: dict[str, np.ndarray]) -> RequestProbe:
+        """The probe a fit gave before (its `state`), without fitting again."""
+        restored = cls.__new__(cls)
+        restored.weights = state["weights"]
+        restored.bias = float(state["bias"])
+        return restored
+
+    def state(self) -> dict[str, np.ndarray]:
+        """What `restored` needs: the fitted numbers."""
+        return {"weights": self.weights, "bias": np.array(self.bias, np.float64)}
 
     def probability(self, vector: np.ndarray) -> float:
         """Probability that the message of this embedding asks the bot something."""
@@ -314,17 +327,21 @@ class Router:
             [self._alias_vectors, *_centroids(list(taught_vectors.values()))]
         )
         self._background = self._encode_built(self.background)
+        fits = KeptFits(embedder)
         self.probe = (
-            self._probe(list(taught_vectors.values())) if request_gate > 0.0 else None
+            self._probe(list(taught_vectors.values()), fits)
+            if request_gate > 0.0
+            else None
         )
         self.vocabulary = alias_vocabulary(self._texts)
         self.keys = tuple(dict.fromkeys(self.plugins))
         self.words: WordFeatures | None = None
         self.classifier = (
-            self._classifier(taught_texts, taught_vectors)
+            self._classifier(taught_texts, taught_vectors, fits)
             if classifier and taught
             else None
         )
+        fits.save()
         self._built.clear()  # the vectors above are kept where they are used
         if self.draft is not None:  # load the draft model now, not on a message
             self.draft.encode(self._texts[:1] or ("hello",))
@@ -362,14 +379,23 @@ class Router:
             if key is not None and key not in keys:
                 raise ValueError(f"labelled sentence {text!r}: no plugin {key!r}")
 
-    def _probe(self, taught_vectors: list[np.ndarray]) -> RequestProbe:
+    def _probe(self, taught_vectors: list[np.ndarray], fits: KeptFits) -> RequestProbe:
         """Statements against requests; plugins' aliases, examples and labelled
         sentences are requests too (what the bot is asked for here, not only in
         general), and their near misses and the sentences labelled for no
-        plugin statements."""
+        plugin statements. Kept from the last build when fitted on the same."""
         statements, requests = self._probe_sentences()
+        told = self._encode_built(statements)
         asked = [self._encode_built(requests), self._alias_vectors, *taught_vectors]
-        return RequestProbe(self._encode_built(statements), np.vstack(asked))
+        joined = np.vstack(asked)
+        width = {"weights": (told.shape[1],), "bias": ()}
+        state = fits.fitted(
+            "probe",
+            (told, joined, L2, STEPS, STEP_SIZE),
+            lambda: RequestProbe(told, joined).state(),
+            lambda fit: check_shapes(fit, width),
+        )
+        return RequestProbe.restored(state)
 
     def _probe_sentences(self) -> tuple[list[str], list[str]]:
         """The probe's statements and requests (beside the plugins' own), normalised."""
@@ -423,6 +449,7 @@ class Router:
         self,
         taught_texts: dict[str, list[str]],
         taught_vectors: dict[str, np.ndarray],
+        fits: KeptFits,
     ) -> Classifier:
         """Trained on each plugin's aliases, examples and labelled sentences,
         and for no plugin (the last class) on near misses, sentences labelled
@@ -456,9 +483,20 @@ class Router:
         features = np.vstack(vectors)
         if self.words is not None:
             features = np.hstack([features, self.words.matrix(texts)])
-        return Classifier(
-            features, labels, held_none, ROUTE_CLASSIFIER_C, ROUTE_NULL_SHARE
+        c, share = ROUTE_CLASSIFIER_C, ROUTE_NULL_SHARE
+        classes = int(labels.max()) + 1
+        shapes = {
+            "weights": (classes, features.shape[1]),
+            "intercepts": (classes,),
+            "bias": (),
+        }
+        state = fits.fitted(
+            "classifier",
+            (features, labels, held_none, c, share),
+            lambda: Classifier(features, labels, held_none, c, share).state(),
+            lambda fit: check_shapes(fit, shapes),
         )
+        return Classifier.restored(labels, c, state)
 
     def features(self, message: str, vector: np.ndarray) -> np.ndarray:
         """What the classifier reads of a compared message: its vector, then

@@ -1,6 +1,7 @@
-"""A router's sentences are encoded once per model, not once per start: their
-vectors are kept beside the model's file (zoozl.embedding.kept), and a damaged
-or unwritable file costs an encoding, never a start."""
+"""A router is built once per model and bot, not once per start: its sentences'
+vectors (zoozl.embedding.kept) and its fits (zoozl.routing.fitted) are kept
+beside the model's file, and a damaged or unwritable file costs an encoding or
+a fit, never a start."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from zoozl.embedding.drafted import Drafted
 from zoozl.embedding.files import DEFAULT_VARIANT, model_dir, model_file, weights_digest
 from zoozl.embedding.kept import kept_file, read_kept
 from zoozl.embedding.onnx import OnnxMiniLMEmbedder
+from zoozl.routing import classifier, fitted
+from zoozl.routing.fitted import fit_key, read_fits
 from zoozl.routing.normalise import normalise_text
-from zoozl.routing.router import Router
+from zoozl.routing.router import RequestProbe, Router
 
 pytestmark = pytest.mark.model
 
@@ -228,3 +231,170 @@ def test_the_latest_build_is_kept_first_and_the_file_stays_bounded(
     assert len(held) == kept.MOST
     assert set(held[: len(sentences(other))]) == sentences(other)
     assert held[-1] in sentences() - sentences(other)
+
+
+# The fits: the classifier and the request probe.
+
+TAUGHT = [*EXAMPLES, ("tell me something funny", "joke"), ("what hour is it", "clock")]
+
+
+class Fits:
+    """Counts the classifier's and the probe's fits while it is entered."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.classifier = 0
+        self.probe = 0
+        real_fit, real_probe = classifier.fit, RequestProbe.__init__
+
+        def fit(*args: object, **kwargs: object) -> object:
+            self.classifier += 1
+            return real_fit(*args, **kwargs)  # type: ignore[arg-type]
+
+        def probe(probe: RequestProbe, *args: np.ndarray) -> None:
+            self.probe += 1
+            real_probe(probe, *args)
+
+        monkeypatch.setattr(classifier, "fit", fit)
+        monkeypatch.setattr(RequestProbe, "__init__", probe)
+
+    def reset(self) -> None:
+        self.classifier = self.probe = 0
+
+
+@pytest.fixture
+def fits(monkeypatch: pytest.MonkeyPatch) -> Fits:
+    return Fits(monkeypatch)
+
+
+def taught(
+    embedder: OnnxMiniLMEmbedder, examples: Sequence[tuple[str, str]] = TAUGHT
+) -> Router:
+    """A router with the classifier and the request probe."""
+    return Router(ALIASES, embedder, examples=examples, background=BACKGROUND)
+
+
+def decisions(router: Router) -> list[tuple[str, str]]:
+    found = [router.decide(message) for message in MESSAGES]
+    return [(route.plugin if route else "", stopped) for route, stopped in found]
+
+
+def fits_file(embedder: OnnxMiniLMEmbedder) -> Path:
+    return embedder.model_file().with_name(
+        f"{embedder.model_file().name}.fits-v{fitted.FORMAT}.npz"
+    )
+
+
+def test_a_second_build_fits_nothing_and_decides_alike(cache: Path, fits: Fits) -> None:
+    first = taught(OnnxMiniLMEmbedder(cache))
+    assert fits.classifier > 1 and fits.probe == 1  # the fit and its folds
+    assert first.classifier is not None and first.probe is not None
+    fits.reset()
+    again = taught(OnnxMiniLMEmbedder(cache))
+    assert fits.classifier == fits.probe == 0
+    assert again.classifier is not None and again.probe is not None
+    for field in ("weights", "intercepts"):
+        kept_one = getattr(again.classifier, field)
+        assert np.array_equal(kept_one, getattr(first.classifier, field))
+    assert again.classifier.bias == first.classifier.bias
+    assert np.array_equal(again.probe.weights, first.probe.weights)
+    assert again.probe.bias == first.probe.bias
+    assert decisions(again) == decisions(first)
+
+
+def test_another_sentence_fits_again(cache: Path, fits: Fits) -> None:
+    taught(OnnxMiniLMEmbedder(cache))
+    fits.reset()
+    more = taught(OnnxMiniLMEmbedder(cache), [*TAUGHT, ("a clock please", "clock")])
+    assert fits.classifier > 0 and fits.probe == 1
+    fits.reset()
+    # The file holds the latest build's fits: that build again fits nothing.
+    again = taught(OnnxMiniLMEmbedder(cache), [*TAUGHT, ("a clock please", "clock")])
+    assert fits.classifier == fits.probe == 0
+    assert decisions(again) == decisions(more)
+
+
+def test_the_key_covers_every_input_and_the_fitting_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    vectors = _unit(4, 8).astype(np.float64)
+    base = fit_key("probe", (vectors, 0.1, 2000))
+    assert base == fit_key("probe", (vectors.copy(), 0.1, 2000))
+    moved = vectors.copy()
+    moved[2, 3] = np.nextafter(moved[2, 3], 1.0)
+    assert (
+        len(
+            {
+                base,
+                fit_key("classifier", (vectors, 0.1, 2000)),
+                fit_key("probe", (moved, 0.1, 2000)),
+                fit_key("probe", (vectors.astype(np.float32), 0.1, 2000)),
+                fit_key("probe", (vectors.reshape(8, 4), 0.1, 2000)),
+                fit_key("probe", (vectors, 0.2, 2000)),
+                fit_key("probe", (vectors, 0.1, 2001)),
+            }
+        )
+        == 7
+    )
+    monkeypatch.setattr(fitted, "_code", lambda: b"an edited classifier.py")
+    assert fit_key("probe", (vectors, 0.1, 2000)) not in {base, None}
+    monkeypatch.setattr(fitted, "_code", lambda: None)  # no source to read
+    assert fit_key("probe", (vectors, 0.1, 2000)) is None
+
+
+def _reshaped(path: Path) -> None:
+    arrays = read_fits(path)
+    arrays["classifier.weights"] = arrays["classifier.weights"][:, :-1]
+    _savez(path, **arrays)
+
+
+def _not_finite(path: Path) -> None:
+    arrays = read_fits(path)
+    arrays["probe.weights"][0] = np.inf
+    _savez(path, **arrays)
+
+
+def _missing_field(path: Path) -> None:
+    arrays = read_fits(path)
+    del arrays["classifier.intercepts"]
+    _savez(path, **arrays)
+
+
+FIT_DAMAGES: dict[str, Callable[[Path], None]] = {
+    "garbage": lambda p: p.write_bytes(b"PK\x03\x04 and nothing after"),
+    "cut short": lambda p: p.write_bytes(p.read_bytes()[:300]),
+    "weights of another shape": _reshaped,
+    "weights not finite": _not_finite,
+    "a field missing": _missing_field,
+}
+
+
+@pytest.mark.parametrize("damage", sorted(FIT_DAMAGES))
+def test_a_damaged_fit_is_fitted_again_with_a_warning(
+    cache: Path, fits: Fits, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = taught(OnnxMiniLMEmbedder(cache))
+    path = fits_file(OnnxMiniLMEmbedder(cache))
+    FIT_DAMAGES[damage](path)
+    fits.reset()
+    with caplog.at_level(logging.WARNING, logger="zoozl.routing.fitted"):
+        again = taught(OnnxMiniLMEmbedder(cache))
+    assert "unusable" in caplog.text and str(path) in caplog.text
+    assert fits.classifier + fits.probe > 0
+    assert decisions(again) == decisions(first)
+    fits.reset()
+    taught(OnnxMiniLMEmbedder(cache))  # whole again
+    assert fits.classifier == fits.probe == 0
+
+
+def test_fits_that_cannot_be_written_cost_only_the_fit(
+    cache: Path, fits: Fits, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = fits_file(OnnxMiniLMEmbedder(cache))
+    path.mkdir()
+    with caplog.at_level(logging.WARNING, logger="zoozl.routing.fitted"):
+        first = taught(OnnxMiniLMEmbedder(cache))
+    assert f"cannot keep the router's fits in {path}" in caplog.text
+    fits.reset()
+    again = taught(OnnxMiniLMEmbedder(cache))
+    assert fits.probe == 1 and fits.classifier > 0
+    assert decisions(again) == decisions(first)
