@@ -313,6 +313,33 @@ def test_another_sentence_fits_again(cache: Path, fits: Fits) -> None:
     assert decisions(again) == decisions(more)
 
 
+def test_bots_that_share_a_cache_keep_each_their_fits(cache: Path, fits: Fits) -> None:
+    other = [("how far is the moon", "joke"), ("is it raining", "clock")]
+    first = taught(OnnxMiniLMEmbedder(cache))
+    taught(OnnxMiniLMEmbedder(cache), other)
+    fits.reset()
+    again = taught(OnnxMiniLMEmbedder(cache))
+    taught(OnnxMiniLMEmbedder(cache), other)
+    assert fits.classifier == fits.probe == 0
+    assert decisions(again) == decisions(first)
+
+
+def test_the_file_keeps_the_latest_fits_only(
+    cache: Path, fits: Fits, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fitted, "MOST_FITS", 2)  # a build's classifier and probe
+    other = [("how far is the moon", "joke"), ("is it raining", "clock")]
+    taught(OnnxMiniLMEmbedder(cache))
+    taught(OnnxMiniLMEmbedder(cache), other)
+    path = fits_file(OnnxMiniLMEmbedder(cache))
+    assert len({field.partition(".")[0] for field in read_fits(path)}) == 2
+    fits.reset()
+    taught(OnnxMiniLMEmbedder(cache), other)
+    assert fits.classifier == fits.probe == 0
+    taught(OnnxMiniLMEmbedder(cache))
+    assert fits.classifier > 0 and fits.probe == 1
+
+
 def test_the_key_covers_every_input_and_the_fitting_code(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -343,20 +370,23 @@ def test_the_key_covers_every_input_and_the_fitting_code(
 
 def _reshaped(path: Path) -> None:
     arrays = read_fits(path)
-    arrays["classifier.weights"] = arrays["classifier.weights"][:, :-1]
+    for field, value in arrays.items():
+        if field.endswith(".weights"):  # the classifier's (2-D) and the probe's
+            arrays[field] = value[..., :-1]
     _savez(path, **arrays)
 
 
 def _not_finite(path: Path) -> None:
     arrays = read_fits(path)
-    arrays["probe.weights"][0] = np.inf
+    for field, value in arrays.items():
+        if field.endswith(".weights"):
+            value[..., 0] = np.inf
     _savez(path, **arrays)
 
 
 def _missing_field(path: Path) -> None:
     arrays = read_fits(path)
-    del arrays["classifier.intercepts"]
-    _savez(path, **arrays)
+    _savez(path, **{f: v for f, v in arrays.items() if not f.endswith(".bias")})
 
 
 FIT_DAMAGES: dict[str, Callable[[Path], None]] = {

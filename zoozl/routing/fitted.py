@@ -7,11 +7,12 @@ The two fits were 0.37 s of a 1.74 s start on the AVX2 machine of issue 21
 the same on every start). The hash covers the fit's inputs (every vector and
 label, each parameter), the source of the modules that fit (router.py and
 classifier.py: any edit there fits again) and numpy's version, so a kept fit
-is the fit those inputs give. The file holds the fits of the latest build
-only: two bots that share a model cache fit again in turn, as every start did
-before. Like the kept vectors it is a cache: a file that cannot be read, or
-whose fit is not of the shape its inputs give, is fitted again with a warning;
-one that cannot be written costs the next start its fits.
+is the fit those inputs give. The file holds the fits of the latest builds
+(MOST_FITS, this build's first), so bots that share a model cache (an author's
+bot and its tests, say) keep each their own. Like the kept vectors it is a
+cache: a file that cannot be read, or whose fit is not of the shape its inputs
+give, is fitted again with a warning; one that cannot be written costs the
+next start its fits.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 #: The modules whose code fits: an edit to either changes every key.
 FITTING = ("router.py", "classifier.py")
+#: Fits a file keeps: this build's, then the latest of the builds before it
+#: (a classifier's weights are some 100 KiB).
+MOST_FITS = 16
 
 Fit = dict[str, np.ndarray]
 
@@ -71,8 +75,10 @@ def fit_key(name: str, inputs: Sequence[np.ndarray | float]) -> str | None:
 
 
 class KeptFits:
-    """The fits of one router build: a fit kept by the build before with the
-    same key is read, the others are fitted; `save` keeps this build's."""
+    """The fits of one router build: a fit kept by a build before under the
+    same key is read, the others are fitted; `save` keeps this build's first.
+
+    In the file each fit's arrays are named `<key>.<field>`."""
 
     def __init__(self, embedder: Embedder) -> None:
         self.path = beside_model(embedder, f"fits-v{FORMAT}.npz")
@@ -90,18 +96,18 @@ class KeptFits:
         """The fit of `name` on `inputs`: kept, when a fit under the same key
         passes `check` (which raises ValueError), else `fit()`."""
         key = fit_key(name, inputs) if self.path is not None else None
-        found = self._found(name, key)
+        found = self._found(key)
         if found is not None:
             try:
                 check(found)
             except ValueError as exc:
                 log.warning("kept %s fit in %s is unusable (%s)", name, self.path, exc)
             else:
-                self._use(name, key, found)
+                self._use(key, found)
                 return found
         made = fit()
         self._fitted = True
-        self._use(name, key, made)
+        self._use(key, made)
         return made
 
     def save(self) -> None:
@@ -110,6 +116,13 @@ class KeptFits:
         if self.path is None or not self._fitted or not self._used:
             return
         arrays = dict(self._used)
+        keys = {field.partition(".")[0] for field in arrays}
+        for field, value in self._kept.items():
+            key = field.partition(".")[0]
+            if key not in keys and len(keys) < MOST_FITS:
+                keys.add(key)
+            if key in keys:
+                arrays.setdefault(field, value)
 
         def produce(partial: Path) -> None:
             with partial.open("wb") as out:
@@ -120,22 +133,20 @@ class KeptFits:
         except OSError as exc:
             log.warning("cannot keep the router's fits in %s (%s)", self.path, exc)
 
-    def _found(self, name: str, key: str | None) -> Fit | None:
-        stored = self._kept.get(f"{name}.key")
-        if key is None or stored is None or stored.tobytes() != key.encode():
+    def _found(self, key: str | None) -> Fit | None:
+        if key is None:
             return None
-        prefix = f"{name}."
-        return {
+        prefix = f"{key}."
+        found = {
             field[len(prefix) :]: value
             for field, value in self._kept.items()
-            if field.startswith(prefix) and field != f"{name}.key"
+            if field.startswith(prefix)
         }
+        return found or None
 
-    def _use(self, name: str, key: str | None, fit: Fit) -> None:
-        if key is None:
-            return
-        self._used[f"{name}.key"] = np.frombuffer(key.encode(), dtype=np.uint8)
-        self._used.update({f"{name}.{field}": value for field, value in fit.items()})
+    def _use(self, key: str | None, fit: Fit) -> None:
+        if key is not None:
+            self._used.update({f"{key}.{field}": value for field, value in fit.items()})
 
 
 def read_fits(path: Path) -> dict[str, np.ndarray]:

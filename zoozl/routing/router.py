@@ -51,7 +51,8 @@ int8 alone changed about 2 % of decisions and lost accuracy
 The message is encoded once (twice when the draft is not sure); aliases,
 examples, labelled sentences and chatter once, by the full model, when the
 router is built, and their vectors are kept beside the model's file for the
-next build (zoozl.embedding.kept). (The engine remembers the decision of each
+next build (zoozl.embedding.kept), as are the probe's and the classifier's
+fits (zoozl.routing.fitted). (The engine remembers the decision of each
 normalised text it has routed; a `CachedEmbedder` given here also remembers
 vectors, for evaluation runs.)
 """
