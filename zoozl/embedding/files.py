@@ -8,8 +8,12 @@ import glob
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
+
+import numpy as np
+from numpy.lib.npyio import NpzFile
 
 #: Bump when the export or the quantisation changes: old files are then not used.
 #: 2: fp32's weights in a file of their own beside its graph (export.py).
@@ -106,3 +110,27 @@ def write_atomically(target: Path, produce: Callable[[Path], None]) -> Path:
         with contextlib.suppress(FileNotFoundError):
             partial.unlink()
     return target
+
+
+#: What reading a damaged or foreign archive raises (`load_arrays`).
+UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
+
+
+def load_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the npz archive at path, read now; never a pickle.
+    Raises one of UNREADABLE when the file is not such an archive."""
+    with path.open("rb") as handle:  # closed whatever np.load raises
+        data = np.load(handle, allow_pickle=False)
+        if not isinstance(data, NpzFile):
+            raise ValueError("it is not an npz archive")
+        return {name: data[name] for name in data.files}
+
+
+def save_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write arrays as an npz archive at path, atomically (OSError if not)."""
+
+    def produce(partial: Path) -> None:
+        with partial.open("wb") as out:
+            np.savez(out, allow_pickle=False, **arrays)
+
+    write_atomically(path, produce)

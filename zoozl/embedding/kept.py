@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import json
 import logging
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from numpy.lib.npyio import NpzFile
 
 from zoozl.embedding.base import Embedder
 from zoozl.embedding.drafted import Drafted
-from zoozl.embedding.files import write_atomically
+from zoozl.embedding.files import UNREADABLE, load_arrays, save_arrays
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +86,11 @@ def read_kept(path: Path, dimension: int) -> dict[str, np.ndarray]:
     if not path.is_file():
         return {}
     try:
-        with path.open("rb") as handle:  # closed whatever np.load raises
-            data = np.load(handle, allow_pickle=False)
-            if not isinstance(data, NpzFile):
-                raise ValueError("it is not an npz archive")
-            texts = json.loads(data["texts"].tobytes().decode("utf-8"))
-            vectors = data["vectors"]
+        arrays = load_arrays(path)
+        texts = json.loads(arrays["texts"].tobytes().decode("utf-8"))
+        vectors = arrays["vectors"]
         _check(texts, vectors, dimension)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+    except UNREADABLE as exc:
         log.warning(
             "kept sentence vectors %s are unusable (%s); encoding again", path, exc
         )
@@ -127,12 +122,7 @@ def _write_kept(path: Path, first: Sequence[str], known: dict[str, np.ndarray]) 
     order = list(dict.fromkeys([*first, *known]))[:MOST]
     texts = np.frombuffer(json.dumps(order).encode("utf-8"), dtype=np.uint8)
     vectors = np.vstack([known[text] for text in order]).astype(np.float32)
-
-    def produce(partial: Path) -> None:
-        with partial.open("wb") as out:
-            np.savez(out, texts=texts, vectors=vectors)
-
     try:
-        write_atomically(path, produce)
+        save_arrays(path, {"texts": texts, "vectors": vectors})
     except OSError as exc:
         log.warning("cannot keep sentence vectors in %s (%s)", path, exc)

@@ -20,15 +20,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.npyio import NpzFile
 
 from zoozl.embedding.base import Embedder
-from zoozl.embedding.files import write_atomically
+from zoozl.embedding.files import UNREADABLE, load_arrays, save_arrays
 from zoozl.embedding.kept import beside_model
 
 log = logging.getLogger(__name__)
@@ -123,13 +121,8 @@ class KeptFits:
                 keys.add(key)
             if key in keys:
                 arrays.setdefault(field, value)
-
-        def produce(partial: Path) -> None:
-            with partial.open("wb") as out:
-                np.savez(out, allow_pickle=False, **arrays)
-
         try:
-            write_atomically(self.path, produce)
+            save_arrays(self.path, arrays)
         except OSError as exc:
             log.warning("cannot keep the router's fits in %s (%s)", self.path, exc)
 
@@ -155,12 +148,8 @@ def read_fits(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         return {}
     try:
-        with path.open("rb") as handle:  # closed whatever np.load raises
-            data = np.load(handle, allow_pickle=False)
-            if not isinstance(data, NpzFile):
-                raise ValueError("it is not an npz archive")
-            return {name: data[name] for name in data.files}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        return load_arrays(path)
+    except UNREADABLE as exc:
         log.warning("kept router fits %s are unusable (%s); fitting again", path, exc)
         return {}
 
