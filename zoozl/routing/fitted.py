@@ -2,7 +2,7 @@
 model's file under a hash of everything they were fitted on, so that a restart
 with the same plugins, sentences, model and fitting code fits neither again.
 
-The two fits were 0.37 s of a 1.74 s start on the AVX2 machine of issue 21
+The two fits were 0.41 s of a 1.74 s `Bot.load` on the AVX2 machine of issue 21
 (after the sentence vectors, zoozl.embedding.kept, the largest share that is
 the same on every start). The hash covers the fit's inputs (every vector and
 label, each parameter), the source of the modules that fit (router.py and
@@ -36,7 +36,7 @@ FORMAT = 1
 #: The modules whose code fits: an edit to either changes every key.
 FITTING = ("router.py", "classifier.py")
 #: Fits a file keeps: this build's, then the latest of the builds before it
-#: (a classifier's weights are some 100 KiB).
+#: (chatbot.toml's bot's two fits are 60 KiB).
 MOST_FITS = 16
 
 Fit = dict[str, np.ndarray]
