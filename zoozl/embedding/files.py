@@ -1,5 +1,6 @@
 """The exported ONNX files (MiniLM's, or a local model folder's): named by the
-weights' hash, written atomically."""
+weights' hash, written atomically; and the npz archives kept beside them
+(kept.py, zoozl.routing.fitted), read without pickles."""
 
 from __future__ import annotations
 
