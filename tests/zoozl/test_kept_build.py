@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -44,16 +45,44 @@ class Counted(OnnxMiniLMEmbedder):
         return super().encode(texts)
 
 
-@pytest.fixture
-def cache(tmp_path: Path, exported_model: object, model_cache_dir: Path) -> Path:
-    """A model cache of this test's own: the session's fp32 export, linked."""
+@pytest.fixture(scope="module")
+def loaded(
+    tmp_path_factory: pytest.TempPathFactory,
+    exported_model: object,
+    model_cache_dir: Path,
+) -> Counted:
+    """The module's embedder, on a model cache of its own (the session's fp32
+    export, linked), loaded once."""
     graph = model_file(model_cache_dir, weights_digest(model_dir()), DEFAULT_VARIANT)
-    own = tmp_path / "cache"
-    own.mkdir()
+    own = tmp_path_factory.mktemp("cache")
     for path in (graph, *model_cache_dir.glob(f"{graph.name}.*")):
         if not path.name.endswith(".npz"):
             (own / path.name).symlink_to(path)
-    return own
+    return Counted(own)
+
+
+def _clear(cache: Path, pattern: str) -> None:
+    for path in cache.glob(pattern):
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+@pytest.fixture
+def model(loaded: Counted) -> Counted:
+    """The module's embedder with nothing kept and nothing noted yet."""
+    _clear(loaded.cache_dir, "*.npz")
+    loaded.encoded.clear()
+    return loaded
+
+
+@pytest.fixture
+def fits_model(loaded: Counted) -> Counted:
+    """The module's embedder with no fits kept. These tests count fits: the
+    sentence vectors a test before kept spare them the encoding."""
+    _clear(loaded.cache_dir, "*.fits-v*.npz")
+    return loaded
 
 
 def build(
@@ -79,48 +108,47 @@ def routes(router: Router) -> list[tuple[str, float]]:
     return [(r.plugin, r.score) if r else ("", 0.0) for r in found]
 
 
-def test_a_second_build_encodes_none_of_its_sentences(cache: Path) -> None:
-    first = Counted(cache)
-    router = build(first)
-    assert set(first.encoded) == sentences()
+def test_a_second_build_encodes_none_of_its_sentences(model: Counted) -> None:
+    router = build(model)
+    assert set(model.encoded) == sentences()
     before = routes(router)
-    path = kept_file(first)
-    assert path is not None and path.parent == cache
-    assert path.name.startswith(first.model_file().name)
-    held = read_kept(path, first.dimension)
+    path = kept_file(model)
+    assert path is not None and path.parent == model.cache_dir
+    assert path.name.startswith(model.model_file().name)
+    held = read_kept(path, model.dimension)
     assert set(held) == sentences()
     texts = sorted(sentences())
-    fresh = first.encode(texts)
+    fresh = model.encode(texts)
     assert np.allclose(np.vstack([held[t] for t in texts]), fresh, atol=1e-5)
 
-    again = Counted(cache)
-    router = build(again)
-    assert again.encoded == []
+    model.encoded.clear()
+    router = build(model)
+    assert model.encoded == []
     after = routes(router)
     assert [p for p, _ in after] == [p for p, _ in before]
     assert np.allclose([s for _, s in after], [s for _, s in before], atol=1e-5)
 
 
-def test_a_sentence_added_since_is_the_only_one_encoded(cache: Path) -> None:
-    build(Counted(cache))
+def test_a_sentence_added_since_is_the_only_one_encoded(model: Counted) -> None:
+    build(model)
     more = [*EXAMPLES, ("say something funny", "joke")]
-    again = Counted(cache)
-    build(again, more)
-    assert again.encoded == ["say something funny"]
-    path = kept_file(again)
+    model.encoded.clear()
+    build(model, more)
+    assert model.encoded == ["say something funny"]
+    path = kept_file(model)
     assert path is not None
-    assert set(read_kept(path, again.dimension)) == sentences(more)
+    assert set(read_kept(path, model.dimension)) == sentences(more)
 
 
-def test_the_file_is_named_after_the_graph_of_the_full_model(cache: Path) -> None:
+def test_the_file_is_named_after_the_graph_of_the_full_model(model: Counted) -> None:
     # The graph's name holds the weights' hash, the variant and the recipe
     # (zoozl.embedding.files.model_file): other weights or exports never read it.
-    fp32 = OnnxMiniLMEmbedder(cache)
+    fp32 = model
     path = kept_file(fp32)
     assert path is not None
     assert path.name == f"{fp32.model_file().name}.sentences-v{kept.FORMAT}.npz"
     # A drafted embedder keeps its full model's vectors: Drafted.encode is its.
-    assert kept_file(Drafted(fp32, OnnxMiniLMEmbedder(cache))) == path
+    assert kept_file(Drafted(fp32, fp32)) == path
     assert kept_file(CharEmbedder()) is None
 
 
@@ -178,56 +206,52 @@ DAMAGES: dict[str, Damage] = {
 
 @pytest.mark.parametrize("damage", sorted(DAMAGES))
 def test_a_damaged_file_is_encoded_again_with_a_warning(
-    cache: Path, damage: str, caplog: pytest.LogCaptureFixture
+    model: Counted, damage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    first = Counted(cache)
-    before = routes(build(first))
-    path = kept_file(first)
+    before = routes(build(model))
+    path = kept_file(model)
     assert path is not None
     DAMAGES[damage](path, sorted(sentences()))
-    again = Counted(cache)
+    model.encoded.clear()
     with caplog.at_level(logging.WARNING, logger="zoozl.embedding.kept"):
-        router = build(again)
+        router = build(model)
     assert f"kept sentence vectors {path} are unusable" in caplog.text
-    assert set(again.encoded) == sentences()
+    assert set(model.encoded) == sentences()
     after = routes(router)
     assert [p for p, _ in after] == [p for p, _ in before]
     # ... and the file is whole again: the next build encodes nothing.
-    assert set(read_kept(path, again.dimension)) == sentences()
-    third = Counted(cache)
-    build(third)
-    assert third.encoded == []
+    assert set(read_kept(path, model.dimension)) == sentences()
+    model.encoded.clear()
+    build(model)
+    assert model.encoded == []
 
 
 def test_a_file_that_cannot_be_written_costs_only_the_encoding(
-    cache: Path, caplog: pytest.LogCaptureFixture
+    model: Counted, caplog: pytest.LogCaptureFixture
 ) -> None:
-    probe = OnnxMiniLMEmbedder(cache)
-    path = kept_file(probe)
+    path = kept_file(model)
     assert path is not None
     path.mkdir()  # where the file should go, a directory: neither read nor replaced
-    first = Counted(cache)
     with caplog.at_level(logging.WARNING, logger="zoozl.embedding.kept"):
-        router = build(first)
+        router = build(model)
     assert f"cannot keep sentence vectors in {path}" in caplog.text
-    assert set(first.encoded) == sentences()
+    assert set(model.encoded) == sentences()
     assert path.is_dir()
-    again = Counted(cache)
-    assert [p for p, _ in routes(build(again))] == [p for p, _ in routes(router)]
-    assert set(again.encoded) >= sentences()
+    model.encoded.clear()
+    assert [p for p, _ in routes(build(model))] == [p for p, _ in routes(router)]
+    assert set(model.encoded) >= sentences()
 
 
 def test_the_latest_build_is_kept_first_and_the_file_stays_bounded(
-    cache: Path, monkeypatch: pytest.MonkeyPatch
+    model: Counted, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(kept, "MOST", len(sentences()) + 1)
-    build(Counted(cache))
+    build(model)
     other = [("how far is the moon", "joke"), ("is it raining", "clock")]
-    second = Counted(cache)
-    build(second, other)
-    path = kept_file(second)
+    build(model, other)
+    path = kept_file(model)
     assert path is not None
-    held = list(read_kept(path, second.dimension))
+    held = list(read_kept(path, model.dimension))
     assert len(held) == kept.MOST
     assert set(held[: len(sentences(other))]) == sentences(other)
     assert held[-1] in sentences() - sentences(other)
@@ -284,12 +308,14 @@ def fits_file(embedder: OnnxMiniLMEmbedder) -> Path:
     )
 
 
-def test_a_second_build_fits_nothing_and_decides_alike(cache: Path, fits: Fits) -> None:
-    first = taught(OnnxMiniLMEmbedder(cache))
+def test_a_second_build_fits_nothing_and_decides_alike(
+    fits_model: Counted, fits: Fits
+) -> None:
+    first = taught(fits_model)
     assert fits.classifier > 1 and fits.probe == 1  # the fit and its folds
     assert first.classifier is not None and first.probe is not None
     fits.reset()
-    again = taught(OnnxMiniLMEmbedder(cache))
+    again = taught(fits_model)
     assert fits.classifier == fits.probe == 0
     assert again.classifier is not None and again.probe is not None
     for field in ("weights", "intercepts"):
@@ -301,42 +327,44 @@ def test_a_second_build_fits_nothing_and_decides_alike(cache: Path, fits: Fits) 
     assert decisions(again) == decisions(first)
 
 
-def test_another_sentence_fits_again(cache: Path, fits: Fits) -> None:
-    taught(OnnxMiniLMEmbedder(cache))
+def test_another_sentence_fits_again(fits_model: Counted, fits: Fits) -> None:
+    taught(fits_model)
     fits.reset()
-    more = taught(OnnxMiniLMEmbedder(cache), [*TAUGHT, ("a clock please", "clock")])
+    more = taught(fits_model, [*TAUGHT, ("a clock please", "clock")])
     assert fits.classifier > 0 and fits.probe == 1
     fits.reset()
     # The file holds the latest build's fits: that build again fits nothing.
-    again = taught(OnnxMiniLMEmbedder(cache), [*TAUGHT, ("a clock please", "clock")])
+    again = taught(fits_model, [*TAUGHT, ("a clock please", "clock")])
     assert fits.classifier == fits.probe == 0
     assert decisions(again) == decisions(more)
 
 
-def test_bots_that_share_a_cache_keep_each_their_fits(cache: Path, fits: Fits) -> None:
+def test_bots_that_share_a_cache_keep_each_their_fits(
+    fits_model: Counted, fits: Fits
+) -> None:
     other = [("how far is the moon", "joke"), ("is it raining", "clock")]
-    first = taught(OnnxMiniLMEmbedder(cache))
-    taught(OnnxMiniLMEmbedder(cache), other)
+    first = taught(fits_model)
+    taught(fits_model, other)
     fits.reset()
-    again = taught(OnnxMiniLMEmbedder(cache))
-    taught(OnnxMiniLMEmbedder(cache), other)
+    again = taught(fits_model)
+    taught(fits_model, other)
     assert fits.classifier == fits.probe == 0
     assert decisions(again) == decisions(first)
 
 
 def test_the_file_keeps_the_latest_fits_only(
-    cache: Path, fits: Fits, monkeypatch: pytest.MonkeyPatch
+    fits_model: Counted, fits: Fits, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(fitted, "MOST_FITS", 2)  # a build's classifier and probe
     other = [("how far is the moon", "joke"), ("is it raining", "clock")]
-    taught(OnnxMiniLMEmbedder(cache))
-    taught(OnnxMiniLMEmbedder(cache), other)
-    path = fits_file(OnnxMiniLMEmbedder(cache))
+    taught(fits_model)
+    taught(fits_model, other)
+    path = fits_file(fits_model)
     assert len({field.partition(".")[0] for field in read_fits(path)}) == 2
     fits.reset()
-    taught(OnnxMiniLMEmbedder(cache), other)
+    taught(fits_model, other)
     assert fits.classifier == fits.probe == 0
-    taught(OnnxMiniLMEmbedder(cache))
+    taught(fits_model)
     assert fits.classifier > 0 and fits.probe == 1
 
 
@@ -400,31 +428,31 @@ FIT_DAMAGES: dict[str, Callable[[Path], None]] = {
 
 @pytest.mark.parametrize("damage", sorted(FIT_DAMAGES))
 def test_a_damaged_fit_is_fitted_again_with_a_warning(
-    cache: Path, fits: Fits, damage: str, caplog: pytest.LogCaptureFixture
+    fits_model: Counted, fits: Fits, damage: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    first = taught(OnnxMiniLMEmbedder(cache))
-    path = fits_file(OnnxMiniLMEmbedder(cache))
+    first = taught(fits_model)
+    path = fits_file(fits_model)
     FIT_DAMAGES[damage](path)
     fits.reset()
     with caplog.at_level(logging.WARNING, logger="zoozl.routing.fitted"):
-        again = taught(OnnxMiniLMEmbedder(cache))
+        again = taught(fits_model)
     assert "unusable" in caplog.text and str(path) in caplog.text
     assert fits.classifier + fits.probe > 0
     assert decisions(again) == decisions(first)
     fits.reset()
-    taught(OnnxMiniLMEmbedder(cache))  # whole again
+    taught(fits_model)  # whole again
     assert fits.classifier == fits.probe == 0
 
 
 def test_fits_that_cannot_be_written_cost_only_the_fit(
-    cache: Path, fits: Fits, caplog: pytest.LogCaptureFixture
+    fits_model: Counted, fits: Fits, caplog: pytest.LogCaptureFixture
 ) -> None:
-    path = fits_file(OnnxMiniLMEmbedder(cache))
+    path = fits_file(fits_model)
     path.mkdir()
     with caplog.at_level(logging.WARNING, logger="zoozl.routing.fitted"):
-        first = taught(OnnxMiniLMEmbedder(cache))
+        first = taught(fits_model)
     assert f"cannot keep the router's fits in {path}" in caplog.text
     fits.reset()
-    again = taught(OnnxMiniLMEmbedder(cache))
+    again = taught(fits_model)
     assert fits.probe == 1 and fits.classifier > 0
     assert decisions(again) == decisions(first)
