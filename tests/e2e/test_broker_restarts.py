@@ -24,7 +24,8 @@ import pytest
 from testbed.procs import Db, scaled
 from testbed.wsclient import Client
 
-pytestmark = pytest.mark.e2e
+# A soak: a minute or so of broker faults, round after round (`make soak`).
+pytestmark = [pytest.mark.e2e, pytest.mark.soak]
 
 TALKERS = 6
 ROUNDS = 6

@@ -39,7 +39,8 @@ from testbed.procs import (
 from testbed.talkers import Load
 from testbed.tcpproxy import TcpProxy
 
-pytestmark = pytest.mark.e2e
+# A soak: a minute or so of broker faults, round after round (`make soak`).
+pytestmark = [pytest.mark.e2e, pytest.mark.soak]
 
 SLOWECHO = "testbed.plugins.slowecho"
 TALKERS = 8
