@@ -1,6 +1,7 @@
 """The embedded server's CPU per message on every-text-new traffic, by stage: the
-int8 and fp32 model runs, the router's own work, the rest of the turn, and
-everything outside the turn (websocket, store record, reply flush, hops).
+draft's (int8 or rows) and fp32's model runs, the router's own work, the rest of
+the turn, and everything outside the turn (websocket, store record, reply
+flush, hops).
 
 The server of `compare.py` (helpers bot, SQLite store, pinned to CPU 0); run the
 load on CPU 1:
@@ -85,9 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     calls = {k: after["calls"][k] - before["calls"].get(k, 0) for k in after["calls"]}
     per = 1 / max(result.messages, 1)
     total = 1000 * result.server_cpu * per
-    encodes = ms.get("encode int8", 0.0) + ms.get("encode fp32", 0.0)
+    drafts = sorted(k for k in ms if k.startswith("encode ") and k != "encode fp32")
+    draft_ms = sum(ms[k] for k in drafts)
+    encodes = draft_ms + ms.get("encode fp32", 0.0)
+    named = "/".join(k.removeprefix("encode ") for k in drafts) or "draft"
     rows = [
-        ("int8 runs", ms.get("encode int8", 0.0), calls.get("encode int8", 0)),
+        (f"{named} runs", draft_ms, sum(calls.get(k, 0) for k in drafts)),
         ("fp32 runs", ms.get("encode fp32", 0.0), calls.get("encode fp32", 0)),
         ("the router's own work", ms.get("decide", 0.0) - encodes, None),
         ("the rest of the turn", ms.get("turn", 0.0) - ms.get("decide", 0.0), None),

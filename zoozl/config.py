@@ -44,6 +44,7 @@ EMBEDDER_NAMES = (
     "minilm-fp32",
     "minilm-int8",
     "minilm-mixed",
+    "minilm-rows",
     "minilm-torch",
     "char",
 )

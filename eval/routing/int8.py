@@ -25,6 +25,11 @@ as `zoozl.routing.router` sets them: first under `sets/DRAFT_RULE.md` (sets 4
 to 18, the unread 16 to 18 pooled as well), now under
 `sets/DRAFT_LOOSER_RULE.md`: the same allowances on sets 4 to 30, and pooled
 over the unread sets 28 to 30.
+
+`--candidate rows` judges `minilm-rows` (int8 scaled per token:
+zoozl.embedding.rows) alone and `--candidate drafted-rows` fp32 with rows as
+the draft, under `sets/ROWS_RULE.md`: the same allowances on sets 4 to 33, and
+pooled over the unread sets 31 to 33.
 """
 
 from __future__ import annotations
@@ -51,10 +56,16 @@ CANDIDATES = {
     "int8": REQUIRED_SETS,
     "mixed": tuple(range(4, 16)),
     "drafted": tuple(range(4, 31)),
+    "rows": tuple(range(4, 34)),
+    "drafted-rows": tuple(range(4, 34)),
 }
 #: Pools of sets a candidate must also keep within the pooled allowance: the
 #: draft's unread sets (DRAFT_LOOSER_RULE.md; DRAFT_RULE.md's were 16 to 18).
-EXTRA_POOLS = {"drafted": {"sets 28 to 30": (28, 29, 30)}}
+EXTRA_POOLS = {
+    "drafted": {"sets 28 to 30": (28, 29, 30)},
+    "rows": {"sets 31 to 33": (31, 32, 33)},
+    "drafted-rows": {"sets 31 to 33": (31, 32, 33)},
+}
 #: Most points int8 may lose, pooled and on any one set.
 POOLED_ALLOWANCE = Fraction(1, 2)
 SET_ALLOWANCE = Fraction(1)
@@ -193,7 +204,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--set",
         type=int,
         action="append",
-        choices=CANDIDATES["drafted"],
+        choices=sorted({n for sets in CANDIDATES.values() for n in sets}),
         help="a set by number (repeatable; default: every set of the rule, and "
         "the verdict)",
     )
@@ -212,11 +223,11 @@ def embedders(candidate: str = "int8") -> dict[str, Embedder]:
     from zoozl.embedding.onnx import OnnxMiniLMEmbedder
 
     found: dict[str, Embedder] = {}
-    if candidate == "drafted":  # fp32 with int8 as the router's draft
+    if candidate.startswith("drafted"):  # fp32 with int8 (or rows) as the draft
         from zoozl.embedding.drafted import Drafted
 
-        fp32, int8 = embedders("int8").values()
-        return {"fp32": fp32, "int8": Drafted(fp32, int8)}
+        fp32, draft = embedders(candidate.partition("-")[2] or "int8").values()
+        return {"fp32": fp32, "int8": Drafted(fp32, draft)}
     for key, variant in zip(VARIANTS, ("fp32", candidate), strict=True):
         onnx = OnnxMiniLMEmbedder(default_model_cache_dir(), variant)
         onnx.load()
@@ -246,6 +257,7 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     pools = EXTRA_POOLS.get(args.candidate, {})
     for name, numbers in pools.items():
         group = [s for s in scores if s.number in numbers]
-        label = name.replace("sets ", "").replace(" to ", "-")
-        print("\n".join(table(label, pooled(group))))
+        if group:  # none when only other sets were asked for
+            label = name.replace("sets ", "").replace(" to ", "-")
+            print("\n".join(table(label, pooled(group))))
     print(verdict(scores, required, pools).line(args.candidate))

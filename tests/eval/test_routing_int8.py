@@ -221,3 +221,33 @@ def test_the_draft_is_judged_on_sets_4_to_30_and_on_the_unread_ones_pooled() -> 
         "(0.5 allowed, 0.50 over)",
     )
     assert verdict(unread, sets).passed is True  # without the pool it would pass
+
+
+def test_rows_alone_and_as_the_draft_are_judged_on_sets_4_to_33(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for candidate in ("rows", "drafted-rows"):
+        assert CANDIDATES[candidate] == tuple(range(4, 34))
+        assert EXTRA_POOLS[candidate] == {"sets 31 to 33": (31, 32, 33)}
+    sets, pools = CANDIDATES["rows"], EXTRA_POOLS["rows"]
+    every = [tally(n, 400, 300, 300) for n in sets]
+    assert verdict(every, sets, pools).passed is True
+    unread = [*every[:27], *(tally(n, 400, 300, 296) for n in (31, 32, 33))]
+    assert verdict(unread, sets, pools).reasons == (
+        "with examples: pooled over sets 31 to 33 1.00 points below fp32 "
+        "(0.5 allowed, 0.50 over)",
+    )
+    asked: list[str] = []
+
+    def loaded(candidate: str = "int8") -> dict[str, CharEmbedder]:
+        asked.append(candidate)
+        return {"fp32": CharEmbedder(), "int8": CharEmbedder()}
+
+    monkeypatch.setattr("eval.routing.int8.embedders", loaded)
+    main(["int8", "--candidate", "drafted-rows", "--set", "4"])
+    lines = capsys.readouterr().out.splitlines()
+    assert asked == ["drafted-rows"]
+    assert lines[0].split() == ["set", "kind", "fp32", "drafted-rows", "points"]
+    # set 4 and the pool of all scored sets; no line for the unscored 31 to 33
+    assert [line.split()[0] for line in lines[1:-1]] == ["blind4"] * 2 + ["pooled"] * 2
+    assert lines[-1].endswith("(the rule needs all of 4 to 33)")

@@ -96,8 +96,8 @@ def parser() -> argparse.ArgumentParser:
         "--variant",
         choices=VARIANTS,
         default=DEFAULT_VARIANT,
-        help="fp32 (served by default), int8 (embedder = minilm-int8) or mixed "
-        "(minilm-mixed)",
+        help="fp32 (served by default), int8 (embedder = minilm-int8), mixed "
+        "(minilm-mixed) or rows (minilm-rows)",
     )
     model.add_argument(
         "--source",

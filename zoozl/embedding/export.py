@@ -14,18 +14,23 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from zoozl.embedding import table
 from zoozl.embedding.files import DEFAULT_VARIANT, older_recipes, write_atomically
 from zoozl.embedding.folders import source_folder
+from zoozl.embedding.rows import quantise_rows
 
 log = logging.getLogger(__name__)
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OUTPUT = "token_embeddings"
 OPSET = 17
+#: The quantised variants written like fp32, their word lookup lifted into a
+#: table beside the graph (they leave the lookup in fp32).
+SPLIT = ("rows",)
 
 
 def export_model(
@@ -36,10 +41,14 @@ def export_model(
     folder = source_folder(source)
     target = folder.exported(cache_dir, variant)
     model = folder.transformer
+    cached = folder.exported(cache_dir, "fp32")
     if variant == "fp32":
-        made = _export_split(model, target)
+        made = _export_split(target, lambda whole: export_fp32(model, whole))
+    elif variant in SPLIT:
+        made = _export_split(
+            target, lambda whole: _quantised(model, whole, variant, cached)
+        )
     else:
-        cached = folder.exported(cache_dir, "fp32")
         made = write_atomically(
             target, lambda out: _quantised(model, out, variant, cached)
         )
@@ -49,8 +58,10 @@ def export_model(
     return made
 
 
-def _export_split(source: Path, target: Path) -> Path:
-    """fp32 as a graph file and two files beside it, each named by its hash:
+def _export_split(target: Path, produce: Callable[[Path], None]) -> Path:
+    """The graph `produce` writes (fp32's, or a quantised one whose word lookup
+    stays fp32: SPLIT) as a graph file and two files beside it, each named by
+    its hash:
     the word-embedding table (47 MB of MiniLM's 90) as a `.npy` the serving
     embedder reads a row at a time (zoozl.embedding.table), and the other
     weights (files.weights_files), which onnxruntime maps rather than copies.
@@ -62,7 +73,7 @@ def _export_split(source: Path, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".export-") as work:
         whole = Path(work) / "whole.onnx"
-        export_fp32(source, whole)
+        produce(whole)
         model = onnx.load(str(whole))
         lifted = table.lift(model)
         if lifted is not None:
@@ -106,7 +117,9 @@ def _quantised(source: Path, out: Path, variant: str, cached: Path) -> None:
     """Quantise to out; from the cached fp32 file of the same weights when there
     is one (the served "minilm" exports fp32, then int8 for its draft), else
     from a fresh export."""
-    quantise = quantise_mixed if variant == "mixed" else quantise_int8
+    quantise = {"mixed": quantise_mixed, "rows": quantise_rows}.get(
+        variant, quantise_int8
+    )
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".export-") as work:
         fp32 = Path(work) / "fp32.onnx"
         if cached.is_file():

@@ -8,7 +8,12 @@ from zoozl.config import EMBEDDER_NAMES, default_model_cache_dir, is_model_path
 from zoozl.embedding.base import CharEmbedder, Embedder
 
 #: The names of the packaged MiniLM's ONNX files, by variant.
-ONNX_NAMES = {"minilm-fp32": "fp32", "minilm-int8": "int8", "minilm-mixed": "mixed"}
+ONNX_NAMES = {
+    "minilm-fp32": "fp32",
+    "minilm-int8": "int8",
+    "minilm-mixed": "mixed",
+    "minilm-rows": "rows",
+}
 
 
 def make_embedder(name: str, cache_dir: Path | None = None) -> Embedder:
@@ -20,6 +25,7 @@ def make_embedder(name: str, cache_dir: Path | None = None) -> Embedder:
     decisions on every blind set); "minilm-fp32" fp32 alone; "minilm-int8" int8
     alone (faster, but it failed the accuracy rule of INT8_RULE.md);
     "minilm-mixed" int8 but for the feed-forward outputs (INT8_MIXED_RULE.md);
+    "minilm-rows" int8 scaled per token, batch-invariant (zoozl.embedding.rows);
     "minilm-torch" the sentence-transformers reference; "char" a character
     counter for fast tests. Any other name is the path of a local
     sentence-transformers folder, served in fp32 like "minilm-fp32"

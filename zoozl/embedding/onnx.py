@@ -32,9 +32,10 @@ DEFAULT_THREADS = 1
 #: Texts per onnxruntime run. Dynamic int8 quantisation scales the activations
 #: of the whole run, so in a batch a text's vector would depend on its batch-mates
 #: (cosine down to 0.94 against 0.96 alone): int8 encodes one text per run. fp32
-#: gives a text the same vector alone or in a batch, and the texts several threads
-#: wait with at one moment go through one run (together.py).
-BATCH_SIZES = {"int8": 1, "mixed": 1, "fp32": 32}
+#: and "rows" (int8 scaled per token: zoozl.embedding.rows) give a text the same
+#: vector alone or in a batch, and the texts several threads wait with at one
+#: moment go through one run (together.py).
+BATCH_SIZES = {"int8": 1, "mixed": 1, "fp32": 32, "rows": 32}
 #: Seconds the one-time export may take before start-up gives up.
 EXPORT_TIMEOUT = 600.0
 
