@@ -62,6 +62,9 @@ LAST_DRAW_RULE = SETS / "routing_blind25-27_RULE.md"
 # Blind sets 28 to 30 (a food-delivery app, a car-rental company, an online
 # game's player support), held out the same way, for issue 21's looser draft.
 LOOSER_DRAFT_RULE = SETS / "DRAFT_LOOSER_RULE.md"
+# Blind sets 31 to 33 (a fashion retailer, a bike- and e-scooter-sharing
+# scheme, a theme park), held out the same way, for issue 21's draft on "rows".
+ROWS_RULE = SETS / "ROWS_RULE.md"
 DEV_SETS = (ROUTING_SET, FRESH_SET)
 BLIND_SETS = (SEALED_SET, SEALED3_SET)
 
@@ -98,7 +101,7 @@ PLUGIN_SETS: dict[int, PluginSet] = {
     8: PluginSet("blind8", BLIND8_SET, BLIND8_PLUGINS_FILE),
     9: PluginSet("blind9", BLIND9_SET, BLIND9_PLUGINS_FILE),
 }
-#: The held-out sets, 10 to 30: never read by tests or benchmarks.
+#: The held-out sets, 10 to 33: never read by tests or benchmarks.
 HELD_OUT_SETS: dict[int, PluginSet] = {
     **{n: _held_out(n) for n in (10, 11, 12)},
     **{n: _held_out(n, LATER_HELD_OUT_RULE) for n in (13, 14, 15)},
@@ -107,10 +110,8 @@ HELD_OUT_SETS: dict[int, PluginSet] = {
     **{n: _held_out(n, WORDS_AGAIN_RULE) for n in (22, 23, 24)},
     **{n: _held_out(n, LAST_DRAW_RULE) for n in (25, 26, 27)},
     **{n: _held_out(n, LOOSER_DRAFT_RULE) for n in (28, 29, 30)},
+    **{n: _held_out(n, ROWS_RULE) for n in (31, 32, 33)},
 }
-# Blind sets 31 to 33 (a fashion retailer, a bike- and e-scooter-sharing
-# scheme, a theme park): written the same way, unread and in no command until a
-# rule committed beside them names them (eval/routing/README.md, "The sets").
 #: Every set the `score` and `curve` commands take by number.
 NUMBERED_SETS: dict[int, PluginSet] = {**PLUGIN_SETS, **HELD_OUT_SETS}
 #: The same by name ("blind4" ...): their messages and their plugins file.

@@ -99,4 +99,4 @@ def test_a_draft_that_is_the_full_model_decides_as_it_does(
 
 def test_it_judges_read_sets_only() -> None:
     with pytest.raises(SystemExit):
-        main(["cheaper", "--judged", "31", "33"])  # unread: in no command
+        main(["cheaper", "--judged", "31", "34"])  # there is no set 34

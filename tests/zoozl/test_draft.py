@@ -108,15 +108,22 @@ def test_a_draft_near_a_boundary_hands_the_message_to_the_full_model() -> None:
 
 def test_a_draft_a_little_off_decides_as_the_full_model_would() -> None:
     text = "timer please"
+    # Off by about as much as the draft's cosine distance: the router compares
+    # the draft's vector of the message with the full model's of the aliases.
     full_score = router_of(CharEmbedder(), margin=0.0).scores(text).max()
-    off_score = router_of(Nudged(0.02), margin=0.0).scores(text).max()
+    off_score = router_of(Nudged(DRAFT_COSINE), margin=0.0).scores(text).max()
     assert 0 < full_score - off_score < DRAFT_COSINE
     # A threshold between the two: the draft alone would route nowhere, the
     # full model to the timer; the draft is not sure, so the full model decides.
     threshold = float(full_score + off_score) / 2
-    assert router_of(Nudged(0.02), margin=0.0, threshold=threshold).route(text) is None
+    assert (
+        router_of(Nudged(DRAFT_COSINE), margin=0.0, threshold=threshold).route(text)
+        is None
+    )
     full = CountingEmbedder(CharEmbedder())
-    drafted = router_of(Drafted(full, Nudged(0.02)), margin=0.0, threshold=threshold)
+    drafted = router_of(
+        Drafted(full, Nudged(DRAFT_COSINE)), margin=0.0, threshold=threshold
+    )
     route = drafted.route(text)
     assert route is not None and route.plugin == "timer"
     # Far from the boundary the draft decides alone.
@@ -194,12 +201,12 @@ def test_a_draft_must_be_as_wide_as_the_model() -> None:
 
 
 @pytest.mark.model
-def test_the_served_minilm_routes_with_its_int8_draft(model_cache_dir: Path) -> None:
+def test_the_served_minilm_routes_with_its_rows_draft(model_cache_dir: Path) -> None:
     drafted = make_embedder("minilm", model_cache_dir)
     assert isinstance(drafted, Drafted)
     assert isinstance(drafted.full, OnnxMiniLMEmbedder)
     assert isinstance(drafted.draft, OnnxMiniLMEmbedder)
-    assert (drafted.full.variant, drafted.draft.variant) == ("fp32", "int8")
+    assert (drafted.full.variant, drafted.draft.variant) == ("fp32", "rows")
     text = ["remind me to call mum at six"]
     assert np.array_equal(drafted.encode(text), drafted.full.encode(text))
     drafted.draft.encode(text)

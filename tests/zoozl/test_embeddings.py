@@ -102,11 +102,11 @@ def test_make_embedder_by_name() -> None:
     assert isinstance(make_embedder("char"), CharEmbedder)
     # Lazy: no model loads, nothing is exported yet.
     assert isinstance(make_embedder("minilm-fp32"), OnnxMiniLMEmbedder)
-    served = make_embedder("minilm")  # fp32 with int8 as the router's draft
+    served = make_embedder("minilm")  # fp32 with rows int8 as the router's draft
     assert isinstance(served, Drafted)
     assert isinstance(served.full, OnnxMiniLMEmbedder)
     assert isinstance(served.draft, OnnxMiniLMEmbedder)
-    assert (served.full.variant, served.draft.variant) == ("fp32", "int8")
+    assert (served.full.variant, served.draft.variant) == ("fp32", "rows")
     assert isinstance(make_embedder("minilm-torch"), MiniLMEmbedder)
     with pytest.raises(ValueError, match="unknown embedder 'nope'"):
         make_embedder("nope")

@@ -3,8 +3,9 @@ vector and asks the full model only when that decision is near a boundary.
 
 `encode` is the full model's (fp32 MiniLM): the router's own sentences, the
 explain tool and every caller that is not the router's decision see exactly
-the vectors they saw before. `draft` (int8 MiniLM, about half the encode time)
-is read by `zoozl.routing.router.Router` alone; see its "The draft" section.
+the vectors they saw before. `draft` (int8 MiniLM scaled per token: rows.py;
+about half the encode time) is read by `zoozl.routing.router.Router` alone;
+see its "The draft" section.
 """
 
 from __future__ import annotations

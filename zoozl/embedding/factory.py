@@ -20,9 +20,9 @@ def make_embedder(name: str, cache_dir: Path | None = None) -> Embedder:
     """Build the embedder a config names; nothing heavy loads until first encode.
 
     "minilm" is the serving embedder: ONNX fp32 MiniLM (its file in cache_dir,
-    by default the user's cache) with int8 MiniLM as the router's draft
-    (zoozl.embedding.drafted; eval/routing/sets/DRAFT_RULE.md: the same
-    decisions on every blind set); "minilm-fp32" fp32 alone; "minilm-int8" int8
+    by default the user's cache) with "rows" int8 MiniLM as the router's draft
+    (zoozl.embedding.drafted, zoozl.embedding.rows; eval/routing/sets/
+    ROWS_RULE.md); "minilm-fp32" fp32 alone; "minilm-int8" int8
     alone (faster, but it failed the accuracy rule of INT8_RULE.md);
     "minilm-mixed" int8 but for the feed-forward outputs (INT8_MIXED_RULE.md);
     "minilm-rows" int8 scaled per token, batch-invariant (zoozl.embedding.rows);
@@ -37,7 +37,7 @@ def make_embedder(name: str, cache_dir: Path | None = None) -> Embedder:
         from zoozl.embedding.drafted import Drafted
 
         full = make_embedder("minilm-fp32", cache_dir)
-        return Drafted(full, make_embedder("minilm-int8", cache_dir))
+        return Drafted(full, make_embedder("minilm-rows", cache_dir))
     if name in ONNX_NAMES:
         from zoozl.embedding.onnx import OnnxMiniLMEmbedder
 

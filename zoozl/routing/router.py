@@ -41,8 +41,9 @@ again is answered as labelled, as a typed alias is (the engine asks `labelled`
 before the rule).
 
 The draft. With a `Drafted` embedder (zoozl.embedding.drafted: fp32 MiniLM with
-int8 MiniLM beside it), the rule first runs on the int8 vector of the message,
-which costs about half as much to encode. If every comparison the rule made is
+int8 MiniLM beside it, scaled per token: zoozl.embedding.rows), the rule first
+runs on the draft's vector of the message, which costs about half as much to
+encode. If every comparison the rule made is
 far from its boundary (`Router.sure`), that decision stands; otherwise the
 message is encoded by the full model and the rule runs again on that vector.
 int8 alone changed about 2 % of decisions and lost accuracy
@@ -114,11 +115,15 @@ Labelled = tuple[str, str | None]
 # fp32 run, so they are now 0.4 of those, chosen on the read sets 4 to 27
 # (21 % -> 9.4 % of messages sent on with examples, 52 % -> 28 % aliases only,
 # the decisions that differ from fp32's as many right as wrong) and judged on
-# the unread sets 28 to 30 under eval/routing/sets/DRAFT_LOOSER_RULE.md.
-DRAFT_CLASS_LOGIT = 0.4
-DRAFT_RIVAL_LOGIT = 0.2
-DRAFT_PROBE_LOGIT = 0.1
-DRAFT_COSINE = 0.02
+# the unread sets 28 to 30 under eval/routing/sets/DRAFT_LOOSER_RULE.md. The
+# draft is now "rows" (int8 scaled per token, zoozl.embedding.rows: half int8's
+# distance from fp32), and the distances 0.25 of the first ones, chosen on the
+# read sets 4 to 30 (18.7 % -> 12.1 % of decisions sent on, both kinds) and
+# judged on the unread sets 31 to 33 under eval/routing/sets/ROWS_RULE.md.
+DRAFT_CLASS_LOGIT = 0.25
+DRAFT_RIVAL_LOGIT = 0.125
+DRAFT_PROBE_LOGIT = 0.0625
+DRAFT_COSINE = 0.0125
 
 
 # the request probe ------------------------------------------------------------
