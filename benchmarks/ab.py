@@ -13,8 +13,9 @@ alternate (base, this, base, this, ...), so a machine that gets busier weighs on
 both alike (the machine is shared: one run of either side says little).
 
 The figures are read from each run's first line saying "N msg/s" and "server
-CPU X ms per message" (bench_scaled_cpu, bench_new_texts); every run's whole
-output is kept in the folder `--keep` names (by default a new one in /tmp).
+CPU X ms per message" (bench_scaled_cpu, bench_new_texts, bench_stage_cpu);
+every run's whole output is kept in the folder `--keep` names (by default a
+new one in /tmp).
 """
 
 from __future__ import annotations

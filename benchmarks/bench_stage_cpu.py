@@ -99,8 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     kind = "texts seen before" if args.seen else "every text new"
     print(
         f"{kind}, {args.sessions} session(s), draft scale "
-        f"{args.draft_scale or 'as served'}: {result.messages} messages, server CPU "
-        f"{total:.2f} ms per message"
+        f"{args.draft_scale or 'as served'}: {result.messages} messages, "
+        f"{result.rate:.0f} msg/s, server CPU {total:.2f} ms per message"
     )
     inside = 0.0
     for name, spent, count in rows:

@@ -18,12 +18,18 @@ EMBEDDED = (
     "msg/s, p50 17.15 ms, server CPU 0.84 ms per message (2000 messages)"
 )
 
+STAGES = (
+    "every text new, 1 session(s), draft scale as served: 400 messages, "
+    "196 msg/s, server CPU 5.05 ms per message\n  rows runs  2.61 ms"
+)
+
 
 def test_the_figures_come_from_the_summary_line() -> None:
     assert ab.figures(f"----- redis\n{SCALED}\n  0.16 ms  redis") == ab.Figures(
         320.0, 4.09
     )
     assert ab.figures(EMBEDDED) == ab.Figures(1151.0, 0.84)
+    assert ab.figures(STAGES) == ab.Figures(196.0, 5.05)
     with pytest.raises(ValueError):
         ab.figures("p50 3 ms, 20 msg/s\nserver CPU 1.0 ms per message")
 
