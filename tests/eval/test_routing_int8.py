@@ -167,6 +167,19 @@ def test_the_command_prints_each_set_and_no_verdict_for_some_sets(
     )
 
 
+def char_embedders(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Stand the character embedder in for both models; the candidates asked
+    for are appended to the list returned."""
+    asked: list[str] = []
+
+    def loaded(candidate: str = "int8") -> dict[str, CharEmbedder]:
+        asked.append(candidate)
+        return {"fp32": CharEmbedder(), "int8": CharEmbedder()}
+
+    monkeypatch.setattr("eval.routing.int8.embedders", loaded)
+    return asked
+
+
 def test_the_mixed_candidate_is_judged_on_sets_4_to_15_under_its_name(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -187,13 +200,7 @@ def test_the_mixed_candidate_is_judged_on_sets_4_to_15_under_its_name(
             "VERDICT: mixed FAILS: with examples: set 15 1.25 points below fp32"
         )
     )
-    asked: list[str] = []
-
-    def loaded(candidate: str = "int8") -> dict[str, CharEmbedder]:
-        asked.append(candidate)
-        return {"fp32": CharEmbedder(), "int8": CharEmbedder()}
-
-    monkeypatch.setattr("eval.routing.int8.embedders", loaded)
+    asked = char_embedders(monkeypatch)
     main(["int8", "--candidate", "mixed", "--set", "4"])
     lines = capsys.readouterr().out.splitlines()
     assert asked == ["mixed"]
@@ -237,13 +244,7 @@ def test_rows_alone_and_as_the_draft_are_judged_on_sets_4_to_33(
         "with examples: pooled over sets 31 to 33 1.00 points below fp32 "
         "(0.5 allowed, 0.50 over)",
     )
-    asked: list[str] = []
-
-    def loaded(candidate: str = "int8") -> dict[str, CharEmbedder]:
-        asked.append(candidate)
-        return {"fp32": CharEmbedder(), "int8": CharEmbedder()}
-
-    monkeypatch.setattr("eval.routing.int8.embedders", loaded)
+    asked = char_embedders(monkeypatch)
     main(["int8", "--candidate", "drafted-rows", "--set", "4"])
     lines = capsys.readouterr().out.splitlines()
     assert asked == ["drafted-rows"]

@@ -425,19 +425,37 @@ def test_the_int8_variant_is_exported_apart_and_stays_close(
     assert cosines.min() > 0.9
 
 
+def beside_int8(
+    name: str, cache: Path, count: int
+) -> tuple[OnnxMiniLMEmbedder, OnnxMiniLMEmbedder, list[str]]:
+    """The named ONNX variant, int8, and the first `count` labelled texts."""
+    variant, int8 = make_embedder(name, cache), make_embedder("minilm-int8", cache)
+    assert isinstance(variant, OnnxMiniLMEmbedder)
+    assert isinstance(int8, OnnxMiniLMEmbedder)
+    return variant, int8, [str(r["text"]) for r in load_rows(LABELLED_SETS[0])][:count]
+
+
+def to_fp32(
+    fp32: OnnxMiniLMEmbedder,
+    texts: list[str],
+    vectors: np.ndarray,
+    int8: OnnxMiniLMEmbedder,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each text's cosine to its fp32 vector: from `vectors`, and from int8's."""
+    reference = fp32.encode(texts)
+    return (vectors * reference).sum(axis=1), (int8.encode(texts) * reference).sum(
+        axis=1
+    )
+
+
 @pytest.mark.model
 def test_the_mixed_variant_keeps_the_feed_forward_outputs_fp32_and_stays_closer(
     onnx_embedder: OnnxMiniLMEmbedder, model_cache_dir: Path
 ) -> None:
     import onnx
 
-    mixed = make_embedder("minilm-mixed", model_cache_dir)
-    int8 = make_embedder("minilm-int8", model_cache_dir)
-    assert isinstance(mixed, OnnxMiniLMEmbedder)
-    texts = [str(row["text"]) for row in load_rows(LABELLED_SETS[0])][:60]
-    reference = onnx_embedder.encode(texts)
-    near = (mixed.encode(texts) * reference).sum(axis=1)
-    far = (int8.encode(texts) * reference).sum(axis=1)
+    mixed, int8, texts = beside_int8("minilm-mixed", model_cache_dir, 60)
+    near, far = to_fp32(onnx_embedder, texts, mixed.encode(texts), int8)
     assert mixed.path == model_file(
         model_cache_dir, weights_digest(model_dir()), "mixed"
     )
@@ -463,11 +481,7 @@ def test_the_rows_variant_batches_texts_and_stays_closer_than_int8(
 ) -> None:
     import onnx
 
-    rows = make_embedder("minilm-rows", model_cache_dir)
-    int8 = make_embedder("minilm-int8", model_cache_dir)
-    assert isinstance(rows, OnnxMiniLMEmbedder) and isinstance(int8, OnnxMiniLMEmbedder)
-    texts = [str(row["text"]) for row in load_rows(LABELLED_SETS[0])][:48]
-    reference = onnx_embedder.encode(texts)
+    rows, int8, texts = beside_int8("minilm-rows", model_cache_dir, 48)
     alone = rows.encode(texts)  # one text at a time: nothing else waits
     assert rows.together.limit > 1  # texts that wait together share a run
     loaded = rows._loaded
@@ -481,8 +495,7 @@ def test_the_rows_variant_batches_texts_and_stays_closer_than_int8(
     assert int8._loaded is not None
     int8_batch = int8._encode_batch(int8._loaded, texts[:8])
     assert np.abs(int8.encode(texts[:8]) - int8_batch).max() > 1e-3
-    near = (alone * reference).sum(axis=1)
-    far = (int8.encode(texts) * reference).sum(axis=1)
+    near, far = to_fp32(onnx_embedder, texts, alone, int8)
     # Measured on 1,500 read texts: mean cosine 0.9962 against int8's 0.9921.
     assert near.mean() > far.mean()
     assert near.min() > 0.95
