@@ -12,7 +12,7 @@ puts every row in [-1, 1]; the quotient is quantised with one fixed scale
 multiplied back by their divisors. Nothing is shared between rows, so a run
 of several texts gives each the vector it gets alone (to float rounding), and
 a token with small activations keeps its own resolution: the vectors are
-about twice as close to fp32 as int8's (1 - cosine 0.0040 against 0.0079 on
+about twice as close to fp32 as int8's (1 - cosine 0.0038 against 0.0079 on
 1,500 read texts).
 
 The weights are int8 per output channel, as in `quantise_int8`, of the
@@ -133,8 +133,13 @@ def _to_float(
         raise ValueError(f"{matmul.name}: quantised input read by {matmul.op_type}")
     cast = _only_reader(matmul, readers, "Cast")
     rescale = _only_reader(cast, readers, "Mul")
-    scales = made[rescale.input[1]]
-    if scales.op_type != "Mul" or scales.input[0] != scale:
+    scales = made.get(rescale.input[1])
+    if (
+        rescale.input[0] != cast.output[0]
+        or scales is None
+        or scales.op_type != "Mul"
+        or scales.input[0] != scale
+    ):
         raise ValueError(f"{matmul.name}: its output is not scaled as expected")
     quantised, weights, zero_point, weight_zero_point = matmul.input
     output = rescale.output[0]
