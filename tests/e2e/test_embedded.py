@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -64,11 +65,12 @@ def test_bulls_and_cows_against_the_embedded_server(tmp_path: Path) -> None:
     with process_set(tmp_path) as procs:
         server = embedded(procs, config(tmp_path, port, "char"), port)
         wait_until(lambda: listening(server, port), 30, "the embedded server", 0.1)
-        client = Client.connect(f"ws://127.0.0.1:{port}/")
-        assert client.texts(2, 20) == GREETING
-        guesses = play(client)
-        print(f"won in {len(guesses)} guesses: {guesses}")
-        client.close()
+        # closed even when an assertion fails: a socket left to the garbage
+        # collector fails whichever later test it is collected in
+        with closing(Client.connect(f"ws://127.0.0.1:{port}/")) as client:
+            assert client.texts(2, 20) == GREETING
+            guesses = play(client)
+            print(f"won in {len(guesses)} guesses: {guesses}")
         stops_cleanly(server)
 
 
@@ -80,25 +82,24 @@ def test_messages_sent_before_the_model_is_ready_are_answered(
     with process_set(tmp_path) as procs:
         server = embedded(procs, config(tmp_path, port, "minilm"), port)
         wait_until(lambda: listening(server, port), 60, "the embedded server", 0.02)
-        client = Client.connect(f"ws://127.0.0.1:{port}/ws", timeout=60)
-        # A greeting needs no model: it comes while the model still loads.
-        assert client.texts(2, 20) == GREETING
-        assert READY not in server.log(), "the greeting waited for the model"
-        client.say("hello")
-        client.say("hi")
-        # Accepted (recorded) while the model still loads: answered once it is up.
-        assert READY not in server.log(), "the model was ready first: no test"
-        replies = client.texts(2, 60)
-        assert READY in server.log()
-        # Each file exported once: fp32, then int8 for the router's draft.
-        exported = [
-            line.split(EXPORTED, 1)[1].split()[0]
-            for line in server.log().splitlines()
-            if EXPORTED in line
-        ]
-        assert len(exported) == len(set(exported)) == 2
-        assert "-fp32-" in exported[0] and "-int8-" in exported[1]
-        assert replies[0] in HELLOS and replies[1] in HELLOS
-        assert client.quiet(0.5) == []
-        client.close()
+        with closing(Client.connect(f"ws://127.0.0.1:{port}/ws", timeout=60)) as client:
+            # A greeting needs no model: it comes while the model still loads.
+            assert client.texts(2, 20) == GREETING
+            assert READY not in server.log(), "the greeting waited for the model"
+            client.say("hello")
+            client.say("hi")
+            # Accepted (recorded) while the model still loads: answered once it is up.
+            assert READY not in server.log(), "the model was ready first: no test"
+            replies = client.texts(2, 60)
+            assert READY in server.log()
+            # Each file exported once: fp32, then rows (int8) for the router's draft.
+            exported = [
+                line.split(EXPORTED, 1)[1].split()[0]
+                for line in server.log().splitlines()
+                if EXPORTED in line
+            ]
+            assert len(exported) == len(set(exported)) == 2
+            assert "-fp32-" in exported[0] and "-rows-" in exported[1]
+            assert replies[0] in HELLOS and replies[1] in HELLOS
+            assert client.quiet(0.5) == []
         stops_cleanly(server)
