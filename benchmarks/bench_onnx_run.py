@@ -1,10 +1,11 @@
-"""Time one onnxruntime run per text, fp32 against int8 MiniLM, batch 1, one thread.
+"""Time one onnxruntime run per text, fp32 against int8 and rows (the draft's
+int8, zoozl.embedding.rows) MiniLM, batch 1, one thread.
 
     taskset -c 1 .venv/bin/python -m benchmarks.bench_onnx_run [--rounds 3]
 
-Both files come from the model cache (exported when missing). Each text of the
+The files come from the model cache (exported when missing). Each text of the
 read routing sets (development, sealed, blind 4 to 9) is tokenised once, then
-run on fp32 and on int8 in turn (the order alternating), so both meet the same
+run on each variant in turn (the order rotating), so all meet the same
 noise; the figure is the median over texts of the best of --rounds runs, of
 `session.run` alone and of the whole `encode([text])` (tokenise, run, pool).
 """
@@ -23,7 +24,7 @@ from zoozl.config import default_model_cache_dir
 from zoozl.embedding import onnx
 from zoozl.embedding.onnx import OnnxMiniLMEmbedder
 
-VARIANTS = ("fp32", "int8")
+VARIANTS = ("fp32", "int8", "rows")
 
 
 def texts() -> list[str]:
@@ -35,7 +36,8 @@ def texts() -> list[str]:
 
 def feed_of(embedder: OnnxMiniLMEmbedder, text: str) -> dict[str, Any]:
     """The onnxruntime inputs of one text, as the embedder builds them (with
-    fp32's word vectors, read from its table before the run is timed)."""
+    the word vectors of fp32 and rows, read from their tables before the run
+    is timed)."""
     loaded = embedder._loaded  # the serving session, timed alone
     assert loaded is not None
     return onnx.feed_of(loaded, [loaded.tokenizer.encode(text)])[0]
@@ -57,7 +59,8 @@ def measure(
     """Per text and variant, the best run and the best encode in ms."""
     samples: dict[tuple[str, str], list[float]] = {}
     for i, text in enumerate(found):
-        order = VARIANTS if i % 2 == 0 else VARIANTS[::-1]
+        turn = i % len(VARIANTS)
+        order = VARIANTS[turn:] + VARIANTS[:turn]
         for variant in order:
             embedder = embedders[variant]
             loaded = embedder._loaded
@@ -86,11 +89,15 @@ def main() -> None:
     for what in ("run", "encode"):
         medians = {v: statistics.median(samples[v, what]) for v in VARIANTS}
         means = {v: statistics.fmean(samples[v, what]) for v in VARIANTS}
+        each = "; ".join(
+            f"{v} median {medians[v]:.3f} ms mean {means[v]:.3f} ms" for v in VARIANTS
+        )
+        ratios = ", ".join(
+            f"{v}/fp32 {medians[v] / medians['fp32']:.2f}" for v in VARIANTS[1:]
+        )
         print(
-            f"{what:6s} per text (n={len(found)}, best of {args.rounds}): "
-            f"fp32 median {medians['fp32']:.3f} ms mean {means['fp32']:.3f} ms; "
-            f"int8 median {medians['int8']:.3f} ms mean {means['int8']:.3f} ms; "
-            f"int8/fp32 {medians['int8'] / medians['fp32']:.2f} (medians)"
+            f"{what:6s} per text (n={len(found)}, best of {args.rounds}): {each}; "
+            f"{ratios} (medians)"
         )
 
 
