@@ -29,10 +29,91 @@ def test_rows_are_read_when_first_asked_for_and_only_then(tmp_path: Path) -> Non
     assert vectors.shape == (2, 4, WIDTH)
     assert np.array_equal(vectors, np.load(path)[ids])
     assert words.rows_read == 4  # 0, 3, 7 and 49
-    path.unlink()  # rows read before are not read again
     assert np.array_equal(words.vectors(ids[:, :2]), vectors[:, :2])
-    with pytest.raises(FileNotFoundError):
-        words.vectors(np.array([[5]]))
+    assert words.rows_read == 4  # rows read before are not read again
+
+
+def test_rows_are_still_read_once_the_files_name_is_removed(tmp_path: Path) -> None:
+    # An export of a later recipe removes the files of earlier ones while a
+    # server started on them may still be running.
+    path = saved(tmp_path, 50)
+    values = np.load(path)
+    words = WordTable(path, WIDTH)
+    words.vectors(np.array([[1]]))
+    path.unlink()
+    assert np.array_equal(words.vectors(np.array([[1, 5, 9]]))[0], values[[1, 5, 9]])
+    assert words.rows_read == 3
+
+
+def test_one_table_serves_every_name_of_the_same_content_in_a_folder(
+    tmp_path: Path,
+) -> None:
+    original = saved(tmp_path, 50)
+    fp32 = tmp_path / "m-fp32.onnx.0123456789abcdef.npy"
+    rows = tmp_path / "m-rows.onnx.0123456789abcdef.npy"
+    other = tmp_path / "m-other.onnx.fedcba9876543210.npy"
+    for name in (fp32, rows, other):
+        name.write_bytes(original.read_bytes())
+    first = table.open_table(fp32, WIDTH)
+    assert table.open_table(rows, WIDTH) is first  # read once, kept once
+    assert table.open_table(other, WIDTH) is not first  # other bytes
+    assert table.open_table(original, WIDTH) is not first  # not named by content
+    assert table.open_table(original, WIDTH) is table.open_table(original, WIDTH)
+    copied = tmp_path / "elsewhere"
+    copied.mkdir()
+    (copied / rows.name).write_bytes(rows.read_bytes())
+    assert table.open_table(copied / rows.name, WIDTH) is not first  # a folder each
+    first.vectors(np.array([[2, 4]]))
+    assert table.open_table(rows, WIDTH).rows_read == 2
+    with pytest.raises(ValueError, match="width 5"):
+        table.open_table(other, WIDTH + 1)  # the width is checked, not shared
+
+
+def test_a_table_no_one_holds_is_let_go(tmp_path: Path) -> None:
+    import gc
+
+    path = tmp_path / "m.onnx.0123456789abcdef.npy"
+    path.write_bytes(saved(tmp_path, 50).read_bytes())
+    first = table.open_table(path, WIDTH)
+    first.vectors(np.array([[3]]))
+    del first
+    gc.collect()
+    assert table.open_table(path, WIDTH).rows_read == 0  # opened afresh
+
+
+def test_an_export_names_the_table_of_the_same_bytes_a_second_time(
+    tmp_path: Path,
+) -> None:
+    from zoozl.embedding import export
+
+    fp32 = saved(tmp_path, 50).rename(tmp_path / "m-fp32.onnx.npy")
+    digest = export._digest(fp32)
+    twin = fp32.rename(tmp_path / f"m-fp32.onnx.{digest}.npy")
+    work = tmp_path / "work"
+    work.mkdir()
+    staged = work / "table.npy"
+    staged.write_bytes(twin.read_bytes())
+    final = tmp_path / f"m-rows.onnx.{digest}.npy"
+    export._place_table(staged, final, digest)
+    assert final.stat().st_ino == twin.stat().st_ino  # one file, two names
+    twin.unlink()  # an earlier recipe's name removed: the other stays whole
+    assert np.array_equal(np.load(final), np.load(saved(work, 50)))
+
+
+def test_a_damaged_twin_is_not_named_again(tmp_path: Path) -> None:
+    from zoozl.embedding import export
+
+    good = saved(tmp_path, 50)
+    digest = export._digest(good)
+    twin = tmp_path / f"m-fp32.onnx.{digest}.npy"
+    twin.write_bytes(good.read_bytes()[:-16])  # cut short, its name unchanged
+    staged = tmp_path / "staged.npy"
+    staged.write_bytes(good.read_bytes())
+    final = tmp_path / f"m-rows.onnx.{digest}.npy"
+    export._place_table(staged, final, digest)
+    assert final.stat().st_ino != twin.stat().st_ino
+    assert final.read_bytes() == good.read_bytes()
+    assert not staged.exists()
 
 
 def test_the_rows_read_outgrow_the_first_array_and_keep_their_values(

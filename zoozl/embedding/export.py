@@ -79,9 +79,10 @@ def _export_split(target: Path, produce: Callable[[Path], None]) -> Path:
         if lifted is not None:
             staged_table = Path(work) / "table.npy"
             np.save(staged_table, lifted)
-            table_name = f"{target.name}.{_digest(staged_table)}.npy"
+            digest = _digest(staged_table)
+            table_name = f"{target.name}.{digest}.npy"
             table.name_table(model, table_name)
-            os.replace(staged_table, target.parent / table_name)
+            _place_table(staged_table, target.parent / table_name, digest)
         graph = Path(work) / "graph.onnx"
         onnx.save_model(
             model,
@@ -105,6 +106,25 @@ def _export_split(target: Path, produce: Callable[[Path], None]) -> Path:
             shutil.copyfile(graph, out)
 
         return write_atomically(target, copy)
+
+
+def _place_table(staged: Path, final: Path, digest: str) -> None:
+    """Rename the staged table to final; when the cache already holds a table
+    of the same bytes (the "rows" draft's lookup is fp32's, byte for byte),
+    final becomes a second name of that file instead: 47 MB on disk once, not
+    twice. Each name stays whole: removing one (`files.older_recipes`) leaves
+    the other."""
+    for twin in sorted(final.parent.glob(f"*.{digest}.npy")):
+        if twin == final or not twin.is_file() or _digest(twin) != digest:
+            continue  # a damaged twin is not linked (its own load exports it)
+        linked = staged.with_name("linked.npy")
+        try:
+            os.link(twin, linked)
+        except OSError:  # a file system without hard links: keep the copy
+            break
+        os.replace(linked, final)
+        return
+    os.replace(staged, final)
 
 
 def _digest(path: Path) -> str:

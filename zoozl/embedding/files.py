@@ -73,7 +73,8 @@ def model_file(
 def weights_files(path: Path) -> list[Path]:
     """The weights files beside an exported graph, named by its name and their
     hash (fp32's, which onnxruntime maps: export.py; none for int8). The word
-    table beside an fp32 graph is `<graph>.<hash>.npy` (table.py)."""
+    table beside an fp32 or rows graph is `<graph>.<hash>.npy` (table.py); the
+    two graphs' tables are one file under two names (export._place_table)."""
     return sorted(path.parent.glob(f"{path.name}.*.data"))
 
 

@@ -21,7 +21,7 @@ from zoozl.embedding.base import MINILM_DIMENSION
 from zoozl.embedding.files import DEFAULT_VARIANT
 from zoozl.embedding.folders import ModelFolder, read_folder, source_folder
 from zoozl.embedding.table import INPUT as TABLE_INPUT
-from zoozl.embedding.table import WordTable, table_file
+from zoozl.embedding.table import WordTable, open_table, table_file
 from zoozl.embedding.together import Together
 from zoozl.errors import ModelExportError
 
@@ -131,7 +131,7 @@ class OnnxMiniLMEmbedder:
         try:
             if len(widths) != 1 or not isinstance(widths[0], int):
                 raise ValueError(f"the graph takes no {TABLE_INPUT} of a fixed width")
-            return session, WordTable(path.parent / name, widths[0])
+            return session, open_table(path.parent / name, widths[0])
         except (OSError, ValueError) as exc:
             raise _ModelMismatch(f"its word table: {exc}") from exc
 
@@ -238,8 +238,8 @@ def sentence_vectors(
 def _tokenizer(folder: ModelFolder) -> tuple[Any, threading.Lock]:
     """The fast tokenizer of a model folder, truncated where sentence-transformers
     truncates (MiniLM: 256 tokens), padded per batch with its pad token; one per
-    folder and process (the served MiniLM's fp32 and int8 files share it: 8 MB
-    each), with the lock its users take: a tokenizers.Tokenizer is one Rust
+    folder and process (the served MiniLM's fp32 and rows graphs share it:
+    8 MB each), with the lock its users take: a tokenizers.Tokenizer is one Rust
     object behind a borrow flag, and two threads inside encode_batch at once can
     fail with "Already borrowed"."""
     from tokenizers import Tokenizer

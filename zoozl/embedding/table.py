@@ -19,7 +19,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +145,10 @@ class WordTable:
 
     def __init__(self, path: Path, width: int) -> None:
         self.path = path
-        with path.open("rb") as file:
+        # Held open: rows are read from this file even after its name is
+        # removed (an export of a later recipe removes the files of earlier ones).
+        file = path.open("rb")
+        try:
             version = np.lib.format.read_magic(file)
             read_header = (
                 np.lib.format.read_array_header_1_0
@@ -152,14 +157,25 @@ class WordTable:
             )
             shape, fortran, dtype = read_header(file)
             self._start = file.tell()
-        if dtype != np.dtype("<f4") or fortran or len(shape) != 2 or shape[1] != width:
-            raise ValueError(
-                f"{path} is not a table of float32 rows of width {width}: "
-                f"{dtype}, shape {shape}"
-            )
+            if (
+                dtype != np.dtype("<f4")
+                or fortran
+                or len(shape) != 2
+                or shape[1] != width
+            ):
+                raise ValueError(
+                    f"{path} is not a table of float32 rows of width {width}: "
+                    f"{dtype}, shape {shape}"
+                )
+            size = os.fstat(file.fileno()).st_size
+            if size != self._start + shape[0] * width * 4:
+                raise ValueError(f"{path} is cut short: {size} bytes")
+        except BaseException:
+            file.close()
+            raise
+        self._file = file
+        weakref.finalize(self, file.close)
         rows = shape[0]
-        if path.stat().st_size != self._start + rows * width * 4:
-            raise ValueError(f"{path} is cut short: {path.stat().st_size} bytes")
         self.rows = rows
         self._row_bytes = width * 4
         #: Where each token's row is in `_kept` (-1: not read yet).
@@ -188,12 +204,37 @@ class WordTable:
             )
             grown[: self.rows_read] = self._kept[: self.rows_read]
             self._kept = grown
-        with self.path.open("rb") as file:
-            for row in rows.tolist():
-                at = self._start + row * self._row_bytes
-                raw = os.pread(file.fileno(), self._row_bytes, at)
-                if len(raw) != self._row_bytes:
-                    raise OSError(f"{self.path}: row {row} is cut short")
-                self._kept[self.rows_read] = np.frombuffer(raw, dtype="<f4")
-                self._slot[row] = self.rows_read
-                self.rows_read += 1
+        handle = self._file.fileno()
+        for row in rows.tolist():
+            at = self._start + row * self._row_bytes
+            raw = os.pread(handle, self._row_bytes, at)
+            if len(raw) != self._row_bytes:
+                raise OSError(f"{self.path}: row {row} is cut short")
+            self._kept[self.rows_read] = np.frombuffer(raw, dtype="<f4")
+            self._slot[row] = self.rows_read
+            self.rows_read += 1
+
+
+#: The name of a table file an export writes: `<graph>.<hash of its bytes>.npy`.
+_NAMED_BY_CONTENT = re.compile(r"\.([0-9a-f]{16})\.npy$")
+_open: weakref.WeakValueDictionary[tuple[str, ...], WordTable] = (
+    weakref.WeakValueDictionary()
+)
+_opening = threading.Lock()
+
+
+def open_table(path: Path, width: int) -> WordTable:
+    """The WordTable of the file at path, one per content and folder in this
+    process while any user holds it: the served MiniLM's fp32 graph and its
+    "rows" draft take the same table (the draft leaves the lookup in fp32), so
+    each token's row is read and kept once, not once per graph. Tables are
+    told apart by the hash in their name (`export._export_split`), others by
+    their path."""
+    named = _NAMED_BY_CONTENT.search(path.name)
+    where = str(path.parent.resolve()) if named else str(path.resolve())
+    key = (where, named.group(1) if named else "", str(width))
+    with _opening:
+        found = _open.get(key)
+        if found is None:
+            found = _open[key] = WordTable(path, width)
+        return found
