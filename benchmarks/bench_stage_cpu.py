@@ -7,7 +7,7 @@ The server of `compare.py` (helpers bot, SQLite store, pinned to CPU 0); run the
 load on CPU 1:
 
     taskset -c 1 .venv/bin/python -m benchmarks.bench_stage_cpu \\
-        [--sessions 1] [--messages 400] [--seen] [--draft-scale 1.0]
+        [--sessions 1] [--messages 400] [--seen] [--draft-scale 1.0] [--threads N]
 
 The stages are the thread CPU inside a few wrapped functions
 (`benchmarks/stagehook/sitecustomize.py`, loaded by the server through
@@ -66,13 +66,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=400, help="per session")
     parser.add_argument("--seen", action="store_true", help="texts seen before")
     parser.add_argument("--draft-scale", help="the draft's distances, of the first")
+    parser.add_argument("--threads", type=int, help="worker_threads (the default)")
     args = parser.parse_args(argv)
+    more = {"worker_threads": args.threads} if args.threads else {}
     with tempfile.TemporaryDirectory(prefix="bench-stages-") as tmp:
         stage_file = Path(tmp) / "stages.json"
         scale = {"ZOOZL_DRAFT_SCALE": args.draft_scale} if args.draft_scale else {}
         with (
             hooked(str(stage_file), **scale),
-            new_embedded(Path(tmp), HELPERS, None) as server,
+            new_embedded(Path(tmp), HELPERS, None, **more) as server,
         ):
             measure.warm_up(server, measure.Sizes(), 2)
             before = sums(stage_file)
@@ -99,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     kind = "texts seen before" if args.seen else "every text new"
     print(
         f"{kind}, {args.sessions} session(s), draft scale "
-        f"{args.draft_scale or 'as served'}: {result.messages} messages, "
+        f"{args.draft_scale or 'as served'}, worker_threads "
+        f"{args.threads or 'default'}: {result.messages} messages, "
         f"{result.rate:.0f} msg/s, server CPU {total:.2f} ms per message"
     )
     inside = 0.0
