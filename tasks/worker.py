@@ -31,6 +31,7 @@ from zoozl.channels import WEB_CHANNELS, email, slack, websocket
 from zoozl.config import Config
 from zoozl.conversation.engine import Bot
 from zoozl.conversation.turns import Handled, Processor, observe_handled
+from zoozl.embedding.together import lend_while_waiting
 from zoozl.plugin import Message
 from zoozl.store import InboxRow, Store
 from zoozl.store.database import is_busy
@@ -196,6 +197,9 @@ class Runtime:
 
 #: Threads that send Slack and e-mail replies.
 DELIVERY_THREADS = 2
+#: Worker threads beyond `worker_threads` that take messages only while others
+#: wait for a model run: their texts, if new, join that thread's next run.
+LENDING_THREADS = 12
 
 
 class InProcessDispatch:
@@ -203,6 +207,13 @@ class InProcessDispatch:
 
     `handle(conversation_id)` handles one message and says whether more wait;
     `deliver(outbox_id, retries)` sends a row and says how long before a retry.
+
+    At most `threads` messages are handled at once, but a thread whose texts
+    wait for a model run (zoozl.embedding.together) lends its place meanwhile:
+    one of `lending` more threads takes the next message, so the new texts of
+    up to `threads + lending` messages go through one run, while no more than
+    `threads` at a time contend for the store and the interpreter. A thread
+    whose run is over takes its place back before any new message is taken.
     """
 
     def __init__(
@@ -210,15 +221,21 @@ class InProcessDispatch:
         handle: Callable[[int], bool],
         deliver: Callable[[int, int], float | None],
         threads: int,
+        lending: int = 0,
     ) -> None:
         self._handle = handle
         self._deliver_row = deliver
         self.threads = threads
+        self.lending = lending
         self._line: collections.deque[int] = collections.deque()
         self._waiting: set[int] = set()  # in the line
         self._running: set[int] = set()  # being handled now
         self._again: set[int] = set()  # rung while running
-        self._ready = threading.Condition()
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)  # a message for a thread
+        self._room = threading.Condition(self._lock)  # a place to take back
+        self._busy = 0  # threads handling a message, not waiting for a run
+        self._reclaiming = 0  # threads waiting to take their place back
         self._stopped = False
         self._workers: list[threading.Thread] = []
         self._delivery = ThreadPoolExecutor(DELIVERY_THREADS, "zoozl-deliver")
@@ -226,7 +243,7 @@ class InProcessDispatch:
 
     def start(self) -> None:
         """Start the worker threads."""
-        for i in range(self.threads):
+        for i in range(self.threads + self.lending):
             worker = threading.Thread(
                 target=self._work, name=f"zoozl-worker-{i}", daemon=True
             )
@@ -238,6 +255,7 @@ class InProcessDispatch:
         with self._ready:
             self._stopped = True
             self._ready.notify_all()
+            self._room.notify_all()
         for timer in list(self._timers):
             timer.cancel()
         for worker in self._workers:
@@ -251,8 +269,35 @@ class InProcessDispatch:
             elif conversation_id not in self._waiting:
                 self._waiting.add(conversation_id)
                 self._line.append(conversation_id)
-                self._ready.notify()
+                self._wake()
         return True
+
+    def lend(self) -> None:
+        """The calling worker thread waits for a model run: another may work."""
+        with self._ready:
+            self._busy -= 1
+            self._wake()
+
+    def reclaim(self) -> None:
+        """The calling worker thread's run is over: it works again, once a
+        place is free (before any new message is taken)."""
+        with self._ready:
+            self._reclaiming += 1
+            while self._busy >= self.threads and not self._stopped:
+                self._room.wait()
+            self._reclaiming -= 1
+            self._busy += 1
+            self._wake()
+
+    def _wake(self) -> None:
+        """Wake the thread a free place is for: one taking its place back
+        first, else one to take the next message (lock held)."""
+        if self._busy >= self.threads:
+            return
+        if self._reclaiming:
+            self._room.notify()
+        elif self._line:
+            self._ready.notify()
 
     def queued(self) -> int | None:
         with self._ready:
@@ -285,16 +330,20 @@ class InProcessDispatch:
 
     def _next(self) -> int | None:
         with self._ready:
-            while not self._line and not self._stopped:
+            while not self._stopped and (
+                not self._line or self._busy >= self.threads or self._reclaiming
+            ):
                 self._ready.wait()
             if self._stopped:
                 return None
             conversation_id = self._line.popleft()
             self._waiting.discard(conversation_id)
             self._running.add(conversation_id)
+            self._busy += 1
             return conversation_id
 
     def _work(self) -> None:
+        lend_while_waiting(self)
         while (conversation_id := self._next()) is not None:
             more = False
             try:
@@ -307,7 +356,13 @@ class InProcessDispatch:
                     log.exception("conversation %s: failed", conversation_id)
             with self._ready:
                 self._running.discard(conversation_id)
-                again = conversation_id in self._again
-                self._again.discard(conversation_id)
-            if more or again:
-                self.process(conversation_id)
+                if conversation_id in self._again or more:
+                    self._again.discard(conversation_id)
+                    self._waiting.add(conversation_id)
+                    self._line.append(conversation_id)
+                # This thread takes the next message itself (`_next`): waking
+                # another for it would only cost a context switch. A thread
+                # waiting to take its place back goes first.
+                self._busy -= 1
+                if self._reclaiming:
+                    self._room.notify()

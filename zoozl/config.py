@@ -118,8 +118,9 @@ class Config:
     store_url: str = ""
     broker_url: str = "memory://"
     reply_bus_url: str = ""  # empty: the broker's Redis, or in-process
-    # 4: new texts of several threads share one model run (together.py); each
-    # thread more also costs texts seen before CPU (benchmarks/README.md)
+    # messages handled at once in embedded mode; a thread whose new text waits
+    # for a model run lends its place to one of 12 more (tasks.worker), and
+    # each place more costs texts seen before CPU (benchmarks/README.md)
     worker_threads: int = 4
     lease_seconds: float = 30.0
     plugin_timeout: float = 20.0

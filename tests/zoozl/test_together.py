@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from zoozl.embedding.onnx import OnnxMiniLMEmbedder
-from zoozl.embedding.together import Together
+from zoozl.embedding.together import Together, lend_while_waiting
 
 WAIT = 10.0  # seconds a test waits for a thread before it fails
 
@@ -195,3 +195,70 @@ def test_texts_of_several_threads_in_one_run_get_the_vectors_they_get_alone(
     rows = [first.result(WAIT), *(future.result(WAIT) for future in later)]
     assert batches == [1, len(texts) - 1]
     assert np.array_equal(np.vstack(rows), alone)  # padding changes no vector
+
+
+class Ledger:
+    """A Lender that records what its thread lent and took back."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def lend(self) -> None:
+        self.calls.append("lend")
+
+    def reclaim(self) -> None:
+        self.calls.append("reclaim")
+
+
+def test_a_caller_lends_while_it_waits_and_takes_back_once_its_run_is_over(
+    pool: ThreadPoolExecutor,
+) -> None:
+    model = Model()
+    together = Together(model.run, limit=32)
+    runner, waiter = Ledger(), Ledger()
+
+    def encode(ledger: Ledger, text: str) -> np.ndarray:
+        lend_while_waiting(ledger)
+        try:
+            return together.encode([text])
+        finally:
+            lend_while_waiting(None)
+
+    model.hold.clear()
+    first = pool.submit(encode, runner, "first")
+    assert model.inside.wait(WAIT)
+    second = pool.submit(encode, waiter, "second")
+    until(lambda: waiter.calls == ["lend"], "the waiting caller lent")
+    assert runner.calls == []  # it runs: it keeps what it holds
+    model.hold.set()
+    assert second.result(WAIT).tolist() == [vector("second")]
+    first.result(WAIT)
+    assert waiter.calls == ["lend", "reclaim"]
+    assert runner.calls == []
+
+
+def test_a_caller_whose_run_fails_takes_back_what_it_lent(
+    pool: ThreadPoolExecutor,
+) -> None:
+    model = Model()
+    together = Together(model.run, limit=32)
+    ledger = Ledger()
+
+    def encode() -> np.ndarray:
+        lend_while_waiting(ledger)
+        try:
+            return together.encode(["second"])
+        finally:
+            lend_while_waiting(None)
+
+    model.hold.clear()
+    first = pool.submit(together.encode, ["first"])
+    assert model.inside.wait(WAIT)
+    second = pool.submit(encode)
+    until(lambda: ledger.calls == ["lend"], "the waiting caller lent")
+    model.fail = RuntimeError("the model broke")
+    model.hold.set()
+    for future in (first, second):
+        with pytest.raises(RuntimeError, match="the model broke"):
+            future.result(WAIT)
+    assert ledger.calls == ["lend", "reclaim"]

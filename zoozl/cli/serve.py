@@ -83,14 +83,14 @@ class EmbeddedServer:
         from ingress.app import create_app
         from tasks.sweep import Sweeper
         from tasks.websocket import LocalBus
-        from tasks.worker import InProcessDispatch, Runtime
+        from tasks.worker import LENDING_THREADS, InProcessDispatch, Runtime
 
         config, stopper, store = self.config, self._stopper, self.store
         sys.setswitchinterval(SWITCH_SECONDS)
         bus = LocalBus()
         runtime = Runtime(config, store=store, bus=bus, bot=self.bot)
         self.dispatch = runtime.dispatch = InProcessDispatch(
-            runtime.handle, runtime.deliver, config.worker_threads
+            runtime.handle, runtime.deliver, config.worker_threads, LENDING_THREADS
         )
         web = create_app(config, store, self.dispatch, bus)
         readiness = web.extensions["zoozl.readiness"]

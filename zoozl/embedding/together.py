@@ -8,14 +8,39 @@ that finds every lane busy queues, and when a run ends, the first caller still
 waiting takes every queued text (up to `limit`) into the next run. So a lone
 message is never delayed, and under load the texts of several worker threads go
 through the model in one run.
+
+A caller that queues can lend what it holds while it waits (`Lender`, set per
+thread with `lend_while_waiting`): embedded mode's worker threads give up their
+place among the threads that handle messages, so that another thread takes the
+next message meanwhile, and its text, if new, joins the same run
+(tasks.worker.InProcessDispatch).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import numpy as np
+
+
+class Lender(Protocol):
+    """What a thread gives up while its texts wait for a run, and takes back."""
+
+    def lend(self) -> None:
+        """The thread stops counting as busy (it only waits)."""
+
+    def reclaim(self) -> None:
+        """The thread counts as busy again (it may wait for room)."""
+
+
+_lenders = threading.local()
+
+
+def lend_while_waiting(lender: Lender | None) -> None:
+    """The current thread lends `lender` while its texts wait (None: nothing)."""
+    _lenders.current = lender
 
 
 class _Request:
@@ -66,23 +91,33 @@ class Together:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """The vectors of texts: at once if a lane is free, else in the next run."""
         mine = _Request(texts)
+        lender: Lender | None = getattr(_lenders, "current", None)
+        lent = False
         with self._changed:
             self._queue.append(mine)
-        while True:
-            with self._changed:
-                while self._running >= self.lanes and not mine.done:
-                    self._changed.wait()
-                if mine.done:
-                    return mine.outcome()
-                self._running += 1
-                self.runs += 1
-                batch = self._take()
-            try:
-                self._serve(batch)
-            finally:
+        try:
+            while True:
                 with self._changed:
-                    self._running -= 1
-                    self._changed.notify_all()
+                    while self._running >= self.lanes and not mine.done:
+                        if lender is not None and not lent:
+                            lender.lend()
+                            lent = True
+                        self._changed.wait()
+                    if mine.done:
+                        return mine.outcome()
+                    self._running += 1
+                    self.runs += 1
+                    batch = self._take()
+                try:
+                    self._serve(batch)
+                finally:
+                    with self._changed:
+                        self._running -= 1
+                        self._changed.notify_all()
+        finally:
+            if lent:
+                assert lender is not None
+                lender.reclaim()
 
     def _take(self) -> list[_Request]:
         """The queued requests in arrival order, up to `limit` texts (at least one
