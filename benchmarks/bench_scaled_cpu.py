@@ -7,7 +7,7 @@ is a system service, not pinned; the backends serving the stack's connections
 are counted (as in `compare.py`).
 
     taskset -c 1 .venv/bin/python -m benchmarks.bench_scaled_cpu [--warm 1] \
-        [--concurrency 2] [--pool threads] [--new] [--threads] [--stages] \\
+        [--concurrency 8] [--pool threads] [--new] [--threads] [--stages] \\
         [--profile DIR]
 
 `--warm N` sends the corpus N times first: each prefork child has its own
@@ -49,7 +49,7 @@ from benchmarks.proctree import (
     tree_pss_mib,
     tree_rss_mib,
 )
-from benchmarks.servers import scaled
+from benchmarks.servers import procfile_concurrency, scaled
 
 SESSIONS, MESSAGES = 20, 50
 
@@ -69,7 +69,9 @@ def command(pid: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--warm", type=int, default=1, help="corpus passes first")
-    parser.add_argument("--concurrency", type=int, default=2, help="worker children")
+    parser.add_argument(
+        "--concurrency", type=int, help="the worker's threads (the Procfile's)"
+    )
     parser.add_argument("--pool", help="the worker's --pool (the Procfile's)")
     parser.add_argument("--new", action="store_true", help="every text new")
     parser.add_argument("--threads", action="store_true", help="CPU by thread")
@@ -109,9 +111,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             spent[0], names[0] = server.other_cpu() - backends_before, "PostgreSQL"
     per = 1000 / max(result.messages, 1)
+    pool_size = args.concurrency or procfile_concurrency()
     print(
         f"scaled, {SESSIONS} sessions, {'every text new' if args.new else 'corpus'}"
-        f", pool {args.pool or 'Procfile'} x{args.concurrency}: "
+        f", pool {args.pool or 'Procfile'} x{pool_size}: "
         f"{result.rate:.0f} msg/s, p50 {result.pct(0.5):.0f} ms, server CPU "
         f"{sum(spent.values()) * per:.2f} ms per message (warm-up passes: "
         f"{args.warm}); memory {rss:.0f} MB VmRSS, {pss:.0f} MB PSS"

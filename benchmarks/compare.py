@@ -95,7 +95,7 @@ def run_new(work: Path, sizes: measure.Sizes) -> Figures:
         figures = measure.long_conversation(server, sizes)
     step("this zoozl, scaled: helpers bot")
     with servers.scaled(work / "scaled", HELPERS, None, **MORE) as stack:
-        figures |= measure.scaled_helpers(stack.start(2), sizes)
+        figures |= measure.scaled_helpers(stack.start(), sizes)  # as the Procfile
     step("this zoozl, scaled: 20 ms plugin, 1 then 2 worker processes")
     with servers.scaled(work / "scaleout", SLEEPY, "ping", **MORE) as stack:
         for workers in (1, 2):

@@ -28,10 +28,12 @@ METHOD = """\
   `benchmarks.bench_onnx_run`) with a character count: the rows with texts seen
   before are the like-for-like ones.
   This zoozl: `python -m zoozl --conf FILE` (embedded, the SQLite store, the default
-  embedder unless the command names another, 4 worker threads), same plugins;
-  scaled mode is the Procfile's `web` (gunicorn, 2 uvicorn processes on uvloop) and
-  `worker` (Celery, pool threads, `--concurrency 2`) on a private Redis and a fresh
-  PostgreSQL schema.
+  embedder unless the command names another, 4 worker threads handling
+  messages and 12 more taking messages while others wait for a model run),
+  same plugins; scaled mode is the Procfile's `web` (gunicorn, 2 uvicorn
+  processes on uvloop) and `worker` (Celery, pool threads, `--concurrency
+  {concurrency}`, as the Procfile) on a private Redis and a fresh PostgreSQL
+  schema.
 - Load: real websockets; each session sends its next message after the previous
   reply; the texts are `benchmarks/data/corpus.txt` (200 utterances), sent once to
   each server before any timed run, so embeddings are cached. "Every text new"
@@ -133,6 +135,13 @@ def _kept(path: Path) -> str:
     return old[min(starts) :] if starts else ""
 
 
+def method() -> str:
+    """How it is measured, with the Procfile worker's threads."""
+    from benchmarks.servers import procfile_concurrency
+
+    return METHOD.replace("{concurrency}", procfile_concurrency())
+
+
 def write(
     path: Path,
     old: Figures,
@@ -145,7 +154,7 @@ def write(
     text = (
         f"{header(command_line(), load, sizes)}\n"
         f"## Targets\n\n{targets_table(old, new)}\n\n"
-        f"## All figures\n\n{figures_table(old, new)}\n\n{METHOD}"
+        f"## All figures\n\n{figures_table(old, new)}\n\n{method()}"
     )
     text += _kept(path)
     path.write_text(text, encoding="utf-8")

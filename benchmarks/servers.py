@@ -146,6 +146,12 @@ def procfile_argv(name: str, **options: str) -> list[str]:
     return argv
 
 
+def procfile_concurrency() -> str:
+    """The Procfile worker's `--concurrency` (its threads)."""
+    argv = procfile_argv("worker")
+    return argv[argv.index("--concurrency") + 1]
+
+
 def redis_argv(port: int, work: Path) -> list[str]:
     return [
         "redis-server",
@@ -171,17 +177,22 @@ class ScaledStack:
         self.worker: Proc | None = None
         self.redis: Proc | None = None
 
-    def start(self, concurrency: int, pool: str | None = None, **web: str) -> Server:
+    def start(
+        self, concurrency: int | None = None, pool: str | None = None, **web: str
+    ) -> Server:
         """Start web (once; `web`: gunicorn options) and a worker of `concurrency`
-        processes (or threads: `pool`, the Procfile's by default); await a reply."""
+        processes or threads (`pool`; both the Procfile's by default); await a
+        reply."""
         environ = env(self.conf)
         if self.web is None:
             argv = procfile_argv("web", **web)
             self.web = started(self.procs, "web", argv, environ)
         spawned = time.monotonic()
-        options = {"concurrency": str(concurrency)} | ({"pool": pool} if pool else {})
+        options = {"concurrency": str(concurrency)} if concurrency else {}
+        options |= {"pool": pool} if pool else {}
         argv = procfile_argv("worker", **options)
-        self.worker = started(self.procs, f"worker-c{concurrency}", argv, environ)
+        name = f"worker-c{concurrency or procfile_concurrency()}"
+        self.worker = started(self.procs, name, argv, environ)
         ready = first_reply(self.url, self.probe, START_TIMEOUT)
         roots = [p.pid for p in (self.redis, self.web, self.worker) if p]
         return Server(self.url, ready - spawned, roots, self.backend_cpu)

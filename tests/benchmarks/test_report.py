@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-from benchmarks import report, results
+from benchmarks import report, results, servers
+from benchmarks.results import ROOT
 
 OLD = {
     "unique20.rate": 100.0,
@@ -100,6 +101,15 @@ def test_results_md_names_machine_command_commit_and_holds_both_tables(
     assert "load average when the run began: 1.00 0.50 0.25" in text
     assert report.targets_table(OLD, NEW) in text
     assert report.figures_table(OLD, NEW) in text
+    # Scaled mode runs the Procfile's worker as shipped, and says how many threads.
+    worker = next(
+        line
+        for line in (ROOT / "Procfile").read_text().splitlines()
+        if line.startswith("worker:")
+    )
+    threads = worker.split("--concurrency ")[1].split()[0]
+    assert servers.procfile_concurrency() == threads
+    assert f"`--concurrency\n  {threads}`, as the Procfile" in text
 
 
 def test_rewriting_results_md_keeps_the_sections_of_other_benchmarks(
