@@ -267,10 +267,14 @@ class InProcessDispatch:
             if conversation_id in self._running:
                 self._again.add(conversation_id)
             elif conversation_id not in self._waiting:
-                self._waiting.add(conversation_id)
-                self._line.append(conversation_id)
+                self._enqueue(conversation_id)
                 self._wake()
         return True
+
+    def _enqueue(self, conversation_id: int) -> None:
+        """Put a conversation at the back of the line (lock held)."""
+        self._waiting.add(conversation_id)
+        self._line.append(conversation_id)
 
     def lend(self) -> None:
         """The calling worker thread waits for a model run: another may work."""
@@ -358,8 +362,7 @@ class InProcessDispatch:
                 self._running.discard(conversation_id)
                 if conversation_id in self._again or more:
                     self._again.discard(conversation_id)
-                    self._waiting.add(conversation_id)
-                    self._line.append(conversation_id)
+                    self._enqueue(conversation_id)
                 # This thread takes the next message itself (`_next`): waking
                 # another for it would only cost a context switch. A thread
                 # waiting to take its place back goes first.

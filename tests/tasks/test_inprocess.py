@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
 from tasks.worker import LENDING_THREADS, InProcessDispatch
+from testbed.procs import wait_until
 from tests.ingress.wsserver import serving
 from zoozl.embedding.together import Together
 
@@ -58,6 +59,7 @@ def test_no_talker_waits_behind_another_talkers_backlog(tmp_path) -> None:
 # Lending: threads whose texts wait for a model run let others take messages.
 
 WAIT = 10.0  # seconds a test waits for a thread before it fails
+POLL = 0.005  # seconds between looks
 
 
 class HeldModel:
@@ -74,16 +76,6 @@ class HeldModel:
         self.inside.set()
         assert self.hold.wait(WAIT)
         return np.zeros((len(texts), 2), dtype=np.float32)
-
-
-def until(condition: Callable[[], bool], what: str) -> None:
-    """Wait (bounded) until condition() holds."""
-    pause = threading.Event()
-    for _ in range(int(WAIT / 0.005)):
-        if condition():
-            return
-        pause.wait(0.005)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Handler:
@@ -144,10 +136,22 @@ def test_messages_whose_texts_wait_for_a_run_let_others_be_taken(
         for conversation_id in range(8):
             dispatch.process(conversation_id)
         assert model.inside.wait(WAIT)
-        until(lambda: handler.together.waiting == together, f"{together} waiting")
-        until(lambda: len(handler.started) == 1 + together, "the others started")
+        wait_until(
+            lambda: handler.together.waiting == together,
+            WAIT,
+            f"{together} waiting",
+            POLL,
+        )
+        wait_until(
+            lambda: len(handler.started) == 1 + together,
+            WAIT,
+            "the others started",
+            POLL,
+        )
         model.hold.set()
-        until(lambda: len(handler.finished) == 8, "every message handled")
+        wait_until(
+            lambda: len(handler.finished) == 8, WAIT, "every message handled", POLL
+        )
     assert len(model.batches[1]) >= together  # and more may join it meanwhile
 
 
@@ -157,11 +161,13 @@ def test_no_more_than_the_threads_handle_messages_that_do_not_wait_for_a_run() -
     with dispatching(handler, threads=2, lending=6) as dispatch:
         for conversation_id in range(5):
             dispatch.process(conversation_id)
-        until(lambda: len(handler.started) == 2, "two handled")
+        wait_until(lambda: len(handler.started) == 2, WAIT, "two handled", POLL)
         threading.Event().wait(0.2)  # a third would start now if it could
         assert len(handler.started) == 2
         handler.open_all()
-        until(lambda: len(handler.finished) == 5, "every message handled")
+        wait_until(
+            lambda: len(handler.finished) == 5, WAIT, "every message handled", POLL
+        )
 
 
 def test_a_thread_whose_run_is_over_goes_on_before_a_new_message_is_taken() -> None:
@@ -175,13 +181,20 @@ def test_a_thread_whose_run_is_over_goes_on_before_a_new_message_is_taken() -> N
         for conversation_id in range(3):
             dispatch.process(conversation_id)
         assert model.inside.wait(WAIT)
-        until(lambda: handler.started == [0, 1, 2], "0 running, 1 waiting, 2 in")
+        wait_until(
+            lambda: handler.started == [0, 1, 2],
+            WAIT,
+            "0 running, 1 waiting, 2 in",
+            POLL,
+        )
         dispatch.process(3)
         model.hold.set()
-        until(lambda: dispatch._reclaiming == 1, "1 waiting for its place")
+        wait_until(
+            lambda: dispatch._reclaiming == 1, WAIT, "1 waiting for its place", POLL
+        )
         handler.gates[2].set()
-        until(lambda: handler.finished == [2, 1], "2, then 1 finished")
-        until(lambda: 3 in handler.started, "3 taken once 1 is done")
+        wait_until(lambda: handler.finished == [2, 1], WAIT, "2, then 1 finished", POLL)
+        wait_until(lambda: 3 in handler.started, WAIT, "3 taken once 1 is done", POLL)
     # Given to 3, the place would have left 1 waiting until 3 or 0 was done.
     assert handler.events.index("start 3") > handler.events.index("finish 1")
 
@@ -193,11 +206,18 @@ def test_stopping_lets_a_thread_waiting_for_its_place_back_finish() -> None:
         for conversation_id in range(3):
             dispatch.process(conversation_id)
         assert model.inside.wait(WAIT)
-        until(lambda: handler.started == [0, 1, 2], "0 running, 1 waiting, 2 in")
+        wait_until(
+            lambda: handler.started == [0, 1, 2],
+            WAIT,
+            "0 running, 1 waiting, 2 in",
+            POLL,
+        )
         model.hold.set()
-        until(lambda: dispatch._reclaiming == 1, "1 waiting for its place")
+        wait_until(
+            lambda: dispatch._reclaiming == 1, WAIT, "1 waiting for its place", POLL
+        )
         dispatch.stop(timeout=0.01)  # 0 and 2 still hold both places
-        until(lambda: handler.finished == [1], "1 finished")
+        wait_until(lambda: handler.finished == [1], WAIT, "1 finished", POLL)
 
 
 def test_the_embedded_server_has_lending_threads_beside_its_worker_threads(
