@@ -50,10 +50,10 @@ KINDS = (("with examples", True), ("aliases only", False))
 VARIANTS = ("fp32", "int8")
 #: Every set the rule needs before it gives a verdict (INT8_RULE.md: 4 to 12).
 REQUIRED_SETS = tuple(range(4, 13))
-#: The candidates judged against fp32: the ONNX variant and the sets its rule
-#: needs (INT8_RULE.md for int8, INT8_MIXED_RULE.md for mixed).
 #: ROWS_RULE.md's sets, for both its candidates (rows alone, and as the draft).
 ROWS_SETS = tuple(range(4, 34))
+#: The candidates judged against fp32: the ONNX variant and the sets its rule
+#: needs (INT8_RULE.md for int8, INT8_MIXED_RULE.md for mixed).
 CANDIDATES = {
     "int8": REQUIRED_SETS,
     "mixed": tuple(range(4, 16)),
