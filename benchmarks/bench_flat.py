@@ -18,7 +18,6 @@ from pathlib import Path
 
 from benchmarks import measure, servers
 from benchmarks.compare import PONG
-from benchmarks.corpus import Corpus
 
 
 def main() -> int:
@@ -27,12 +26,7 @@ def main() -> int:
         tempfile.TemporaryDirectory(prefix="bench-flat-") as tmp,
         servers.new_embedded(Path(tmp), PONG, "ping") as server,
     ):
-        measure.warm_up(server, sizes, 0)
-        shorts = [
-            measure.timed(server, 1, measure.SHORT, Corpus(0))
-            for _ in range(sizes.shorts)
-        ]
-        long = measure.timed(server, 1, sizes.long, Corpus(0))
+        shorts, long = measure.shorts_then_long(server, sizes)
     short_ms = 1000 * measure.per_message(shorts)
     long_ms = 1000 * measure.per_message([long])
     print(

@@ -146,10 +146,16 @@ def helpers_bot(server: Server, sizes: Sizes) -> Figures:
 
 def long_conversation(server: Server, sizes: Sizes) -> Figures:
     """A plugin that never completes: one long conversation vs many short ones."""
+    shorts, long = shorts_then_long(server, sizes)
+    return cost_ratio("flat.conversation", [long], shorts)
+
+
+def shorts_then_long(server: Server, sizes: Sizes) -> tuple[list[Result], Result]:
+    """The runs of `long_conversation`: many 10-message conversations, then one
+    long one (bench_flat prints them)."""
     warm_up(server, sizes, 0)
     shorts = [timed(server, 1, SHORT, Corpus(0)) for _ in range(sizes.shorts)]
-    long = timed(server, 1, sizes.long, Corpus(0))
-    return cost_ratio("flat.conversation", [long], shorts)
+    return shorts, timed(server, 1, sizes.long, Corpus(0))
 
 
 def scaled_helpers(server: Server, sizes: Sizes) -> Figures:
