@@ -170,6 +170,27 @@ def test_no_more_than_the_threads_handle_messages_that_do_not_wait_for_a_run() -
         )
 
 
+def one_waits_for_its_place(
+    dispatch: InProcessDispatch,
+    handler: Handler,
+    model: HeldModel,
+    later: tuple[int, ...] = (),
+) -> None:
+    """Conversations 0 to 2 rung on two places: 0 runs the model, 1 waits for
+    the next run and lends its place to 2. Then `later` are rung, the run is
+    let go, and 1 waits to take its place back."""
+    for conversation_id in range(3):
+        dispatch.process(conversation_id)
+    assert model.inside.wait(WAIT)
+    wait_until(
+        lambda: handler.started == [0, 1, 2], WAIT, "0 running, 1 waiting, 2 in", POLL
+    )
+    for conversation_id in later:
+        dispatch.process(conversation_id)
+    model.hold.set()
+    wait_until(lambda: dispatch._reclaiming == 1, WAIT, "1 waiting for its place", POLL)
+
+
 def test_a_thread_whose_run_is_over_goes_on_before_a_new_message_is_taken() -> None:
     """Two places. 0 runs the model and then waits at its gate; 1 waits for
     the next run, lending its place to 2, which waits at its gate. When the
@@ -178,20 +199,7 @@ def test_a_thread_whose_run_is_over_goes_on_before_a_new_message_is_taken() -> N
     model = HeldModel()
     handler = Handler(Together(model.run, limit=32), {0, 1}, {0, 2, 3})
     with dispatching(handler, threads=2, lending=2) as dispatch:
-        for conversation_id in range(3):
-            dispatch.process(conversation_id)
-        assert model.inside.wait(WAIT)
-        wait_until(
-            lambda: handler.started == [0, 1, 2],
-            WAIT,
-            "0 running, 1 waiting, 2 in",
-            POLL,
-        )
-        dispatch.process(3)
-        model.hold.set()
-        wait_until(
-            lambda: dispatch._reclaiming == 1, WAIT, "1 waiting for its place", POLL
-        )
+        one_waits_for_its_place(dispatch, handler, model, later=(3,))
         handler.gates[2].set()
         wait_until(lambda: handler.finished == [2, 1], WAIT, "2, then 1 finished", POLL)
         wait_until(lambda: 3 in handler.started, WAIT, "3 taken once 1 is done", POLL)
@@ -203,19 +211,7 @@ def test_stopping_lets_a_thread_waiting_for_its_place_back_finish() -> None:
     model = HeldModel()
     handler = Handler(Together(model.run, limit=32), {0, 1}, {0, 2})
     with dispatching(handler, threads=2, lending=1) as dispatch:
-        for conversation_id in range(3):
-            dispatch.process(conversation_id)
-        assert model.inside.wait(WAIT)
-        wait_until(
-            lambda: handler.started == [0, 1, 2],
-            WAIT,
-            "0 running, 1 waiting, 2 in",
-            POLL,
-        )
-        model.hold.set()
-        wait_until(
-            lambda: dispatch._reclaiming == 1, WAIT, "1 waiting for its place", POLL
-        )
+        one_waits_for_its_place(dispatch, handler, model)
         dispatch.stop(timeout=0.01)  # 0 and 2 still hold both places
         wait_until(lambda: handler.finished == [1], WAIT, "1 finished", POLL)
 
